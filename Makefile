@@ -1,0 +1,42 @@
+# statusdash — every target creates the virtualenv and installs the package first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install setup certs check test bench demo server agent tui clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## setup: .env with fresh secrets (never overwritten), data and vault directories
+setup: $(STAMP)
+	$(BIN)/python -m statusdash.devtools setup
+
+## certs: CA, server certificate (localhost + this host), a client certificate for this host and a viewer
+certs: setup
+	$(BIN)/python -m statusdash.devtools certs
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## demo: server (mTLS), a local agent and the reader, on embedded defaults, no questions asked
+demo: certs
+	$(BIN)/python -m statusdash.devtools demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""``statusdash login``: the admin password for a reader token, stored with mode 0600."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from statusdash.cli.common import CaOpt, ServerOpt, call, fail
+
+
+def login(
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Log in as the reader (admin) and keep the token for later commands."""
+    import sys
+
+    from statusdash.cli.common import resolve_ca, save_token, settings
+    from statusdash.client import ApiClient
+
+    s = settings()
+    url = (server or s.server_url()).rstrip("/")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif os.environ.get("STATUS_ADMIN_PASSWORD"):
+        password = os.environ["STATUS_ADMIN_PASSWORD"]
+    elif sys.stdin.isatty():
+        password = typer.prompt("admin password", hide_input=True)
+    elif s.status_admin_password is not None:
+        password = s.status_admin_password.get_secret_value()
+    else:
+        fail("no password: use --password-stdin or run from a terminal", 2)
+    try:
+        client = ApiClient(url, ca=resolve_ca(s, ca))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot load TLS files: {exc}")
+    with client:
+        tok = call(lambda: client.login(password))
+    path = save_token(url, tok.access_token, tok.expires_in)
+    typer.echo(f"logged in to {url}; token kept in {path} for {tok.expires_in // 60} minutes")

@@ -1,0 +1,39 @@
+"""The ``statusdash`` command: one Typer app, one module per command group, imported lazily."""
+
+from __future__ import annotations
+
+import typer
+
+from statusdash import __version__
+from statusdash.cli import hosts, keys, login, server
+
+app = typer.Typer(
+    name="statusdash",
+    help="Terminal-first monitoring: server, agent, certificates and TUI in one command.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(server.app, name="server")
+app.add_typer(hosts.app, name="hosts")
+app.add_typer(keys.app, name="keys")
+app.command("login")(login.login)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"statusdash {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version"
+    ),
+) -> None:
+    """statusdash."""
+
+
+def main() -> None:
+    app()

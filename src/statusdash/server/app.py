@@ -1,0 +1,73 @@
+"""The FastAPI app factory ``create_app(settings)``, used by ``server run`` and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from statusdash import __version__
+from statusdash.server import errors
+from statusdash.server.auth import Auth, require_reader, unguarded_routes
+from statusdash.server.db import Readers, make_engine
+from statusdash.server.routes import auth as auth_routes
+from statusdash.server.routes import health, hosts, ingest
+from statusdash.server.storage import Storage
+from statusdash.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; refuses to if a secret is missing or a route has no guard."""
+    settings.require_server_secrets()
+    settings.status_data_dir.mkdir(parents=True, exist_ok=True)
+    make_engine(settings.db_path).dispose()  # schema exists before any reader connects
+    storage = Storage(settings.db_path, settings.db_synchronous)
+    readers = Readers(settings.db_path)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage.open()
+        log.info("storage open: %s (%d hosts)", settings.db_path, len(storage.cache))
+        try:
+            yield
+        finally:
+            await storage.close()
+            readers.close()
+
+    app = FastAPI(
+        title="statusdash",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.storage = storage
+    app.state.readers = readers
+    app.state.auth = Auth(settings, readers)
+    errors.install(app)
+    if settings.cors_origin:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[settings.cors_origin],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    for router in (health.router, auth_routes.router, ingest.router, hosts.router):
+        app.include_router(router)
+
+    @app.get("/api/openapi.json", dependencies=[Depends(require_reader)], include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    missing = unguarded_routes(app)
+    if missing:
+        raise RuntimeError(f"routes without an access guard: {', '.join(missing)}")
+    return app

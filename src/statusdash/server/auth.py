@@ -1,0 +1,239 @@
+"""Who is calling, and may they? Every route names a guard; none is open by accident.
+
+Identities: a client certificate from our CA (role agent or viewer, read by the TLS layer), an
+agent API key (``X-API-Key``), or a reader token (``Authorization: Bearer``) signed with
+STATUS_JWT_SECRET. ``create_app`` refuses to start if any route lacks one of the guards below.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Protocol
+
+import jwt
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.requests import HTTPConnection
+
+from statusdash.server.db import Readers
+from statusdash.server.errors import ApiError
+from statusdash.server.keys import KeyVerifier
+from statusdash.settings import Settings
+
+ISSUER = "statusdash"
+ALGORITHM = "HS256"
+
+
+class PeerIdentity(Protocol):
+    """What the TLS layer tells us about a verified client certificate."""
+
+    @property
+    def cn(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def serial(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Literal["agent", "reader"]
+    name: str
+    via: Literal["cert", "key", "token"]
+
+
+@dataclass
+class LoginThrottle:
+    """At most ``limit`` failed logins per address per ``window_s``; then 429 until they age out."""
+
+    limit: int
+    window_s: float
+    _fails: dict[str, deque[float]] = field(default_factory=dict)
+
+    def check(self, addr: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        q = self._fails.get(addr)
+        if q is None:
+            return
+        while q and now - q[0] > self.window_s:
+            q.popleft()
+        if len(q) >= self.limit:
+            retry = int(self.window_s - (now - q[0])) + 1
+            raise ApiError(
+                429,
+                f"too many failed logins from {addr}; try again in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+
+    def failed(self, addr: str, now: float | None = None) -> None:
+        if len(self._fails) > 50_000:
+            self._fails.clear()
+        self._fails.setdefault(addr, deque()).append(time.monotonic() if now is None else now)
+
+    def succeeded(self, addr: str) -> None:
+        self._fails.pop(addr, None)
+
+
+class Auth:
+    """The server's authentication state, one per app (``app.state.auth``)."""
+
+    def __init__(self, settings: Settings, readers: Readers) -> None:
+        self.settings = settings
+        self.readers = readers
+        self.keys = KeyVerifier()
+        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
+        self.peer_identity: Callable[[MutableMapping[str, Any]], PeerIdentity | None] | None = None
+        self.is_revoked: Callable[[int], bool] = lambda _serial: False
+        secret = settings.status_jwt_secret
+        self._secret = secret.get_secret_value() if secret else ""
+
+    @property
+    def keys_allowed(self) -> bool:
+        return not self.settings.mtls_enabled or self.settings.allow_api_keys
+
+    # --- reader tokens ---------------------------------------------------------------------------
+    def check_password(self, username: str, password: str) -> bool:
+        expected = self.settings.status_admin_password
+        if not expected:
+            return False
+        ok_user = hmac.compare_digest(username.encode(), b"admin")
+        ok_pw = hmac.compare_digest(password.encode(), expected.get_secret_value().encode())
+        return ok_user and ok_pw
+
+    def issue_token(self, subject: str = "admin") -> tuple[str, int]:
+        ttl = self.settings.token_ttl_s
+        now = int(time.time())
+        claims = {"sub": subject, "role": "reader", "iss": ISSUER, "iat": now, "exp": now + ttl}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), ttl
+
+    def _token_principal(self, token: str) -> Principal:
+        if not self._secret:
+            raise ApiError(401, "reader tokens are not configured on this server")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise ApiError(401, "token expired; run `statusdash login` again") from None
+        except jwt.PyJWTError:
+            raise ApiError(401, "invalid token") from None
+        if claims.get("role") != "reader":
+            raise ApiError(403, "this token does not grant read access")
+        return Principal("reader", str(claims["sub"]), "token")
+
+    # --- resolution ------------------------------------------------------------------------------
+    def principal(self, conn: HTTPConnection) -> Principal | None:
+        """The caller's identity, None if anonymous; 401 for presented-but-bad credentials."""
+        if self.peer_identity is not None:
+            peer = self.peer_identity(conn.scope)
+            if peer is not None:
+                if self.is_revoked(peer.serial):
+                    raise ApiError(401, f"certificate of {peer.cn} has been revoked")
+                if peer.role == "agent":
+                    return Principal("agent", peer.cn, "cert")
+                if peer.role == "viewer":
+                    return Principal("reader", peer.cn, "cert")
+                raise ApiError(403, f"certificate role {peer.role!r} grants nothing")
+        key = conn.headers.get("x-api-key")
+        if key:
+            if not self.keys_allowed:
+                raise ApiError(401, "API keys are not accepted while mTLS is on; use a certificate")
+            host = self.keys.host_for(self.readers.get(), key)
+            if host is None:
+                raise ApiError(401, "unknown or revoked API key")
+            return Principal("agent", host, "key")
+        header = conn.headers.get("authorization")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise ApiError(401, "Authorization must be 'Bearer <token>'")
+            return self._token_principal(token.strip())
+        # Tokens may also come as ?token= for WebSocket clients that cannot set headers.
+        qtoken = conn.query_params.get("token") if conn.scope["type"] == "websocket" else None
+        if qtoken:
+            return self._token_principal(qtoken)
+        return None
+
+
+# --- guards: every route depends on exactly one of these ---------------------------------------
+
+
+async def current_principal(conn: HTTPConnection) -> Principal | None:
+    auth: Auth = conn.app.state.auth
+    return auth.principal(conn)
+
+
+_Maybe = Annotated[Principal | None, Depends(current_principal)]
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def require_reader(p: _Maybe) -> Principal:
+    if p is None:
+        raise ApiError(
+            401, "authentication required: a reader token or certificate", headers=_CHALLENGE
+        )
+    if p.role != "reader":
+        raise ApiError(403, f"{p.role} {p.name!r} may not read; use a viewer identity")
+    return p
+
+
+async def require_agent(p: _Maybe) -> Principal:
+    if p is None:
+        raise ApiError(401, "authentication required: an agent certificate or API key")
+    if p.role != "agent":
+        raise ApiError(403, f"{p.role} {p.name!r} may not send reports or events")
+    return p
+
+
+async def public() -> None:
+    """Marks a route as deliberately open (``/health`` alone)."""
+
+
+async def login_route() -> None:
+    """Marks the token endpoint: anonymous by nature, guarded by the password and the throttle."""
+
+
+ReaderDep = Annotated[Principal, Depends(require_reader)]
+AgentDep = Annotated[Principal, Depends(require_agent)]
+GUARDS = (require_reader, require_agent, public, login_route)
+
+
+def _calls(dependencies: Iterable[Any]) -> Iterable[Any]:
+    for dep in dependencies:
+        yield dep.call
+        yield from _calls(dep.dependencies)
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str, list[Any]]]:
+    """Every route of the app as (kind, path, dependency callables), routers flattened."""
+    found: list[tuple[str, str, list[Any]]] = []
+
+    def walk(routes: Iterable[Any], prefix: str, inherited: list[Any]) -> None:
+        for route in routes:
+            included = getattr(route, "original_router", None)
+            if included is not None:  # FastAPI >= 0.16x keeps included routers as branches
+                ctx = route.include_context
+                deps = [d.dependency for d in ctx.dependencies]
+                walk(included.routes, prefix + ctx.prefix, inherited + deps)
+            elif isinstance(route, APIRoute | APIWebSocketRoute):
+                kind = "websocket" if isinstance(route, APIWebSocketRoute) else "http"
+                calls = inherited + list(_calls(route.dependant.dependencies))
+                found.append((kind, prefix + route.path, calls))
+            else:
+                found.append(("other", prefix + str(getattr(route, "path", route)), inherited))
+
+    walk(app.router.routes, "", [])
+    return found
+
+
+def unguarded_routes(app: FastAPI) -> list[str]:
+    """Routes that name no guard; ``create_app`` refuses to build an app with any."""
+    return [path for _, path, calls in api_routes(app) if not any(c in GUARDS for c in calls)]

@@ -1,0 +1,91 @@
+"""The in-memory cache of each host's latest report: serves the fleet view without a query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from statusdash.schema import HostCounts, HostStatus, HostSummary, MetricsReport
+
+STALE_AFTER = 2.0  # intervals without a report before a host is stale
+DOWN_AFTER = 5.0  # ... and down
+
+
+@dataclass
+class HostState:
+    name: str
+    latest: MetricsReport
+    last_seen: datetime
+    interval_s: float
+
+
+def host_status(last_seen: datetime, interval_s: float, now: datetime) -> HostStatus:
+    """Up, stale (no report for 2x its interval) or down (5x)."""
+    age = (now - last_seen).total_seconds()
+    if age > DOWN_AFTER * interval_s:
+        return HostStatus.down
+    if age > STALE_AFTER * interval_s:
+        return HostStatus.stale
+    return HostStatus.up
+
+
+def summarize(state: HostState, now: datetime, alerts_active: int = 0) -> HostSummary:
+    r = state.latest
+    worst = r.worst_disk
+    uptime = None
+    if r.system and r.system.boot_time:
+        uptime = max(0.0, (r.collected_at - r.system.boot_time).total_seconds())
+    return HostSummary(
+        host=state.name,
+        status=host_status(state.last_seen, state.interval_s, now),
+        last_seen=state.last_seen,
+        seen_ago_s=max(0.0, (now - state.last_seen).total_seconds()),
+        collected_at=r.collected_at,
+        interval_s=state.interval_s,
+        os=r.system.os if r.system else "",
+        cpu_count=r.system.cpu_count if r.system else None,
+        cpu_percent=r.cpu.percent if r.cpu else None,
+        memory_percent=r.memory.percent if r.memory else None,
+        swap_percent=r.swap.percent if r.swap else None,
+        disk_percent=worst.percent if worst else None,
+        disk_mount=worst.mount if worst else None,
+        load_1m=r.load.m1 if r.load else None,
+        net_rx_bytes_s=r.net.rx_bytes_s if r.net else None,
+        net_tx_bytes_s=r.net.tx_bytes_s if r.net else None,
+        uptime_s=uptime,
+        alerts_active=alerts_active,
+    )
+
+
+class LatestCache:
+    """Host name -> newest state. Touched only from the event loop."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, HostState] = {}
+
+    def put(self, state: HostState) -> None:
+        """Keep the newest report by collected_at, and the latest time we heard from the host."""
+        old = self._hosts.get(state.name)
+        if old is None:
+            self._hosts[state.name] = state
+            return
+        if state.latest.collected_at >= old.latest.collected_at:
+            old.latest = state.latest
+            old.interval_s = state.interval_s
+        old.last_seen = max(old.last_seen, state.last_seen)
+
+    def get(self, name: str) -> HostState | None:
+        return self._hosts.get(name)
+
+    def all(self) -> list[HostState]:
+        return [self._hosts[k] for k in sorted(self._hosts)]
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def counts(self, now: datetime) -> HostCounts:
+        counts = HostCounts(total=len(self._hosts))
+        for s in self._hosts.values():
+            status = host_status(s.last_seen, s.interval_s, now)
+            setattr(counts, status.value, getattr(counts, status.value) + 1)
+        return counts

@@ -1,0 +1,88 @@
+"""Ingest: one report, or a batch for spool catch-up. Acknowledged only once committed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from statusdash.schema import (
+    MAX_BATCH_BYTES,
+    MAX_REPORT_BYTES,
+    MetricsBatch,
+    MetricsReport,
+    utcnow,
+)
+from statusdash.server.auth import AgentDep, Principal
+from statusdash.server.errors import ApiError, invalid
+from statusdash.server.storage import Storage, StorageClosed
+
+router = APIRouter(prefix="/api/metrics", tags=["ingest"])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` (before any parsing)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ApiError(400, "Content-Length is not a number") from None
+        if size > limit:
+            raise ApiError(413, f"body of {size} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(413, f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _context(request: Request) -> dict[str, object]:
+    days = request.app.state.settings.retention_days
+    return {"now": utcnow(), "max_age": timedelta(days=days)}
+
+
+def _own_hosts(agent: Principal, reports: list[MetricsReport]) -> None:
+    for r in reports:
+        if r.host != agent.name:
+            raise ApiError(
+                403,
+                f"report for host {r.host!r} refused: this agent is {agent.name!r}",
+                "host_mismatch",
+            )
+
+
+async def _store(request: Request, reports: list[MetricsReport]) -> JSONResponse:
+    storage: Storage = request.app.state.storage
+    try:
+        ack = await storage.ingest(reports)
+    except StorageClosed as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
+    return JSONResponse({"accepted": ack.accepted, "duplicates": ack.duplicates})
+
+
+@router.post("/report", summary="one report; idempotent on report_id")
+async def report(request: Request, agent: AgentDep) -> JSONResponse:
+    body = await read_body(request, MAX_REPORT_BYTES)
+    try:
+        r = MetricsReport.model_validate_json(body, context=_context(request))
+    except ValidationError as exc:
+        raise invalid(exc) from None
+    _own_hosts(agent, [r])
+    return await _store(request, [r])
+
+
+@router.post("/batch", summary="reports oldest first, for spool catch-up")
+async def batch(request: Request, agent: AgentDep) -> JSONResponse:
+    body = await read_body(request, MAX_BATCH_BYTES)
+    try:
+        b = MetricsBatch.model_validate_json(body, context=_context(request))
+    except ValidationError as exc:
+        raise invalid(exc) from None
+    _own_hosts(agent, b.reports)
+    return await _store(request, b.reports)

@@ -1,0 +1,255 @@
+"""The storage service: every write goes through one writer thread that group-commits.
+
+Concurrent requests put their reports on a queue and await a future; the writer takes everything
+queued, de-duplicates on ``report_id``, inserts in one transaction and only then resolves the
+futures, so an acknowledgement always means "committed". After each commit the in-memory cache of
+each host's latest report is updated on the event loop and the commit listeners are called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from statusdash.schema import IngestAck, MetricsReport, metric_values
+from statusdash.server.cache import HostState, LatestCache
+from statusdash.server.db import connect, make_engine
+from statusdash.server.models import METRIC_COLUMNS
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP_REPORTS = 5000
+_COLUMNS = list(METRIC_COLUMNS.values())
+# Column names are ours; every value is bound.
+_INSERT = (
+    f"INSERT INTO samples (host_id, ts, report_id, {', '.join(_COLUMNS)}) "  # noqa: S608
+    f"VALUES (?, ?, ?, {', '.join('?' for _ in _COLUMNS)})"
+)
+_METRICS = list(METRIC_COLUMNS)
+
+CommitListener = Callable[[list[HostState]], None]
+
+
+class StorageClosed(RuntimeError):
+    """The storage service is shutting down and takes no more writes."""
+
+
+@dataclass
+class _Job:
+    reports: Sequence[MetricsReport]
+    received: float
+    future: asyncio.Future[IngestAck]
+
+
+@dataclass
+class _Group:
+    jobs: list[_Job]
+    acks: list[IngestAck] = field(default_factory=list)
+    hosts: dict[str, HostState] = field(default_factory=dict)
+
+
+class Storage:
+    """Owns the writer connection and thread; ``ingest`` is the only write path for reports."""
+
+    def __init__(self, db_path: Path, synchronous: str = "FULL") -> None:
+        self.db_path = db_path
+        self.synchronous = synchronous
+        self.cache = LatestCache()
+        self.listeners: list[CommitListener] = []
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._host_ids: dict[str, int] = {}
+        self._closed = False
+        self.commits = 0
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Create the schema, rebuild the cache from the database and start the writer."""
+        make_engine(self.db_path).dispose()
+        self._conn = connect(self.db_path, self.synchronous)
+        rows = self._conn.execute(
+            "SELECT id, name, last_seen, interval_s, latest FROM hosts"
+        ).fetchall()
+        for host_id, name, last_seen, interval_s, latest in rows:
+            self._host_ids[name] = host_id
+            try:
+                report = MetricsReport.model_validate_json(latest)
+            except ValueError:
+                log.warning("host %s: stored latest report no longer validates; skipped", name)
+                continue
+            self.cache.put(HostState(name, report, _dt(last_seen), interval_s))
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="storage-writer", daemon=True)
+        self._thread.start()
+
+    async def close(self) -> None:
+        """Finish every queued write, then stop the writer."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        if self._conn is not None:
+            self._conn.close()
+
+    def host_id(self, name: str) -> int:
+        """The database id of a host that has reported (KeyError otherwise)."""
+        return self._host_ids[name]
+
+    # --- the write path --------------------------------------------------------------------------
+    async def ingest(self, reports: Sequence[MetricsReport]) -> IngestAck:
+        """Store reports (oldest first); resolves once they are committed."""
+        if self._closed or self._loop is None:
+            raise StorageClosed("the server is shutting down")
+        fut: asyncio.Future[IngestAck] = self._loop.create_future()
+        self._queue.put(_Job(reports, time.time(), fut))
+        # Shield: a client that goes away must not cancel a write that is already queued.
+        return await asyncio.shield(fut)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            job = self._queue.get()
+            if job is None:
+                break
+            jobs, n = [job], len(job.reports)
+            while n < MAX_GROUP_REPORTS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                n += len(nxt.reports)
+            group = _Group(jobs)
+            try:
+                self._commit(group)
+            except Exception as exc:  # resolve every waiter; never leave one hanging
+                log.exception("group commit of %d reports failed", n)
+                self._call(self._fail, group, exc)
+            else:
+                self._call(self._complete, group)
+
+    def _call(self, fn: Callable[..., None], *args: object) -> None:
+        assert self._loop is not None
+        # A closed loop (shutdown) means nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _commit(self, group: _Group) -> None:
+        conn = self._conn
+        assert conn is not None
+        ids = [r.report_id.bytes for job in group.jobs for r in job.reports]
+        seen = self._existing(conn, ids)
+        rows: list[tuple[object, ...]] = []
+        added: list[str] = []
+        newest: dict[str, tuple[MetricsReport, float]] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for job in group.jobs:
+                accepted = dup = 0
+                for r in job.reports:
+                    rid = r.report_id.bytes
+                    prev = newest.get(r.host)
+                    if prev is None or r.collected_at >= prev[0].collected_at:
+                        newest[r.host] = (r, job.received)
+                    else:
+                        newest[r.host] = (prev[0], job.received)
+                    if rid in seen:
+                        dup += 1
+                        continue
+                    seen.add(rid)
+                    accepted += 1
+                    values = metric_values(r)
+                    host_id = self._host_id(conn, r, job.received, added)
+                    rows.append(
+                        (host_id, r.collected_at.timestamp(), rid, *(values[m] for m in _METRICS))
+                    )
+                group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
+            conn.executemany(_INSERT, rows)
+            for name, (r, received) in newest.items():
+                self._host_id(conn, r, received, added)
+                conn.execute(
+                    "UPDATE hosts SET last_seen = max(last_seen, ?), interval_s = ?,"
+                    " latest = CASE WHEN ? >= last_collected THEN ? ELSE latest END,"
+                    " last_collected = max(last_collected, ?) WHERE name = ?",
+                    (
+                        received,
+                        r.interval_s,
+                        r.collected_at.timestamp(),
+                        r.model_dump_json(by_alias=True),
+                        r.collected_at.timestamp(),
+                        name,
+                    ),
+                )
+                group.hosts[name] = HostState(name, r, _dt(received), r.interval_s)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            for name in added:
+                self._host_ids.pop(name, None)
+            raise
+        self.commits += 1
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, ids: list[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            marks = ",".join("?" * len(chunk))
+            q = f"SELECT report_id FROM samples WHERE report_id IN ({marks})"  # noqa: S608
+            found.update(row[0] for row in conn.execute(q, chunk))
+        return found
+
+    def _host_id(
+        self, conn: sqlite3.Connection, r: MetricsReport, received: float, added: list[str]
+    ) -> int:
+        host_id = self._host_ids.get(r.host)
+        if host_id is None:
+            cur = conn.execute(
+                "INSERT INTO hosts (name, first_seen, last_seen, last_collected, interval_s,"
+                " latest) VALUES (?, ?, ?, ?, ?, ?)",
+                (r.host, received, received, 0.0, r.interval_s, "{}"),
+            )
+            host_id = int(cur.lastrowid or 0)
+            self._host_ids[r.host] = host_id
+            added.append(r.host)
+        return host_id
+
+    # --- back on the event loop -----------------------------------------------------------------
+    def _complete(self, group: _Group) -> None:
+        for state in group.hosts.values():
+            self.cache.put(state)
+        for job, ack in zip(group.jobs, group.acks, strict=True):
+            if not job.future.done():
+                job.future.set_result(ack)
+        states = list(group.hosts.values())
+        for listener in self.listeners:
+            try:
+                listener(states)
+            except Exception:
+                log.exception("commit listener failed")
+
+    @staticmethod
+    def _fail(group: _Group, exc: BaseException) -> None:
+        for job in group.jobs:
+            if not job.future.done():
+                job.future.set_exception(exc)
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

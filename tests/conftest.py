@@ -61,7 +61,7 @@ class RunningServer:
     @property
     def app(self) -> Any:
         assert self._server is not None
-        return self._server.config.loaded_app
+        return self._server.config.app
 
     def start(self) -> RunningServer:
         config = uvicorn_config(self.settings, log_level="warning")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from statusdash.server.storage import Storage
 from statusdash.settings import Settings
 
 log = logging.getLogger(__name__)
+Hook = Callable[[FastAPI], Awaitable[None]]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -35,8 +36,15 @@ def create_app(settings: Settings) -> FastAPI:
         storage.open()
         log.info("storage open: %s (%d hosts)", settings.db_path, len(storage.cache))
         try:
+            for hook in app.state.on_startup:
+                await hook(app)
             yield
         finally:
+            for hook in reversed(app.state.on_shutdown):
+                try:
+                    await hook(app)
+                except Exception:
+                    log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
             await storage.close()
             readers.close()
 
@@ -52,6 +60,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.storage = storage
     app.state.readers = readers
     app.state.auth = Auth(settings, readers)
+    # Services add themselves with an ``install(app)`` function: routers, listeners, and hooks
+    # that run after storage opens (startup) and before it closes (shutdown), in that order.
+    app.state.on_startup = []
+    app.state.on_shutdown = []
     errors.install(app)
     if settings.cors_origin:
         app.add_middleware(

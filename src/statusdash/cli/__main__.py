@@ -1,0 +1,3 @@
+from statusdash.cli.main import main
+
+main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from statusdash import __version__
-from statusdash.cli import hosts, keys, login, server
+from statusdash.cli import certs, hosts, keys, login, server
 
 app = typer.Typer(
     name="statusdash",
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(server.app, name="server")
 app.add_typer(hosts.app, name="hosts")
 app.add_typer(keys.app, name="keys")
+app.add_typer(certs.app, name="certs")
 app.command("login")(login.login)
 
 

@@ -28,15 +28,15 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
         "server_header": False,
     }
     if settings.mtls_enabled:
+        from statusdash.pki import PkiError
         from statusdash.server.tls import mtls_setup
 
         try:
             kwargs.update(mtls_setup(settings, app))
-        except (FileNotFoundError, ValueError) as exc:
+        except (PkiError, FileNotFoundError, ValueError) as exc:
             raise ServerConfigError(
-                f"mTLS is on but the certificates are not usable: {exc}. Run `make certs`"
-                f" (or `statusdash certs init` and `statusdash certs server --san HOST`)"
-                f" for {settings.vault_path}, or start with --insecure-http for a local test."
+                f"mTLS is on but the certificates are not usable: {exc}"
+                " (--insecure-http serves plain HTTP for a local test)"
             ) from exc
     kwargs.update(extra)
     return uvicorn.Config(app, **kwargs)

@@ -5,7 +5,8 @@ protocol classes read it once per connection, after the handshake, and expose it
 ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain"]``). :func:`peer_identity`
 turns that into (cn, role, serial), cached per connection. :class:`RevocationWatcher` keeps the
 CRL in the running context fresh and holds the denylist that the auth dependency checks on
-every request (TLS does not re-check kept-alive connections). :class:`ServerTLS` bundles it all.
+every request (TLS does not re-check kept-alive connections). :class:`ServerTLS` bundles it all,
+and :func:`mtls_setup` wires it into the app made by ``create_app``.
 """
 
 from __future__ import annotations
@@ -15,18 +16,22 @@ import contextlib
 import logging
 import os
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from statusdash import pki
 from statusdash.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("statusdash.tls")
 
@@ -35,7 +40,7 @@ _MISSING = object()
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-class TlsSetupError(pki.PkiError):
+class TlsSetupError(pki.PkiError, ValueError):
     """The server cannot serve mTLS with what is in the vault; the message says what to run."""
 
 
@@ -52,6 +57,7 @@ class PeerIdentity:
 def build_server_context(
     vault: Path | str,
     *,
+    on_refused: Callable[[str], None] | None = None,
     refresh_crl: bool = True,
     crl_validity: timedelta = pki.CRL_VALIDITY,
     refresh_margin: timedelta = pki.CRL_REFRESH_MARGIN,
@@ -62,6 +68,7 @@ def build_server_context(
     certificate that is presented and fails (other CA, expired, revoked, no clientAuth) is
     refused at the handshake. The CRL is re-issued first if it is near its nextUpdate and the
     CA key is here: with CRL checking on, a missing or expired CRL would refuse every client.
+    Refused handshakes are logged with OpenSSL's reason and passed to ``on_refused``.
     """
     p = pki.paths(vault)
     for path, fix in (
@@ -97,7 +104,29 @@ def build_server_context(
     # No session resumption: a resumed session skips certificate and CRL checks.
     ctx.options |= ssl.OP_NO_TICKET
     ctx.num_tickets = 0
+    ctx.sslobject_class = _refusal_logging_sslobject(on_refused)
     return ctx
+
+
+def _refusal_logging_sslobject(on_refused: Callable[[str], None] | None) -> type[ssl.SSLObject]:
+    """An SSLObject class that logs why a client certificate was refused.
+
+    uvicorn closes such connections silently (the client only sees a disconnect), so this log
+    line is the one place an operator can read "certificate revoked" or "certificate expired".
+    """
+
+    class _SSLObject(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except ssl.SSLCertVerificationError as exc:
+                reason = exc.verify_message or exc.reason or str(exc)
+                log.warning("TLS handshake refused (client certificate: %s)", reason)
+                if on_refused is not None:
+                    on_refused(reason)
+                raise
+
+    return _SSLObject
 
 
 # --- protocol classes: the client certificate into the ASGI scope ------------------------------
@@ -202,7 +231,7 @@ class RevocationWatcher:
         self,
         vault: Path | str,
         *,
-        interval_s: float = 5.0,
+        interval_s: float = 2.0,
         crl_validity: timedelta = pki.CRL_VALIDITY,
         refresh_margin: timedelta = pki.CRL_REFRESH_MARGIN,
         reissue: bool = True,
@@ -218,6 +247,7 @@ class RevocationWatcher:
         self._contexts: list[ssl.SSLContext] = []
         self._denylist: frozenset[int] = frozenset()
         self._seen: tuple[object, object] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def denylist(self) -> frozenset[int]:
@@ -236,10 +266,18 @@ class RevocationWatcher:
         """Reload CRL and denylist if their files changed; re-issue a CRL near expiry.
 
         Blocking file I/O: call it from a thread (``run`` does). Returns True if it reloaded.
-        On error the previous denylist stays (it never shrinks on a bad read).
+        On error the previous denylist stays (it never shrinks on a bad read); an unreadable or
+        forged CRL is re-issued from ``ca/revoked.json`` when the CA key is here.
         """
-        reloaded = self._reload_if_changed()
-        if self.reissue and self.paths.ca_key.exists() and self._needs_refresh():
+        can_reissue = self.reissue and self.paths.ca_key.exists()
+        try:
+            reloaded = self._reload_if_changed()
+        except pki.PkiError as exc:
+            if not can_reissue:
+                raise
+            log.error("bad CRL, re-issuing it from %s: %s", self.paths.revoked_db, exc)
+            reloaded, self.next_update = False, None
+        if can_reissue and self._needs_refresh():
             next_update = pki.reissue_crl(self.vault, self.crl_validity)
             log.info("CRL re-issued, valid until %s", f"{next_update:%Y-%m-%d %H:%M} UTC")
             reloaded = self._reload_if_changed() or reloaded
@@ -279,27 +317,40 @@ class RevocationWatcher:
                 await asyncio.to_thread(self.check_now)
             except (pki.PkiError, OSError, ssl.SSLError) as exc:
                 log.error("revocation check failed (keeping the previous denylist): %s", exc)
+            except Exception:  # a dead watcher would silently stop revocations
+                log.exception("revocation check failed (keeping the previous denylist)")
             await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        """Start :meth:`run` as a task of the running loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name="statusdash-revocation-watcher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[RevocationWatcher]:
         """Run the watcher for the duration of the block (the app's lifespan)."""
-        task = asyncio.create_task(self.run(), name="statusdash-revocation-watcher")
+        self.start()
         try:
             yield self
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await self.stop()
 
 
 # --- wiring ------------------------------------------------------------------------------------
 class ServerTLS:
     """The server's mTLS kit: one SSL context, the protocol classes and the revocation watcher."""
 
-    def __init__(self, vault: Path | str, *, watch_interval_s: float = 5.0) -> None:
+    def __init__(self, vault: Path | str, *, watch_interval_s: float = 2.0) -> None:
         self.vault = Path(vault)
-        self.context = build_server_context(self.vault)
+        self.refusals: deque[str] = deque(maxlen=100)  # latest handshake refusal reasons
+        self.context = build_server_context(self.vault, on_refused=self.refusals.append)
         self.watcher = RevocationWatcher(self.vault, interval_s=watch_interval_s)
         self.watcher.attach(self.context)
         self.watcher.check_now()
@@ -323,8 +374,30 @@ class ServerTLS:
         return self.context
 
 
-def uvicorn_config_kwargs(server_tls: ServerTLS | None) -> dict[str, Any]:
-    """``uvicorn.Config`` kwargs: mTLS when given the kit, else plain HTTP on httptools."""
-    if server_tls is None:
-        return {"http": "httptools", "ws": "websockets-sansio"}
+def mtls_setup(settings: Settings, app: FastAPI) -> dict[str, Any]:
+    """Wire mTLS into ``app`` and return the ``uvicorn.Config`` kwargs that serve it.
+
+    Sets ``app.state.auth.peer_identity`` and ``.is_revoked``, keeps the kit in
+    ``app.state.server_tls``, and runs the revocation watcher from the app's startup to its
+    shutdown. Raises TlsSetupError (a ValueError) with what to run if the vault is not usable.
+    """
+    try:
+        server_tls = ServerTLS(settings.vault_path)
+    except TlsSetupError:
+        raise
+    except pki.PkiError as exc:
+        raise TlsSetupError(str(exc)) from None
+    auth = app.state.auth
+    auth.peer_identity = peer_identity
+    auth.is_revoked = server_tls.watcher.is_revoked
+    app.state.server_tls = server_tls
+
+    async def start_watcher(_app: FastAPI) -> None:
+        server_tls.watcher.start()
+
+    async def stop_watcher(_app: FastAPI) -> None:
+        await server_tls.watcher.stop()
+
+    app.state.on_startup.append(start_watcher)
+    app.state.on_shutdown.append(stop_watcher)
     return server_tls.uvicorn_kwargs()

@@ -1,0 +1,234 @@
+"""``statusdash certs``: our own CA, the server certificate, client certificates and the CRL.
+
+Run on the CA host (the one holding ``ca/ca.key``, usually the server). Files keep the seed
+layout under ``--vault`` (default VAULT_PATH, ``vault/certs``); see docs/trust.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from statusdash.cli.common import JsonOpt, fail, print_json, settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Certificates: CA, server, agents and viewers; revocation (CRL).", no_args_is_help=True
+)
+VaultOpt = Annotated[
+    Path | None, typer.Option("--vault", help="certificate directory [env: VAULT_PATH]")
+]
+DaysOpt = Annotated[int | None, typer.Option("--days", min=1, help="validity in days")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="replace what exists")]
+
+
+class RoleChoice(StrEnum):
+    agent = "agent"
+    viewer = "viewer"
+
+
+class PurposeChoice(StrEnum):
+    auto = "auto"
+    client = "client"
+    server = "server"
+
+
+def _vault(vault: Path | None) -> Path:
+    return vault if vault is not None else settings().vault_path
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Run a PKI call: its errors become one line, exit 1 (exit 2 for bad input)."""
+    from statusdash.pki import PkiError
+
+    try:
+        return fn()
+    except ValueError as exc:
+        fail(str(exc), 2)
+    except PkiError as exc:
+        fail(str(exc), 1)
+    except OSError as exc:
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+
+
+def _day(dt: Any) -> str:
+    return f"{dt:%Y-%m-%d %H:%M} UTC"
+
+
+@app.command("init")
+def init(vault: VaultOpt = None, force: ForceOpt = False, days: DaysOpt = None) -> None:
+    """Create the CA (key, certificate, empty CRL). Refuses to replace one without --force."""
+    from statusdash import pki
+
+    v = _vault(vault)
+    path = _run(lambda: pki.init_ca(v, force=force, days=days or pki.CA_DAYS))
+    typer.echo(f"CA created: {path} (key {pki.paths(v).ca_key}, mode 0600; keep it private)")
+
+
+@app.command("server")
+def server(
+    san: Annotated[
+        list[str] | None,
+        typer.Option("--san", help="DNS name or IP clients use to reach the server (repeat)"),
+    ] = None,
+    vault: VaultOpt = None,
+    days: DaysOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Issue the server certificate (default SANs: localhost, 127.0.0.1, ::1, this hostname)."""
+    import socket
+
+    from statusdash import pki
+
+    names = list(san or [])
+    if not names:
+        names = ["localhost", "127.0.0.1", "::1"]
+        host = socket.gethostname().lower()
+        if host and host != "localhost" and all(c.isalnum() or c in ".-" for c in host):
+            names.append(host)
+    v = _vault(vault)
+    c = _run(lambda: pki.issue_server_cert(v, names, days or pki.SERVER_DAYS, force=force))
+    typer.echo(f"server certificate for {', '.join(names)}: {c.cert_path}")
+    typer.echo(f"  serial {c.serial:x}, valid until {_day(c.not_after)}; restart the server")
+
+
+@app.command("issue")
+def issue(
+    host: Annotated[str, typer.Argument(help="host id (the certificate's CN)")],
+    role: Annotated[RoleChoice, typer.Option("--role", help="what it may do")] = RoleChoice.agent,
+    days: DaysOpt = None,
+    vault: VaultOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="rotate: issue anew, retire (not revoke) the old one")
+    ] = False,
+) -> None:
+    """Issue a client certificate: CN = HOST, role agent (ingest) or viewer (read)."""
+    from statusdash import pki
+
+    v = _vault(vault)
+    c = _run(
+        lambda: pki.issue_client_cert(v, host, role.value, days or pki.CLIENT_DAYS, force=force)
+    )
+    typer.echo(f"{c.role} certificate for {c.name}: {c.cert_path}")
+    typer.echo(f"  key {c.key_path} (mode 0600), serial {c.serial:x}, until {_day(c.not_after)}")
+    typer.echo(f"  copy ca/ca.crt, clients/{c.name}.crt and clients/{c.name}.key to the host")
+
+
+@app.command("ls")
+def ls(vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
+    """List the CA, server and client certificates with role, serial, expiry and revocation."""
+    from statusdash import pki
+
+    v = _vault(vault)
+    records = _run(lambda: pki.list_certs(v))
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": r.name,
+                    "role": r.role,
+                    "subject": r.subject,
+                    "serial": f"{r.serial:x}",
+                    "not_before": r.not_before.isoformat(),
+                    "not_after": r.not_after.isoformat(),
+                    "revoked": r.revoked,
+                    "retired": r.retired,
+                    "status": r.status(),
+                    "path": str(r.path),
+                }
+                for r in records
+            ]
+        )
+        return
+    if not records:
+        typer.echo(f"no certificates in {v}: run `statusdash certs init`")
+        return
+    typer.echo(f"{'NAME':<24} {'ROLE':<7} {'STATUS':<14} {'EXPIRES':<20} SERIAL")
+    for r in records:
+        typer.echo(
+            f"{r.name:<24} {r.role:<7} {r.status():<14} {_day(r.not_after):<20} {r.serial:x}"
+        )
+
+
+@app.command("revoke")
+def revoke(
+    host: Annotated[str | None, typer.Argument(help="host id whose certificate to revoke")] = None,
+    serial: Annotated[
+        str | None, typer.Option("--serial", help="revoke by serial (hex), e.g. a retired one")
+    ] = None,
+    vault: VaultOpt = None,
+) -> None:
+    """Revoke HOST's certificate and re-issue the CRL; a running server applies it in seconds."""
+    from statusdash import pki
+
+    if (host is None) == (serial is None):
+        fail("give either HOST or --serial", 2)
+    try:
+        number = int(serial, 16) if serial is not None else None
+    except ValueError:
+        fail(f"--serial {serial!r} is not a hexadecimal serial", 2)
+    v = _vault(vault)
+    r = _run(lambda: pki.revoke(v, host, serial=number))
+    state = "was already revoked" if r.already else "revoked"
+    typer.echo(f"{r.name} (serial {r.serial:x}) {state}; CRL valid until {_day(r.crl_next_update)}")
+
+
+@app.command("crl")
+def crl(
+    days: Annotated[int, typer.Option("--days", min=1, help="CRL validity in days")] = 7,
+    vault: VaultOpt = None,
+) -> None:
+    """Re-issue the CRL now (a running server with the CA key does this by itself)."""
+    from datetime import timedelta
+
+    from statusdash import pki
+
+    v = _vault(vault)
+    next_update = _run(lambda: pki.reissue_crl(v, timedelta(days=days)))
+    typer.echo(f"CRL {pki.paths(v).crl} re-issued, valid until {_day(next_update)}")
+
+
+@app.command("verify")
+def verify(
+    file: Annotated[Path, typer.Argument(help="certificate file (PEM or DER)")],
+    purpose: Annotated[
+        PurposeChoice, typer.Option("--as", help="check as client or server certificate")
+    ] = PurposeChoice.auto,
+    vault: VaultOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Say whether FILE chains to our CA, is valid now and unrevoked, and if not, why."""
+    from statusdash import pki
+
+    v = _vault(vault)
+    r = _run(lambda: pki.verify_cert(v, file, purpose.value))  # type: ignore[arg-type]
+    if as_json:
+        print_json(
+            {
+                "ok": r.ok,
+                "path": str(r.path),
+                "subject": r.subject,
+                "role": r.role,
+                "serial": f"{r.serial:x}",
+                "not_after": r.not_after.isoformat(),
+                "purpose": r.purpose,
+                "problems": r.problems,
+            }
+        )
+    elif r.ok:
+        role = f", role {r.role}" if r.role else ""
+        typer.echo(
+            f"OK: {r.subject} is a valid {r.purpose} certificate of our CA{role},"
+            f" until {_day(r.not_after)}"
+        )
+    else:
+        typer.echo(f"INVALID: {r.subject} ({file})", err=True)
+        for problem in r.problems:
+            typer.echo(f"  - {problem}", err=True)
+    if not r.ok:
+        raise typer.Exit(1)

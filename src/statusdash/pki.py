@@ -118,7 +118,7 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 @contextlib.contextmanager
-def _locked(p: VaultPaths) -> Iterator[None]:
+def locked(p: VaultPaths) -> Iterator[None]:
     """Serialise changes to the CA: the CLI and a running server may both re-issue the CRL."""
     p.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(p.ca_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -176,11 +176,11 @@ def init_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    with _locked(p):
+    with locked(p):
         _write_key(p.ca_key, key)
         _write_cert(p.ca_cert, cert)
         _write_revoked_db(p, {"crl_number": 0, "revoked": []})
-        _reissue_crl_locked(p, CRL_VALIDITY, None)
+        _reissue_crllocked(p, CRL_VALIDITY, None)
     return p.ca_cert
 
 
@@ -320,14 +320,14 @@ def revoke(
         if not match:
             raise PkiError(f"no certificate with serial {serial:x} in {p.root}")
         name = match[0].name
-    with _locked(p):
+    with locked(p):
         db = read_revoked_db(p)
         already = any(int(e["serial"], 16) == serial for e in revoked_entries(db))
         if not already:
             entry = {"serial": f"{serial:x}", "name": name, "revoked_at": utcnow().isoformat()}
             revoked_entries(db).append(entry)
             _write_revoked_db(p, db)
-        next_update = _reissue_crl_locked(p, CRL_VALIDITY, None)
+        next_update = _reissue_crllocked(p, CRL_VALIDITY, None)
     return RevokeResult(name, serial, already, next_update)
 
 
@@ -336,11 +336,11 @@ def reissue_crl(
 ) -> datetime:
     """Sign a fresh CRL from ``ca/revoked.json`` (needs ca.key); returns its nextUpdate."""
     p = paths(vault)
-    with _locked(p):
-        return _reissue_crl_locked(p, validity, now)
+    with locked(p):
+        return _reissue_crllocked(p, validity, now)
 
 
-def _reissue_crl_locked(p: VaultPaths, validity: timedelta, now: datetime | None) -> datetime:
+def _reissue_crllocked(p: VaultPaths, validity: timedelta, now: datetime | None) -> datetime:
     ca_cert, ca_key = _load_ca(p)
     db = read_revoked_db(p)
     db["crl_number"] = number = int(str(db.get("crl_number", 0))) + 1

@@ -299,8 +299,12 @@ class RevocationWatcher:
         sig = (_file_sig(self.paths.crl), _file_sig(self.paths.revoked_db))
         if sig == self._seen:
             return False
-        crl = pki.load_crl(self.vault)  # signature-checked; raises PkiError
-        denied = pki.revoked_serials(self.vault)
+        # Under the CA lock: `revoke` writes revoked.json and then the CRL; reading between the
+        # two would load the old CRL and remember the new signature of the pair.
+        with pki.locked(self.paths):
+            sig = (_file_sig(self.paths.crl), _file_sig(self.paths.revoked_db))
+            crl = pki.load_crl(self.vault)  # signature-checked; raises PkiError
+            denied = pki.revoked_serials(self.vault)
         for ctx in self._contexts:
             ctx.load_verify_locations(cafile=self.paths.crl)
         self._denylist = frozenset(denied | self._denylist)

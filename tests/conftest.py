@@ -169,3 +169,53 @@ def live_server(tmp_path: Path) -> Iterator[Live]:
         yield Live(server)
     finally:
         server.stop()
+
+
+# --- mutual TLS ---------------------------------------------------------------------------------
+
+
+def make_vault(vault: Path, agents: tuple[str, ...] = ("web-1", "db-1")) -> Path:
+    """A vault made by our own PKI code: CA, server cert for 127.0.0.1, agents and a viewer."""
+    from statusdash import pki
+
+    pki.init_ca(vault)
+    pki.issue_server_cert(vault, ["localhost", "127.0.0.1"])
+    for name in agents:
+        pki.issue_client_cert(vault, name, "agent")
+    pki.issue_client_cert(vault, "viewer", "viewer")
+    return vault
+
+
+@pytest.fixture(scope="session")
+def vault_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_vault(tmp_path_factory.mktemp("vault") / "certs")
+
+
+@dataclass
+class TlsLive(Live):
+    vault: Path = Path()
+
+    def client(self, name: str | None, **kw: Any) -> httpx.Client:
+        """An httpx client presenting ``clients/<name>`` (or no certificate)."""
+        from statusdash.tls import client_context
+
+        clients = self.vault / "clients"
+        cert = (clients / f"{name}.crt") if name else None
+        key = (clients / f"{name}.key") if name else None
+        ctx = client_context(self.vault / "ca" / "ca.crt", cert, key)
+        return httpx.Client(base_url=self.url, verify=ctx, timeout=10, **kw)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, vault_template: Path) -> Iterator[TlsLive]:
+    """The real app with mTLS on, over a copy of a vault made by ``statusdash.pki``."""
+    import shutil
+
+    vault = tmp_path / "vault"
+    shutil.copytree(vault_template, vault)
+    settings = make_settings(tmp_path / "data", mtls_enabled=True, vault_path=vault)
+    server = RunningServer(settings).start()
+    try:
+        yield TlsLive(server, vault=vault)
+    finally:
+        server.stop()

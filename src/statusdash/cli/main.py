@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from statusdash import __version__
-from statusdash.cli import certs, hosts, keys, login, server
+from statusdash.cli import agent, certs, hosts, keys, login, server
 
 app = typer.Typer(
     name="statusdash",
@@ -15,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(server.app, name="server")
+app.add_typer(agent.app, name="agent")
 app.add_typer(hosts.app, name="hosts")
 app.add_typer(keys.app, name="keys")
 app.add_typer(certs.app, name="certs")

@@ -1,0 +1,80 @@
+"""The agent's resolved configuration: built by the CLI, handed to the daemon as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENV = "STATUSDASH_AGENT_CONFIG"
+_HOST_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")  # = statusdash.schema.HOST_ID_PATTERN
+
+
+def valid_host_id(name: str) -> bool:
+    return bool(_HOST_ID_RE.match(name))
+
+
+def default_host_id(hostname: str | None = None) -> str:
+    """This machine's name, lowercased and made a valid host id."""
+    name = (hostname if hostname is not None else socket.gethostname()).strip().lower()
+    name = re.sub(r"[^a-z0-9._-]+", "-", name)
+    name = name.lstrip("._-")[:63].rstrip("-") or "localhost"
+    return name
+
+
+def default_spool_dir() -> Path:
+    """Where reports wait: the systemd state directory for root, the XDG state dir otherwise."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/statusdash/spool")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "statusdash" / "spool"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    server_url: str
+    host_id: str
+    interval_s: float = 10.0
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    api_key: str | None = None
+    spool_dir: Path = field(default_factory=default_spool_dir)
+    spool_max_bytes: int = 100 * 1024 * 1024
+    spool_max_age_s: float = 7 * 86400
+    extra_mounts: tuple[str, ...] = ()
+    timeout_s: float = 15.0
+    backoff_max_s: float = 60.0
+    batch_max_reports: int = 200
+    batch_max_bytes: int = 2 * 1024 * 1024  # keeps the daemon's peak memory small
+    flush_timeout_s: float = 10.0  # how long a stopping agent tries to empty the spool
+    log_level: str = "INFO"
+    max_cycles: int | None = None  # stop after this many collections (benchmarks, tests)
+
+    @property
+    def https(self) -> bool:
+        return self.server_url.startswith("https://")
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in data.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> AgentConfig:
+        data: dict[str, Any] = json.loads(text)
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in known:
+                continue
+            if name in ("ca", "cert", "key", "spool_dir") and value is not None:
+                value = Path(value)
+            elif name == "extra_mounts":
+                value = tuple(value)
+            kwargs[name] = value
+        return cls(**kwargs)

@@ -1,0 +1,234 @@
+"""Delivery of spooled reports over one kept-alive connection, oldest first, until acked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from statusdash import __version__
+from statusdash.agent.config import AgentConfig
+from statusdash.agent.diagnose import explain, handshake_advice
+from statusdash.agent.spool import Entry, Spool
+from statusdash.tls import httpx_verify
+
+log = logging.getLogger("statusdash.agent.push")
+
+MAX_BATCH_REPORTS = 2000  # = statusdash.schema.MAX_BATCH_REPORTS, the server's cap
+# After this many reports in a row refused as invalid, the fault is the server's (an older
+# schema, say), not the reports': keep them spooled instead of setting them aside.
+MAX_REJECT_STREAK = 3
+REMIND_S = 300.0
+
+
+class Backoff:
+    """Exponential backoff with a cap and jitter (each delay drawn from its upper half)."""
+
+    def __init__(self, base_s: float = 1.0, cap_s: float = 60.0, rng: random.Random | None = None):
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.failures = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        ceiling = min(self.cap_s, self.base_s * 2 ** min(self.failures - 1, 30))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class Delivery:
+    """What one delivery pass achieved."""
+
+    delivered: int = 0
+    error: str | None = None  # set when the pass stopped on a failure worth backing off
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Sender:
+    """Posts spooled reports: one report alone, several through ``/api/metrics/batch``."""
+
+    def __init__(self, cfg: AgentConfig, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.cfg = cfg
+        headers = {
+            "User-Agent": f"statusdash-agent/{__version__}",
+            "Content-Type": "application/json",
+        }
+        if cfg.api_key:
+            headers["X-API-Key"] = cfg.api_key
+        self._client = httpx.Client(
+            base_url=cfg.server_url.rstrip("/"),
+            headers=headers,
+            # a context built by us: httpx ignores cert= when verify= is a path (facts.md)
+            verify=httpx_verify(cfg.server_url, cfg.ca, cfg.cert, cfg.key),
+            timeout=httpx.Timeout(cfg.timeout_s, connect=min(5.0, cfg.timeout_s)),
+            limits=httpx.Limits(
+                max_connections=1,
+                max_keepalive_connections=1,
+                keepalive_expiry=70,  # below the server's 75 s: we close first, no race
+            ),
+            transport=transport,
+        )
+        self._batch_max = min(cfg.batch_max_reports, MAX_BATCH_REPORTS)
+        self._reject_streak = 0
+        self._last_error: str | None = None
+        self._advised_for: str | None = None
+        self._advice = ""
+        self._warned_at = 0.0
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- delivery ------------------------------------------------------------------------------
+    def deliver(
+        self,
+        spool: Spool,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        stop: Callable[[], bool] | None = None,
+    ) -> Delivery:
+        """Send what waits, oldest first, until the spool is empty, an error, ``deadline``
+        (checked between requests, after the first) or ``stop()``."""
+        result = Delivery()
+        isolate = 0  # after a batch was refused as invalid: send its reports one at a time
+        while spool.pending:
+            if result.delivered and (
+                (deadline is not None and clock() >= deadline) or (stop is not None and stop())
+            ):
+                break
+            limit = 1 if isolate else self._batch_max
+            entries = spool.oldest(limit, self.cfg.batch_max_bytes)
+            try:
+                resp = self._post(spool, entries)
+            except httpx.TransportError as exc:
+                result.error = self._transport_failure(exc)
+                return result
+            except OSError as exc:  # a spool file removed (or made unreadable) under us
+                if spool.drop_missing(entries):
+                    continue
+                result.error = self._report(f"cannot read a waiting report: {exc}")
+                return result
+            isolate = max(0, isolate - 1)
+            status = resp.status_code
+            if status < 300:
+                if not self._acked(spool, entries, resp):
+                    result.error = self._report(
+                        f"the server at {self.cfg.server_url} answered HTTP {status} without an"
+                        f" acknowledgement ({resp.text[:100]!r}): is it a statusdash server?"
+                        " Reports kept spooled"
+                    )
+                    return result
+                result.delivered += len(entries)
+                continue
+            detail = _detail(resp)
+            if status in (413, 422) and len(entries) > 1:
+                if status == 413:
+                    self._batch_max = max(1, len(entries) // 2)
+                else:
+                    isolate = len(entries)
+                continue
+            if status in (413, 422) and self._reject_streak < MAX_REJECT_STREAK:
+                self._reject_streak += 1
+                spool.reject(entries[0], f"was refused by the server (HTTP {status}: {detail})")
+                continue
+            result.error = self._http_failure(status, detail)
+            return result
+        if result.delivered and self._last_error is not None:
+            log.info("server reachable again; delivered %d report(s)", result.delivered)
+            self._last_error = self._advised_for = None
+        return result
+
+    def _post(self, spool: Spool, entries: list[Entry]) -> httpx.Response:
+        if len(entries) == 1:
+            path, body = "/api/metrics/report", spool.read(entries[0])
+        else:
+            parts = [spool.read(e) for e in entries]
+            path, body = "/api/metrics/batch", b'{"reports":[' + b",".join(parts) + b"]}"
+        try:
+            return self._client.post(path, content=body)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            # the kept-alive connection may have been closed by the server while idle: one
+            # more try on a fresh one (report ids make a replay harmless)
+            return self._client.post(path, content=body)
+
+    def _acked(self, spool: Spool, entries: list[Entry], resp: httpx.Response) -> bool:
+        """Forget the reports the server acknowledged; ``False`` if the answer is no ack."""
+        try:
+            ack = resp.json()
+            counted = int(ack["accepted"]) + int(ack["duplicates"])
+        except (ValueError, KeyError, TypeError):
+            return False  # a proxy's page, say: nothing says the reports were stored
+        spool.ack(entries)
+        self._reject_streak = 0
+        if counted != len(entries):
+            log.warning(
+                "the server acknowledged %d report(s) with %r, which does not count them all",
+                len(entries),
+                resp.text[:200],
+            )
+        return True
+
+    # --- failures ------------------------------------------------------------------------------
+    def _transport_failure(self, exc: Exception) -> str:
+        cfg = self.cfg
+        explained = explain(exc, cfg.server_url, cfg.cert is not None)
+        message = explained.message
+        if explained.handshake_suspect and cfg.cert is not None:
+            if explained.message != self._advised_for:  # check the certificate once a streak
+                self._advice = handshake_advice(cfg.ca, cfg.cert, cfg.key)
+                self._advised_for = explained.message
+            message += "; " + self._advice
+        return self._report(message)
+
+    def _http_failure(self, status: int, detail: str) -> str:
+        if status == 401:
+            how = "client certificate" if self.cfg.cert else "API key"
+            message = f"the server refused our credentials ({how}): {detail}"
+        elif status == 403:
+            message = (
+                f"the server refused reports for host {self.cfg.host_id!r}: {detail}"
+                " (the certificate's CN, or the API key's host, must be this host id)"
+            )
+        elif status in (413, 422):
+            message = f"the server refuses every report (HTTP {status}): {detail}; kept spooled"
+        else:
+            message = f"the server answered HTTP {status}: {detail}"
+        return self._report(message)
+
+    def _report(self, message: str) -> str:
+        """Warn when the failure changes, and remind every few minutes while it lasts."""
+        now = time.monotonic()
+        if message != self._last_error:
+            log.warning("%s", message)
+            self._warned_at = now
+        elif now - self._warned_at >= REMIND_S:
+            log.warning("still failing: %s", message)
+            self._warned_at = now
+        else:
+            log.debug("%s", message)
+        self._last_error = message
+        return message
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+        return str(body.get("detail") or body.get("error") or resp.reason_phrase)[:500]
+    except (ValueError, AttributeError):
+        return (resp.text or resp.reason_phrase)[:200]
+
+
+def encode(report: dict[str, object]) -> bytes:
+    """A report as compact JSON bytes, as they are spooled and sent."""
+    return json.dumps(report, separators=(",", ":"), allow_nan=False).encode()

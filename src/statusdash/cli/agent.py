@@ -1,0 +1,327 @@
+"""``statusdash agent run`` and ``statusdash agent install-service``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from statusdash.cli.common import fail, settings
+
+if TYPE_CHECKING:
+    from statusdash.agent.config import AgentConfig
+
+app = typer.Typer(help="Run the agent that pushes this host's metrics.", no_args_is_help=True)
+
+NO_EXEC_ENV = "STATUSDASH_AGENT_NO_EXEC"
+
+ServerOpt = Annotated[
+    str | None, typer.Option("--server", help="server URL [env: STATUSDASH_SERVER]")
+]
+IntervalOpt = Annotated[
+    float,
+    typer.Option(
+        "--interval", min=0.1, max=86400, envvar="STATUSDASH_AGENT_INTERVAL",
+        help="seconds between reports",
+    ),
+]  # fmt: skip
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host-id", envvar="STATUSDASH_AGENT_HOST_ID",
+        help="this host's id (default: the hostname, lowercased)",
+    ),
+]  # fmt: skip
+CertsDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--certs-dir",
+        help="vault with ca/ca.crt and clients/HOST.crt|.key [env: VAULT_PATH]",
+    ),
+]
+SpoolOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--spool-dir", envvar="STATUSDASH_AGENT_SPOOL_DIR",
+        help="where unacknowledged reports wait (default: /var/lib/statusdash/spool as root,"
+        " ~/.local/state/statusdash/spool otherwise)",
+    ),
+]  # fmt: skip
+
+
+def _host_id(host_id: str | None) -> str:
+    from statusdash.agent.config import default_host_id, valid_host_id
+
+    host = host_id if host_id is not None else default_host_id()
+    if not valid_host_id(host):
+        fail(
+            f"--host-id {host!r} is not a valid host id (lowercase letters, digits, '.', '_',"
+            " '-'; at most 63 characters)",
+            2,
+        )
+    return host
+
+
+def _credentials(
+    url: str,
+    host: str,
+    s: Any,
+    certs_dir: Path | None,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    api_key: str | None,
+) -> tuple[Path | None, Path | None, Path | None, str | None]:
+    """CA, certificate, key and API key: options first, then the vault, then the settings."""
+    vault: Path = certs_dir or s.vault_path
+    if ca is None:
+        if s.statusdash_ca is not None:
+            ca = s.statusdash_ca
+        elif certs_dir is not None or (vault / "ca" / "ca.crt").exists():
+            ca = vault / "ca" / "ca.crt"  # else nothing configured: the system store
+    if cert is None and (vault / "clients" / f"{host}.crt").exists():
+        cert = vault / "clients" / f"{host}.crt"
+        key = key or vault / "clients" / f"{host}.key"
+    if key is not None and cert is None:
+        fail("--key needs --cert", 2)
+    if api_key is None and s.api_key is not None:
+        api_key = s.api_key.get_secret_value() or None
+    https = url.startswith("https://")
+    if not https:
+        ca = cert = key = None  # plain HTTP: only an API key can identify us
+    if cert is None and not api_key:
+        how = f"an API key (`statusdash keys issue {host}`) with --api-key or API_KEY"
+        if https:
+            how = (
+                f"{vault}/clients/{host}.crt and .key (`statusdash certs issue {host}`; or point"
+                f" --certs-dir at the vault, or pass --cert/--key), or {how}"
+            )
+        fail(f"no credentials for host {host!r} at {url}: give {how}")
+    for what, path in (("CA certificate", ca), ("client certificate", cert), ("key", key)):
+        if path is not None and not path.is_file():
+            fail(f"{what} {path} does not exist")
+    if https:
+        import ssl
+
+        from statusdash.tls import client_context
+
+        try:
+            client_context(ca, cert, key)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            from statusdash.agent.diagnose import check_certificate
+
+            problems = check_certificate(ca, cert, key) if cert else []
+            fail(f"cannot load the TLS files ({ca}, {cert}, {key}): {'; '.join(problems) or exc}")
+    return ca, cert, key, api_key
+
+
+@app.command("run")
+def run(
+    server: ServerOpt = None,
+    interval: IntervalOpt = 10.0,
+    host_id: HostOpt = None,
+    certs_dir: CertsDirOpt = None,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="CA certificate to trust [env: STATUSDASH_CA]")
+    ] = None,
+    cert: Annotated[Path | None, typer.Option("--cert", help="client certificate")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="key of --cert")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help="API key instead of a certificate [env: API_KEY]"),
+    ] = None,
+    spool_dir: SpoolOpt = None,
+    spool_max_mb: Annotated[
+        int, typer.Option("--spool-max-mb", min=1, envvar="STATUSDASH_AGENT_SPOOL_MAX_MB")
+    ] = 100,
+    spool_max_age_h: Annotated[
+        float,
+        typer.Option("--spool-max-age-h", min=0.01, envvar="STATUSDASH_AGENT_SPOOL_MAX_AGE_H"),
+    ] = 168.0,
+    mount: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mount",
+            envvar="STATUSDASH_AGENT_MOUNTS",
+            help="also report this mount point (repeatable; pseudo filesystems included)",
+        ),
+    ] = None,
+    backoff_max: Annotated[
+        float, typer.Option("--backoff-max", min=1, help="longest wait between retries, seconds")
+    ] = 60.0,
+    once: Annotated[bool, typer.Option("--once", help="push one report and exit")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print one report as JSON; send nothing")
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option("--log-level", envvar="STATUSDASH_AGENT_LOG_LEVEL")
+    ] = "info",
+) -> None:
+    """Collect this host's metrics every --interval seconds and push them to the server."""
+    from statusdash.agent.config import AgentConfig, default_spool_dir
+
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", 2)
+    host = _host_id(host_id)
+    if dry_run:
+        _dry_run(host, interval, tuple(mount or ()))
+        return
+    s = settings()
+    url = (server or s.server_url()).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        fail(f"--server {url!r} must start with https:// or http://", 2)
+    ca_, cert_, key_, key_value = _credentials(url, host, s, certs_dir, ca, cert, key, api_key)
+    cfg = AgentConfig(
+        server_url=url,
+        host_id=host,
+        interval_s=interval,
+        ca=ca_,
+        cert=cert_,
+        key=key_,
+        api_key=key_value,
+        spool_dir=spool_dir or default_spool_dir(),
+        spool_max_bytes=spool_max_mb * 1024 * 1024,
+        spool_max_age_s=spool_max_age_h * 3600,
+        extra_mounts=tuple(mount or ()),
+        backoff_max_s=backoff_max,
+        log_level=log_level.upper(),
+    )
+    if once:
+        _once(cfg)
+        return
+    _daemon(cfg)
+
+
+def _dry_run(host: str, interval: float, mounts: tuple[str, ...]) -> None:
+    import json
+    import time
+
+    from pydantic import ValidationError
+
+    from statusdash.agent.runner import ONCE_SAMPLE_S
+    from statusdash.agent.sampler import Collector
+    from statusdash.schema import MetricsReport
+
+    collector = Collector(host, interval, mounts)
+    time.sleep(ONCE_SAMPLE_S)  # between the priming sample and the one we print
+    report = collector.collect()
+    try:
+        MetricsReport.model_validate(report)
+    except ValidationError as exc:
+        fail(f"the collected report does not validate (a bug, please report it): {exc}")
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+
+
+def _once(cfg: AgentConfig) -> None:
+    from statusdash.agent.runner import Agent, setup_logging
+
+    setup_logging(cfg.log_level)
+    code, message = Agent(cfg).once()
+    if code:
+        fail(message, code)
+    typer.echo(message)
+
+
+def _daemon(cfg: AgentConfig) -> None:
+    """Replace this process by the lean daemon (no Typer, no pydantic: ~15 MB less, for months)."""
+    from statusdash.agent.config import CONFIG_ENV
+
+    if os.environ.get(NO_EXEC_ENV) or not sys.executable:
+        from statusdash.agent.runner import Agent, setup_logging
+
+        setup_logging(cfg.log_level)
+        raise typer.Exit(Agent(cfg).run())
+    env = dict(os.environ)
+    env[CONFIG_ENV] = cfg.to_json()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(sys.executable, [sys.executable, "-m", "statusdash.agent"], env)  # noqa: S606
+    except OSError as exc:
+        fail(f"cannot start the agent process ({sys.executable}): {exc}")
+
+
+@app.command("install-service")
+def install_service(
+    print_only: Annotated[
+        bool, typer.Option("--print", help="show the unit and env file; write nothing")
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="run as this dedicated system user")
+    ] = None,
+    env_file: Annotated[
+        Path | None, typer.Option("--env-file", help="environment file the unit reads")
+    ] = None,
+    unit_file: Annotated[Path | None, typer.Option("--unit-file", help="where to write")] = None,
+    server: ServerOpt = None,
+    host_id: HostOpt = None,
+    certs_dir: CertsDirOpt = None,
+    spool_dir: SpoolOpt = None,
+    interval: Annotated[float | None, typer.Option("--interval", min=0.1)] = None,
+) -> None:
+    """Write a systemd unit (Restart=always) and its env file, and say how to enable it."""
+    import pwd
+
+    from statusdash.agent import service
+
+    unit_path = unit_file or service.UNIT_PATH
+    env_path = env_file or service.ENV_PATH
+    if user is not None and not _valid_user(user):
+        fail(f"--user {user!r} is not a valid user name", 2)
+    exe = Path(sys.executable).with_name("statusdash")
+    command = [str(exe), "agent", "run"]
+    if not exe.exists():
+        command = [sys.executable, "-m", "statusdash.cli.agent", "run"]
+    unit = service.render_unit(command, env_path, user)
+    env = service.render_env(
+        {
+            "STATUSDASH_SERVER": server,
+            "STATUSDASH_AGENT_HOST_ID": _host_id(host_id) if host_id else None,
+            "VAULT_PATH": str(certs_dir) if certs_dir else None,
+            "STATUSDASH_AGENT_SPOOL_DIR": str(spool_dir) if spool_dir else None,
+            "STATUSDASH_AGENT_INTERVAL": f"{interval:g}" if interval else None,
+            "API_KEY": None,
+        }
+    )
+    try:
+        user_exists = user is None or bool(pwd.getpwnam(user))
+    except KeyError:
+        user_exists = False
+    hint = service.enable_hint(user, user_exists, unit_path)
+    if print_only:
+        typer.echo(f"# {unit_path}\n{unit}\n# {env_path}\n{env}\n# then:\n{hint}")
+        return
+    try:
+        _write(unit_path, unit, 0o644)
+        env_written = not env_path.exists()
+        if env_written:
+            _write(env_path, env, 0o600)
+    except OSError as exc:
+        fail(
+            f"cannot write {exc.filename or unit_path}: {exc.strerror or exc}"
+            " (run it with sudo, or use --print)"
+        )
+    typer.echo(f"wrote {unit_path}")
+    typer.echo(f"wrote {env_path}" if env_written else f"kept the existing {env_path}")
+    typer.echo(f"next:\n{hint}")
+
+
+def _valid_user(name: str) -> bool:
+    return bool(name) and len(name) <= 32 and all(c.isalnum() or c in "-_." for c in name)
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    app()

@@ -53,6 +53,24 @@ class Settings(BaseSettings):
     db_synchronous: str = Field(
         "FULL", pattern="^(FULL|NORMAL)$", description="SQLite synchronous mode for the WAL"
     )
+    # --- alerts, service health, stream, webhooks (docs/alerts.md) ----------------------------
+    alert_rules_file: Path | None = Field(
+        None, description="rules file (TOML or YAML); re-read on SIGHUP"
+    )
+    webhook_urls: str = Field(
+        "",
+        description="comma-separated webhook targets; a slack+ or ntfy+ prefix picks the format",
+    )
+    alert_check_interval_s: float = Field(
+        5.0, gt=0, description="offline check, service staleness and silence expiry"
+    )
+    service_expect_s: float = Field(
+        180.0, gt=0, description="seconds without news before a service is unknown"
+    )
+    stream_queue_size: int = Field(1024, ge=8, description="messages a stream reader may lag")
+    webhook_attempts: int = Field(5, ge=1, description="attempts per webhook delivery")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay, doubling")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="timeout per webhook attempt")
     login_max_failures: int = Field(5, ge=1, description="failed logins per address per window")
     login_window_s: int = Field(300, ge=1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from statusdash import __version__
-from statusdash.cli import agent, certs, hosts, keys, login, server
+from statusdash.cli import agent, alerts, certs, hosts, keys, login, server, services
 
 app = typer.Typer(
     name="statusdash",
@@ -19,6 +19,8 @@ app.add_typer(agent.app, name="agent")
 app.add_typer(hosts.app, name="hosts")
 app.add_typer(keys.app, name="keys")
 app.add_typer(certs.app, name="certs")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(services.app, name="services")
 app.command("login")(login.login)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from statusdash.server import models  # noqa: F401  (registers the tables)
+from statusdash.server.alerts import models as _alert_models  # noqa: F401
 
 BUSY_TIMEOUT_MS = 10_000
 

@@ -17,7 +17,10 @@ class ServerConfigError(RuntimeError):
 
 def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) -> uvicorn.Config:
     """The uvicorn config for an app built from ``settings`` (TLS wiring included)."""
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a bad rules file or webhook list: one line, no traceback
+        raise ServerConfigError(str(exc)) from exc
     kwargs: dict[str, Any] = {
         "host": settings.status_bind,
         "port": settings.status_port,

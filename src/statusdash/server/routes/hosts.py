@@ -35,7 +35,8 @@ def _storage(request: Request) -> Storage:
 @router.get("/hosts", response_model=list[HostSummary])
 async def list_hosts(request: Request, _: ReaderDep) -> list[HostSummary]:
     now = utcnow()
-    return [summarize(s, now) for s in _storage(request).cache.all()]
+    firing = request.app.state.host_alerts_active
+    return [summarize(s, now, firing(s.name)) for s in _storage(request).cache.all()]
 
 
 @router.get("/hosts/sentiment/overall", response_model=Sentiment, response_model_by_alias=True)
@@ -54,7 +55,12 @@ async def show_host(request: Request, host: HostPath, _: ReaderDep) -> HostDetai
     state = _storage(request).cache.get(host)
     if state is None:
         raise ApiError(404, f"no host named {host!r} has reported")
-    return HostDetail(summary=summarize(state, utcnow()), report=state.latest)
+    app = request.app
+    return HostDetail(
+        summary=summarize(state, utcnow(), app.state.host_alerts_active(host)),
+        report=state.latest,
+        alerts=app.state.host_alerts(host),
+    )
 
 
 @router.get("/hosts/{host}/history", response_model=HistorySeries)

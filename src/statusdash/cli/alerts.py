@@ -1,0 +1,197 @@
+"""``statusdash alerts ls|ack|silence|silences|test-notify``: the alert lifecycle from the shell."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from statusdash.cli.common import (
+    CaOpt,
+    CertOpt,
+    JsonOpt,
+    KeyOpt,
+    ServerOpt,
+    call,
+    fail,
+    print_json,
+    reader_client,
+)
+from statusdash.cli.hosts import human_age
+
+if TYPE_CHECKING:
+    from statusdash.schema import AlertPublic
+
+app = typer.Typer(
+    help="Alerts: list, acknowledge, silence, test the webhooks.", no_args_is_help=True
+)
+RULES = ("cpu", "memory", "disk", "offline", "service", "event")
+MARK = {"firing": "▲", "pending": "△", "resolved": "✓"}
+
+
+def _age(then: datetime | None) -> str:
+    if then is None:
+        return "-"
+    return human_age((datetime.now(UTC) - then).total_seconds())
+
+
+def _table(rows: list[AlertPublic]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold")
+    for col in (
+        "",
+        "ID",
+        "STATE",
+        "SEVERITY",
+        "HOST",
+        "RULE",
+        "SUBJECT",
+        "SINCE",
+        "ACK",
+        "MESSAGE",
+    ):
+        t.add_column(col)
+    for a in rows:
+        t.add_row(
+            MARK.get(a.state.value, " "),
+            str(a.id),
+            a.state.value,
+            a.severity,
+            a.host,
+            a.rule,
+            a.subject or "-",
+            _age(a.fired_at or a.started_at),
+            a.acked_by or "-",
+            a.message,
+        )
+    Console(width=200).print(t)
+
+
+@app.command("ls")
+def ls(
+    show_all: Annotated[bool, typer.Option("--all", help="resolved alerts too")] = False,
+    as_json: JsonOpt = False,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Active alerts (pending and firing); with --all the resolved ones too."""
+    with reader_client(server, ca, cert, key) as client:
+        rows = call(lambda: client.alerts("all" if show_all else "active"))
+    if as_json:
+        print_json([a.model_dump(mode="json") for a in rows])
+    elif not rows:
+        typer.echo("no alerts" if show_all else "no active alerts")
+    else:
+        _table(rows)
+
+
+@app.command("ack")
+def ack(
+    alert_id: Annotated[int, typer.Argument(help="alert id (from alerts ls)", min=1)],
+    as_json: JsonOpt = False,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Acknowledge an open alert: it stays until it resolves, marked as seen."""
+    with reader_client(server, ca, cert, key) as client:
+        body = call(lambda: client.request("POST", f"/api/alerts/{alert_id}/ack"))
+    if as_json:
+        print_json(body)
+    else:
+        typer.echo(f"acknowledged alert {alert_id}: {body.get('message', '')}")
+
+
+def _target(target: str) -> dict[str, str]:
+    name, sep, value = target.partition("=")
+    if sep:
+        if name not in ("host", "rule") or not value:
+            fail(f"{target!r}: use HOST, RULE, host=GLOB or rule=NAME", 2)
+        return {name: value}
+    return {"rule": target} if target in RULES else {"host": target}
+
+
+@app.command("silence")
+def silence(
+    target: Annotated[
+        str, typer.Argument(help="a host id or glob (web-*), or a rule: " + ", ".join(RULES))
+    ],
+    for_: Annotated[str, typer.Option("--for", help="how long: 30m, 2h, 1d")] = "2h",
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="only this mount or service")
+    ] = None,
+    comment: Annotated[str, typer.Option("--comment", help="why, for the others")] = "",
+    as_json: JsonOpt = False,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Mute the notifications of a host's (or a rule's) alerts for a while."""
+    from statusdash.server.alerts.rules import parse_duration
+
+    try:
+        seconds = parse_duration(for_)
+    except ValueError as exc:
+        fail(f"--for: {exc}", 2)
+    if seconds <= 0:
+        fail("--for must be longer than 0 s", 2)
+    body: dict[str, Any] = {**_target(target), "for": seconds, "comment": comment}
+    if subject:
+        body["subject"] = subject
+    with reader_client(server, ca, cert, key) as client:
+        made = call(lambda: client.request("POST", "/api/alerts/silences", json=body))
+    if as_json:
+        print_json(made)
+        return
+    what = " ".join(f"{k} {made[k]}" for k in ("host", "rule", "subject") if made.get(k))
+    typer.echo(f"silenced {what} until {made['expires_at']} (silence {made['id']})")
+
+
+@app.command("silences")
+def silences(
+    as_json: JsonOpt = False,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Silences in force."""
+    with reader_client(server, ca, cert, key) as client:
+        rows = call(lambda: client.request("GET", "/api/alerts/silences"))
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no silences in force")
+    for s in rows:
+        what = " ".join(f"{k}={s[k]}" for k in ("host", "rule", "subject") if s.get(k))
+        by = f"by {s['created_by']}"
+        typer.echo(f"{s['id']:>4}  {what}  until {s['expires_at']}  {by}  {s['comment']}".rstrip())
+
+
+@app.command("test-notify")
+def test_notify(
+    as_json: JsonOpt = False,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Send a test message to every webhook the server has; exit 1 if any delivery fails."""
+    with reader_client(server, ca, cert, key, timeout=60.0) as client:
+        result = call(lambda: client.request("POST", "/api/alerts/test-notify"))
+    if as_json:
+        print_json(result)
+    else:
+        for t in result["targets"]:
+            state = "ok" if t["ok"] else f"FAILED: {t['error']}"
+            typer.echo(f"{t['target']}  {state}")
+    if not result["ok"]:
+        raise typer.Exit(1)

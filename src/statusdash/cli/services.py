@@ -1,0 +1,57 @@
+"""``statusdash services ls``: the service health map from ``GET /api/services``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from statusdash.cli.common import (
+    CaOpt,
+    CertOpt,
+    JsonOpt,
+    KeyOpt,
+    ServerOpt,
+    call,
+    print_json,
+    reader_client,
+)
+from statusdash.cli.hosts import human_age
+
+app = typer.Typer(help="Service health, from the agents' checks and events.", no_args_is_help=True)
+MARK = {"healthy": "●", "unhealthy": "✗", "unknown": "?"}
+
+
+@app.callback()
+def _group() -> None:
+    """Service health, from the agents' checks and events."""
+
+
+@app.command("ls")
+def ls(
+    as_json: JsonOpt = False,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Every service with its status (healthy, unhealthy, unknown) and last check."""
+    with reader_client(server, ca, cert, key) as client:
+        rows = call(client.services)
+    if as_json:
+        print_json([s.model_dump(mode="json", by_alias=True) for s in rows])
+        return
+    if not rows:
+        typer.echo("no service has reported yet")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    now = datetime.now(UTC)
+    t = Table(box=None, header_style="bold")
+    for col in ("", "HOST", "SERVICE", "STATUS", "CHECKED", "ERROR"):
+        t.add_column(col)
+    for s in rows:
+        age = human_age((now - s.last_check).total_seconds()) + " ago" if s.last_check else "-"
+        t.add_row(MARK[s.status.value], s.host or "-", s.name, s.status.value, age, s.error or "")
+    Console(width=200).print(t)

@@ -1,0 +1,217 @@
+"""Alert rules: built-in defaults from the thresholds, overridden per host and mount by a file.
+
+A rule fires when its value reaches ``threshold`` and stays at or above ``clear`` for ``for``;
+it resolves only once the value falls below ``clear``. The gap between the two is what keeps a
+value hovering at the threshold from raising a storm of alerts.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+RULE_NAMES = ("cpu", "memory", "disk", "offline", "service")
+EVENT_RULE = "event"  # alerts raised by SYSTEM_ALERT_TRIGGERED events
+DEFAULT_FOR_S = 60.0
+DEFAULT_GAP = 5.0  # clear = threshold - gap for the percentage rules
+OFFLINE_INTERVALS = 5.0  # missed intervals before a host is offline (the cache's "down")
+Severity = Literal["info", "warning", "critical"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class RulesError(ValueError):
+    """The rules file cannot be used; the message says where and why."""
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from a number or a text like ``90s``, ``5m``, ``2h``, ``1d``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a duration like 90s, 5m, 2h or 1d")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """The effective parameters of one rule for one host and subject."""
+
+    enabled: bool
+    threshold: float
+    clear: float
+    for_s: float
+    severity: str
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool | None = None
+    threshold: float | None = Field(default=None, ge=0)
+    clear: float | None = Field(default=None, ge=0)
+    for_s: float | None = Field(default=None, alias="for")
+    severity: Severity | None = None
+
+    @field_validator("for_s", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
+
+class _Override(_Params):
+    host: str = Field(default="*", min_length=1, description="host id or glob")
+    rule: Literal["cpu", "memory", "disk", "offline", "service"]
+    subject: str | None = Field(default=None, description="mount or service name, glob")
+    mount: str | None = None
+    service: str | None = None
+
+    @property
+    def subject_glob(self) -> str | None:
+        return self.subject or self.mount or self.service
+
+
+class _RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: dict[Literal["cpu", "memory", "disk", "offline", "service"], _Params] = Field(
+        default_factory=dict
+    )
+    overrides: list[_Override] = Field(default_factory=list)
+
+
+def _apply(base: RuleSpec, p: _Params) -> RuleSpec:
+    threshold = base.threshold if p.threshold is None else p.threshold
+    # A new threshold alone keeps the width of the hysteresis band.
+    gap = base.threshold - base.clear
+    clear = p.clear if p.clear is not None else max(0.0, threshold - gap)
+    return RuleSpec(
+        enabled=base.enabled if p.enabled is None else p.enabled,
+        threshold=threshold,
+        clear=clear,
+        for_s=base.for_s if p.for_s is None else p.for_s,
+        severity=base.severity if p.severity is None else p.severity,
+    )
+
+
+def default_rules(cpu: float = 90, memory: float = 85, disk: float = 90) -> dict[str, RuleSpec]:
+    """The built-in rules, from CPU_THRESHOLD, MEMORY_THRESHOLD and DISK_THRESHOLD."""
+
+    def pct(t: float) -> RuleSpec:
+        return RuleSpec(True, t, max(0.0, t - DEFAULT_GAP), DEFAULT_FOR_S, "warning")
+
+    return {
+        "cpu": pct(cpu),
+        "memory": pct(memory),
+        "disk": pct(disk),
+        "offline": RuleSpec(True, OFFLINE_INTERVALS, OFFLINE_INTERVALS, 0.0, "critical"),
+        "service": RuleSpec(True, 1.0, 1.0, 0.0, "critical"),
+    }
+
+
+class RuleSet:
+    """Base rules plus ordered overrides; ``spec`` resolves (and caches) one host and subject."""
+
+    def __init__(
+        self,
+        base: dict[str, RuleSpec],
+        overrides: list[_Override] | None = None,
+        source: Path | None = None,
+    ) -> None:
+        self.base = base
+        self.overrides = overrides or []
+        self.source = source
+        self._cache: dict[tuple[str, str, str], RuleSpec] = {}
+
+    def spec(self, rule: str, host: str, subject: str = "") -> RuleSpec:
+        key = (rule, host, subject)
+        found = self._cache.get(key)
+        if found is None:
+            found = self.base[rule]
+            for o in self.overrides:
+                glob = o.subject_glob
+                if o.rule != rule or not fnmatchcase(host, o.host):
+                    continue
+                if glob is not None and not fnmatchcase(subject, glob):
+                    continue
+                found = _apply(found, o)
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+    def describe(self) -> dict[str, Any]:
+        """The effective rules as JSON: file, base rules and overrides."""
+        return {
+            "file": str(self.source) if self.source else None,
+            "rules": {name: asdict(spec) for name, spec in self.base.items()},
+            "overrides": [o.model_dump(exclude_none=True, by_alias=True) for o in self.overrides],
+        }
+
+
+def _read(path: Path) -> Any:
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix == ".toml":
+        return tomllib.loads(text)
+    if suffix in (".yaml", ".yml"):
+        return yaml.safe_load(text) or {}
+    raise RulesError(f"rules file {path}: unknown format {suffix!r}; use .toml, .yaml or .yml")
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "file"
+
+
+def load_rules(path: Path | None, base: dict[str, RuleSpec]) -> RuleSet:
+    """The rule set from ``base`` and the file at ``path``; RulesError says what is wrong."""
+    if path is None:
+        return RuleSet(dict(base))
+    try:
+        raw = _read(path)
+        parsed = _RulesFile.model_validate(raw)
+    except RulesError:
+        raise
+    except OSError as exc:
+        raise RulesError(f"rules file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise RulesError(f"rules file {path}: not valid {path.suffix[1:].upper()}: {exc}") from None
+    except ValidationError as exc:
+        e = exc.errors(include_url=False)[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise RulesError(
+            f"rules file {path}: {_where(tuple(e['loc']))}: {e['msg']}{more}"
+        ) from None
+    rules = dict(base)
+    for name, params in parsed.rules.items():
+        rules[name] = _apply(base[name], params)
+    for rule_name, spec in rules.items():
+        if spec.clear > spec.threshold:
+            raise RulesError(
+                f"rules file {path}: rules.{rule_name}: clear ({spec.clear:g}) is above"
+                f" threshold ({spec.threshold:g}); it must be at or below it"
+            )
+    for i, o in enumerate(parsed.overrides):
+        spec = _apply(rules[o.rule], o)
+        if spec.clear > spec.threshold:
+            raise RulesError(
+                f"rules file {path}: overrides[{i}]: clear ({spec.clear:g}) is above"
+                f" threshold ({spec.threshold:g})"
+            )
+    return RuleSet(rules, parsed.overrides, path)

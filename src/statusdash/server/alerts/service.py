@@ -1,0 +1,341 @@
+"""The alerting service in the running app: rules on every commit, a periodic check, and the
+outbox that makes notifications survive a restart without being sent twice.
+
+Transitions from the engine are persisted in order by one task, then published and notified.
+An alert's ``notified_firing`` / ``notified_resolved`` flags are set once its notice has been
+delivered (or given up on), so after a restart exactly the unsent notices go out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any, Literal
+
+from statusdash.schema import AlertPublic, AlertState
+from statusdash.server.alerts.config import AlertingConfig
+from statusdash.server.alerts.engine import Alert, Change, Engine, Transition
+from statusdash.server.alerts.rules import RulesError, RuleSet, default_rules, load_rules
+from statusdash.server.alerts.store import AlertStore, Silence, alert_row
+from statusdash.server.cache import HostState, summarize
+from statusdash.server.errors import ApiError
+from statusdash.server.notify import Notice, Notifier
+from statusdash.server.storage import Storage
+from statusdash.server.stream import ALERT_RESOLVED, ALERT_TRIGGERED, HOST_UPDATED, Broadcaster
+
+log = logging.getLogger(__name__)
+StateFilter = Literal["active", "resolved", "all"]
+PRUNE_EVERY_S = 3600.0
+
+
+def _human(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s} s"
+
+
+class AlertService:
+    """Owns the engine, the outbox and the silences; everything runs on the event loop."""
+
+    def __init__(
+        self,
+        config: AlertingConfig,
+        thresholds: tuple[float, float, float],
+        storage: Storage,
+        store: AlertStore,
+        hub: Broadcaster,
+        notifier: Notifier,
+        retention_days: int = 30,
+    ) -> None:
+        self.config = config
+        self.clock = config.clock
+        self.base_rules = default_rules(*thresholds)
+        self.engine = Engine(load_rules(config.rules_file, self.base_rules))
+        self.rules_error: str | None = None
+        self.storage = storage
+        self.store = store
+        self.hub = hub
+        self.notifier = notifier
+        self.silences: list[Silence] = []
+        self.outbox: dict[int, Alert] = {}
+        self.inflight: set[int] = set()
+        self.on_tick: list[Callable[[datetime], None]] = []
+        self.seen: dict[str, datetime] = {}  # host -> last report, on our clock
+        self._transitions: asyncio.Queue[Transition | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._processor: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._sighup = False
+        self._pruned_at: datetime | None = None
+        self.retention_days = retention_days
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Reopen the alerts of the last run, start the tasks, send what was left unsent."""
+        await self.store.call(self.store.open)
+        self.engine.restore(await self.store.call(self.store.load_open))
+        for a in self.engine.firing():
+            if not a.notified_firing:
+                self.outbox[a.id or 0] = a
+        for a in await self.store.call(self.store.load_unnotified_resolved):
+            self.outbox[a.id or 0] = a
+        self.silences = await self.store.call(self.store.silences, self.clock())
+        self.notifier.start()
+        self._processor = asyncio.create_task(self._process(), name="alerts-processor")
+        self._ticker = asyncio.create_task(self._tick_forever(), name="alerts-ticker")
+        if self.config.handle_sighup:
+            self._install_sighup()
+        self.flush()
+        log.info(
+            "alerting: %d open alerts, %d webhooks, rules from %s",
+            len(self.engine.open),
+            len(self.notifier.targets),
+            self.config.rules_file or "built-in defaults",
+        )
+
+    async def stop(self) -> None:
+        if self._sighup:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        if self._processor is not None:  # persist what is already decided, then stop
+            self._transitions.put_nowait(None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._processor), 5.0)
+            self._processor.cancel()
+            await asyncio.gather(self._processor, return_exceptions=True)
+        await self.notifier.close(self.config.notify_grace_s)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5.0)
+        self.hub.close_all()
+        await self.store.aclose()
+
+    def _install_sighup(self) -> None:
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_rules)
+            self._sighup = True
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread (tests)
+            log.debug("SIGHUP reload not available in this thread")
+
+    def reload_rules(self) -> str | None:
+        """Re-read the rules file; a bad file keeps the rules in force. Returns the error."""
+        try:
+            rules: RuleSet = load_rules(self.config.rules_file, self.base_rules)
+        except RulesError as exc:
+            self.rules_error = str(exc)
+            log.error("%s; keeping the rules in force", exc)
+            return self.rules_error
+        self.engine.rules = rules
+        self.rules_error = None
+        log.info("alert rules reloaded from %s", self.config.rules_file or "built-in defaults")
+        return None
+
+    # --- input -----------------------------------------------------------------------------------
+    def on_commit(self, states: list[HostState]) -> None:
+        """Storage listener: evaluate the rules for each host that reported, publish its row."""
+        now = self.clock()
+        observe = self.engine.observe
+        for st in states:
+            r, host = st.latest, st.name
+            self.seen[host] = now
+            self._submit(observe("offline", host, "", 0.0, now))
+            self._submit(observe("cpu", host, "", r.cpu.percent if r.cpu else None, now))
+            self._submit(observe("memory", host, "", r.memory.percent if r.memory else None, now))
+            mounts = set()
+            for d in r.disks:
+                mounts.add(d.mount)
+                self._submit(observe("disk", host, d.mount, d.percent, now))
+            for a in self.engine.open_for_host(host):  # a mount that is gone: nothing to watch
+                if a.rule == "disk" and a.subject not in mounts and r.disks:
+                    self.resolve("disk", host, a.subject)
+            self.hub.publish(HOST_UPDATED, self._summary(st, now))
+
+    def _summary(self, st: HostState, now: datetime) -> Callable[[], dict[str, Any]]:
+        def make() -> dict[str, Any]:
+            count = self.engine.firing_count(st.name)
+            return summarize(st, now, count).model_dump(mode="json")
+
+        return make
+
+    def observe(
+        self, rule: str, host: str, subject: str, value: float | None, detail: str = ""
+    ) -> None:
+        self._submit(self.engine.observe(rule, host, subject, value, self.clock(), detail))
+
+    def trigger(self, rule: str, host: str, subject: str, message: str, severity: str) -> None:
+        self._submit(self.engine.trigger(rule, host, subject, message, severity, self.clock()))
+
+    def resolve(self, rule: str, host: str, subject: str) -> None:
+        self._submit(self.engine.resolve(rule, host, subject, self.clock()))
+
+    def check(self) -> None:
+        """The periodic pass: offline hosts, tick hooks (service staleness), silences, outbox."""
+        now = self.clock()
+        for st in self.storage.cache.all():
+            last = self.seen.get(st.name, st.last_seen)  # the cache's time after a restart
+            age = max(0.0, (now - last).total_seconds())
+            intervals = age / st.interval_s
+            self.observe("offline", st.name, "", intervals, f"{_human(age)}")
+        for hook in self.on_tick:
+            try:
+                hook(now)
+            except Exception:
+                log.exception("alerting tick hook failed")
+        self.silences = [s for s in self.silences if s.expires_at > now]
+        self.flush()
+        if self._pruned_at is None or (now - self._pruned_at).total_seconds() >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            before = now - timedelta(days=self.retention_days)
+            self._spawn(self.store.call(self.store.prune, before))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.check_interval_s)
+            try:
+                self.check()
+            except Exception:
+                log.exception("alerting check failed")
+
+    # --- the ordered persist-then-publish pipeline --------------------------------------------
+    def _submit(self, t: Transition | None) -> None:
+        if t is not None:
+            self._transitions.put_nowait(t)
+
+    async def _process(self) -> None:
+        while (t := await self._transitions.get()) is not None:
+            try:
+                await self._apply(t)
+            except Exception:
+                log.exception("alert transition %s of %s failed", t.change, t.alert.key)
+
+    async def _apply(self, t: Transition) -> None:
+        a = t.alert
+        if t.change == Change.cancelled:
+            if a.id is not None:
+                await self.store.call(self.store.delete, a.id)
+            return
+        if t.change == Change.pending and a.cancelled and a.id is None:
+            return
+        a.id = await self.store.call(self.store.save, a.id, alert_row(a))
+        if t.change == Change.pending:
+            return
+        snap = t.snapshot
+        snap.id = a.id
+        kind = ALERT_TRIGGERED if t.change == Change.fired else ALERT_RESOLVED
+        self.hub.publish(kind, snap.public().model_dump(mode="json"))
+        self.outbox[a.id] = a
+        self.flush()
+
+    # --- notifications -------------------------------------------------------------------------
+    def silenced(self, a: Alert, now: datetime) -> Silence | None:
+        for s in self.silences:
+            if s.expires_at <= now:
+                continue
+            if s.host is not None and not fnmatchcase(a.host, s.host):
+                continue
+            if s.rule is not None and s.rule != a.rule:
+                continue
+            if s.subject is not None and not fnmatchcase(a.subject, s.subject):
+                continue
+            return s
+        return None
+
+    def flush(self) -> None:
+        """Send each notice the outbox owes: firing unless silenced, resolved if firing was."""
+        now = self.clock()
+        for aid, a in list(self.outbox.items()):
+            if aid in self.inflight:
+                continue
+            if a.state == AlertState.firing and not a.notified_firing:
+                if self.silenced(a, now) is None:
+                    self._send(a, "firing")
+            elif a.state == AlertState.resolved and a.notified_firing and not a.notified_resolved:
+                self._send(a, "resolved")
+            else:
+                del self.outbox[aid]
+
+    def _send(self, a: Alert, event: Literal["firing", "resolved"]) -> None:
+        assert a.id is not None
+        aid = a.id
+        self.inflight.add(aid)
+
+        def done() -> None:
+            self.inflight.discard(aid)
+            column = "notified_firing" if event == "firing" else "notified_resolved"
+            setattr(a, column, True)
+            self._spawn(self.store.call(self.store.mark_notified, aid, column))
+            self.flush()
+
+        if not self.notifier.submit(Notice.for_alert(event, a.public()), done):
+            self.inflight.discard(aid)  # queue full: the next check tries again
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- reader actions ------------------------------------------------------------------------
+    async def listing(self, state: StateFilter = "active", limit: int = 200) -> list[AlertPublic]:
+        active = sorted(
+            (a for a in self.engine.open.values() if a.id is not None),
+            key=lambda a: (a.state != AlertState.firing, -a.started_at.timestamp(), a.id or 0),
+        )
+        out = [a.public() for a in active] if state in ("active", "all") else []
+        if state in ("resolved", "all"):
+            out += [a.public() for a in await self.store.call(self.store.resolved, limit)]
+        return out[:limit] if state != "active" else out
+
+    def for_host(self, host: str) -> list[AlertPublic]:
+        return [a.public() for a in self.engine.open_for_host(host) if a.id is not None]
+
+    async def ack(self, alert_id: int, by: str) -> AlertPublic:
+        for a in self.engine.open.values():
+            if a.id == alert_id:
+                if a.acked_at is None:
+                    a.acked_at, a.acked_by = self.clock(), by
+                    await self.store.call(self.store.save, a.id, alert_row(a))
+                return a.public()
+        stored = await self.store.call(self.store.get, alert_id)
+        if stored is None:
+            raise ApiError(404, f"no alert with id {alert_id}")
+        raise ApiError(409, f"alert {alert_id} is already resolved; nothing to acknowledge")
+
+    async def silence(
+        self,
+        host: str | None,
+        rule: str | None,
+        subject: str | None,
+        for_s: float,
+        by: str,
+        comment: str = "",
+    ) -> Silence:
+        now = self.clock()
+        s = await self.store.call(
+            self.store.add_silence,
+            host,
+            rule,
+            subject,
+            now,
+            now + timedelta(seconds=for_s),
+            by,
+            comment,
+        )
+        self.silences.append(s)
+        return s
+
+    def active_silences(self) -> list[Silence]:
+        now = self.clock()
+        return [s for s in self.silences if s.expires_at > now]
+
+    def firing_count(self) -> int:
+        return self.engine.firing_count()

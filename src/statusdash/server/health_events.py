@@ -1,0 +1,252 @@
+"""Service health from domain events, as the seed system's event processor kept it.
+
+``POST /api/events`` takes SYSTEM_SERVICE_HEALTHY / SYSTEM_SERVICE_UNHEALTHY (``serviceName``,
+``checkedAt``, ``metrics`` or ``errorMessage``) and SYSTEM_ALERT_TRIGGERED / SYSTEM_ALERT_RESOLVED.
+The health map lives in memory, is written through to SQLite and rebuilt from it at start; a
+service not heard from within its expected period shows as unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from statusdash.schema import HOST_ID_PATTERN, HealthStatus, ServiceHealth
+from statusdash.server.alerts.rules import EVENT_RULE
+from statusdash.server.alerts.service import AlertService
+from statusdash.server.alerts.store import AlertStore, ServiceRecord
+from statusdash.server.errors import ApiError, validation_detail
+from statusdash.server.stream import SERVICE_CHANGED, Broadcaster
+
+MAX_EVENTS = 256
+YIELD_EVERY = 32
+EventType = Literal[
+    "SYSTEM_SERVICE_HEALTHY",
+    "SYSTEM_SERVICE_UNHEALTHY",
+    "SYSTEM_ALERT_TRIGGERED",
+    "SYSTEM_ALERT_RESOLVED",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
+
+
+class EventEnvelope(_In):
+    type: EventType = Field(validation_alias=AliasChoices("type", "eventType", "event"))
+    payload: dict[str, Any] | None = None
+
+
+class ServicePayload(_In):
+    service_name: str = Field(
+        min_length=1,
+        max_length=255,
+        validation_alias=AliasChoices("serviceName", "service_name", "name"),
+    )
+    checked_at: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("checkedAt", "checked_at")
+    )
+    metrics: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    error_message: str | None = Field(
+        default=None,
+        max_length=2000,
+        validation_alias=AliasChoices("errorMessage", "error_message", "error"),
+    )
+    expected_within_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 86400,
+        validation_alias=AliasChoices("expectedWithinS", "expected_within_s"),
+    )
+    host: str | None = Field(default=None, pattern=HOST_ID_PATTERN, max_length=63)
+
+    @field_validator("checked_at")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return None
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+class AlertPayload(_In):
+    alert_name: str = Field(
+        min_length=1,
+        max_length=255,
+        validation_alias=AliasChoices("alertName", "alert_name", "name", "subject"),
+    )
+    message: str = Field(default="", max_length=2000)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    host: str | None = Field(default=None, pattern=HOST_ID_PATTERN, max_length=63)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    payload: ServicePayload | AlertPayload
+
+
+def parse_events(body: bytes) -> list[Event]:
+    """One event object, a list of them, or ``{"events": [...]}``; 422 names the bad field."""
+    try:
+        raw = json.loads(body)
+    except ValueError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}", "malformed_json") from None
+    if isinstance(raw, dict) and isinstance(raw.get("events"), list):
+        raw = raw["events"]
+    items = raw if isinstance(raw, list) else [raw]
+    if not items or len(items) > MAX_EVENTS:
+        raise ApiError(422, f"send between 1 and {MAX_EVENTS} events")
+    out: list[Event] = []
+    for i, item in enumerate(items):
+        where = f"events[{i}]" if isinstance(raw, list) else "event"
+        if not isinstance(item, dict):
+            raise ApiError(422, f"{where}: must be a JSON object")
+        try:
+            env = EventEnvelope.model_validate(item)
+            fields = env.payload if env.payload is not None else item
+            model = AlertPayload if env.type.startswith("SYSTEM_ALERT") else ServicePayload
+            out.append(Event(env.type, model.model_validate(fields)))
+        except ValidationError as exc:
+            text, fields_ = validation_detail(exc.errors(include_url=False))
+            raise ApiError(422, f"{where}: {text}", extra={"fields": fields_}) from None
+    return out
+
+
+class ServiceMap:
+    """(host, service) -> latest record; what ``app.state.services`` and the sentiment read."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self._records: dict[tuple[str, str], ServiceRecord] = {}
+        self._shown: dict[tuple[str, str], HealthStatus] = {}
+
+    def load(self, records: list[ServiceRecord]) -> None:
+        now = self.clock()
+        for rec in records:
+            key = (rec.host, rec.name)
+            self._records[key] = rec
+            self._shown[key] = self.status(rec, now)
+
+    @staticmethod
+    def status(rec: ServiceRecord, now: datetime) -> HealthStatus:
+        if (now - rec.received_at).total_seconds() > rec.expected_s:
+            return HealthStatus.unknown
+        return HealthStatus(rec.status)
+
+    def health(self, rec: ServiceRecord, now: datetime) -> ServiceHealth:
+        return ServiceHealth(
+            name=rec.name,
+            status=self.status(rec, now),
+            last_check=rec.checked_at or rec.received_at,
+            metrics=rec.metrics,
+            error=rec.error,
+            host=rec.host,
+        )
+
+    def all(self) -> list[ServiceHealth]:
+        now = self.clock()
+        return [self.health(self._records[k], now) for k in sorted(self._records)]
+
+    def put(self, rec: ServiceRecord) -> ServiceHealth | None:
+        """Store ``rec``; the new health if what readers see changed, else None."""
+        key = (rec.host, rec.name)
+        old = self._records.get(key)
+        self._records[key] = rec
+        health = self.health(rec, self.clock())
+        changed = self._shown.get(key) != health.status or (
+            old is not None and old.error != rec.error
+        )
+        self._shown[key] = health.status
+        return health if changed else None
+
+    def sweep(self, now: datetime) -> list[ServiceHealth]:
+        """Services whose shown status changed with time alone (they went quiet: unknown)."""
+        changed = []
+        for key, rec in self._records.items():
+            status = self.status(rec, now)
+            if self._shown.get(key) != status:
+                self._shown[key] = status
+                changed.append(self.health(rec, now))
+        return changed
+
+
+class HealthEvents:
+    """Applies events: the health map, its table, the stream and the alerts."""
+
+    def __init__(
+        self,
+        services: ServiceMap,
+        alerts: AlertService,
+        store: AlertStore,
+        hub: Broadcaster,
+        default_expect_s: float,
+    ) -> None:
+        self.services = services
+        self.alerts = alerts
+        self.store = store
+        self.hub = hub
+        self.default_expect_s = default_expect_s
+
+    async def start(self) -> None:
+        self.services.load(await self.store.call(self.store.load_services))
+
+    def sweep(self, now: datetime) -> None:
+        for health in self.services.sweep(now):
+            self.hub.publish(SERVICE_CHANGED, health.model_dump(mode="json", by_alias=True))
+
+    async def handle(self, host: str, events: list[Event]) -> dict[str, int]:
+        """Apply ``events`` from the agent ``host``; events about another host are refused."""
+        for ev in events:
+            if ev.payload.host is not None and ev.payload.host != host:
+                raise ApiError(
+                    403,
+                    f"event for host {ev.payload.host!r} refused: this caller is {host!r}",
+                    "host_mismatch",
+                )
+        now = self.alerts.clock()
+        records = [
+            self._record(host, ev.type == "SYSTEM_SERVICE_HEALTHY", ev.payload, now)
+            for ev in events
+            if isinstance(ev.payload, ServicePayload)
+        ]
+        if records:  # stored before anything is shown or alerted on
+            await self.store.call(self.store.save_services, records)
+        changed = 0
+        pending = iter(records)
+        for i, ev in enumerate(events):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:  # let stream readers drain their queues
+                await asyncio.sleep(0)
+            p = ev.payload
+            if isinstance(p, ServicePayload):
+                changed += self._apply(next(pending))
+            elif ev.type == "SYSTEM_ALERT_TRIGGERED":
+                message = p.message or f"{host}: {p.alert_name}"
+                self.alerts.trigger(EVENT_RULE, host, p.alert_name, message, p.severity)
+            else:
+                self.alerts.resolve(EVENT_RULE, host, p.alert_name)
+        return {"accepted": len(events), "changed": changed}
+
+    def _record(self, host: str, healthy: bool, p: ServicePayload, now: datetime) -> ServiceRecord:
+        return ServiceRecord(
+            host=host,
+            name=p.service_name,
+            status=(HealthStatus.healthy if healthy else HealthStatus.unhealthy).value,
+            checked_at=p.checked_at,
+            received_at=now,
+            expected_s=p.expected_within_s or self.default_expect_s,
+            metrics=p.metrics,
+            error=None if healthy else (p.error_message or "unhealthy"),
+        )
+
+    def _apply(self, rec: ServiceRecord) -> int:
+        health = self.services.put(rec)
+        if health is not None:
+            self.hub.publish(SERVICE_CHANGED, health.model_dump(mode="json", by_alias=True))
+        value = 0.0 if rec.status == HealthStatus.healthy.value else 1.0
+        self.alerts.observe("service", rec.host, rec.name, value, rec.error or "")
+        return 0 if health is None else 1

@@ -1,0 +1,27 @@
+"""``POST /api/events``: service health and alert events from agents.
+
+Callers authenticate as agents (client certificate or API key); the events are about that
+identity's host. A service that is not on an agent host gets an API key of its own name
+(``statusdash keys issue billing-api``) and reports under it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from statusdash.server.auth import AgentDep
+from statusdash.server.health_events import HealthEvents, parse_events
+from statusdash.server.routes.ingest import read_body
+
+router = APIRouter(prefix="/api", tags=["events"])
+MAX_EVENTS_BYTES = 256 * 1024
+
+
+@router.post("/events")
+async def post_events(request: Request, agent: AgentDep) -> dict[str, Any]:
+    """One event, a list, or ``{"events": [...]}``; answers ``{"accepted": N, "changed": M}``."""
+    events = parse_events(await read_body(request, MAX_EVENTS_BYTES))
+    handler: HealthEvents = request.app.state.health_events
+    return await handler.handle(agent.name, events)

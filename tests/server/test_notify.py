@@ -1,0 +1,257 @@
+"""Webhooks against a receiver on loopback: retries, formats, failures, silences, restarts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from statusdash.schema import AlertPublic, AlertState, utcnow
+from statusdash.server.notify import Notice, Target, parse_targets, render
+from tests.conftest import make_report
+from tests.server.test_alerts import Harness, _alerts, alerting, cli_env, wait_for
+
+__all__ = ["alerting"]
+
+
+@dataclass
+class Receiver:
+    """A tiny webhook receiver: per path, fail the first N requests, or hang on them."""
+
+    port: int = 0
+    fail_first: dict[str, int] = field(default_factory=dict)
+    status: dict[str, int] = field(default_factory=dict)  # answer this instead of 200
+    hang_first: set[str] = field(default_factory=set)  # hang on the first request only
+    requests: list[tuple[str, dict[str, str], bytes, int]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, path: str, fmt: str = "") -> str:
+        return f"{fmt + '+' if fmt else ''}http://127.0.0.1:{self.port}{path}"
+
+    def seen(self, path: str, ok_only: bool = True) -> list[bytes]:
+        return [b for p, _, b, code in self.requests if p == path and (code == 200 or not ok_only)]
+
+    def headers(self, path: str) -> dict[str, str]:
+        return next(h for p, h, _, code in self.requests if p == path and code == 200)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                n = sum(1 for p, *_ in rec.requests if p == self.path)
+                hang = self.path in rec.hang_first
+                rec.hang_first.discard(self.path)
+                code = 500 if n < rec.fail_first.get(self.path, 0) else 200
+                code = rec.status.get(self.path, code)
+                if not hang:
+                    rec.requests.append((self.path, dict(self.headers), body, code))
+            if hang:
+                rec.release.wait(10)
+                return
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    rec.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield rec
+    rec.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def hot(h: Harness, host: str = "web-1", cpu: float = 97) -> None:
+    r = h.live.agent(host).post("/api/metrics/report", json=make_report(host, cpu=cpu))
+    assert r.status_code == 200
+
+
+def failures(h: Harness) -> list[dict[str, Any]]:
+    with h.live.reader() as r:
+        body: list[dict[str, Any]] = r.get("/api/notifications/failures").json()
+        return body
+
+
+# --- formats --------------------------------------------------------------------------------------
+
+
+def _alert() -> AlertPublic:
+    now = utcnow()
+    return AlertPublic(
+        id=7,
+        rule="disk",
+        host="db-1",
+        subject="/data",
+        state=AlertState.firing,
+        severity="critical",
+        value=97,
+        threshold=90,
+        message="db-1: disk /data at 97% full",
+        started_at=now,
+        fired_at=now,
+    )
+
+
+def test_formats_and_targets() -> None:
+    targets = parse_targets(
+        "https://example.com/hooks/abc,slack+https://hooks.slack.com/services/T0/B0/SECRET,"
+        " ntfy+https://ntfy.sh/my-topic"
+    )
+    assert [t.format for t in targets] == ["json", "slack", "ntfy"]
+    assert targets[1].masked == "slack+https://hooks.slack.com/services/…"
+    assert "SECRET" not in targets[1].masked
+    with pytest.raises(ValueError, match="not an http"):
+        parse_targets("ftp://example.com/x")
+    notice = Notice.for_alert("firing", _alert())
+    body, headers = render(Target("http://x/"), notice)
+    doc = json.loads(body)
+    assert doc["event"] == "firing" and doc["alert"]["subject"] == "/data"
+    assert doc["text"] == "CRITICAL db-1: disk /data at 97% full"
+    assert headers["Content-Type"] == "application/json"
+    body, _ = render(Target("http://x/", "slack"), notice)
+    assert json.loads(body) == {"text": ":rotating_light: CRITICAL db-1: disk /data at 97% full"}
+    body, headers = render(Target("http://x/", "ntfy"), Notice.for_alert("resolved", _alert()))
+    assert body == b"RESOLVED db-1: disk /data at 97% full"
+    assert headers["Title"] == "statusdash resolved: disk on db-1 /data"
+    assert headers["Tags"] == "white_check_mark" and headers["Priority"] == "3"
+
+
+# --- over a real server ---------------------------------------------------------------------------
+
+
+def test_a_receiver_that_fails_twice_still_gets_every_message(
+    alerting: Callable[..., Harness], receiver: Receiver
+) -> None:
+    receiver.fail_first = {"/json": 2, "/slack": 2, "/ntfy": 2}
+    hooks = [receiver.url("/json"), receiver.url("/slack", "slack"), receiver.url("/ntfy", "ntfy")]
+    h = alerting(webhooks=hooks)
+    hot(h)
+    for path in ("/json", "/slack", "/ntfy"):
+        wait_for(lambda p=path: receiver.seen(p), what=f"delivery to {path}")  # type: ignore[misc]
+        assert len(receiver.seen(path, ok_only=False)) == 3  # 500, 500, then 200
+    fired = json.loads(receiver.seen("/json")[0])
+    assert fired["event"] == "firing" and fired["alert"]["host"] == "web-1"
+    assert "web-1: CPU at 97%" in fired["text"]
+    assert json.loads(receiver.seen("/slack")[0])["text"].startswith(":rotating_light: WARNING")
+    assert receiver.headers("/ntfy")["Title"] == "statusdash alert: cpu on web-1"
+    assert failures(h) == []
+    hot(h, cpu=5)
+    wait_for(lambda: len(receiver.seen("/ntfy")) == 2, what="resolved notice")
+    wait_for(lambda: len(receiver.seen("/json")) == 2, what="resolved notice")
+    assert json.loads(receiver.seen("/json")[1])["event"] == "resolved"
+    assert receiver.seen("/ntfy")[1].startswith(b"RESOLVED web-1: CPU")
+
+
+def test_failed_deliveries_are_recorded_and_visible(
+    alerting: Callable[..., Harness], receiver: Receiver
+) -> None:
+    receiver.status = {"/down/secret-token": 503, "/gone": 404}
+    h = alerting(webhooks=[receiver.url("/down/secret-token"), receiver.url("/gone")])
+    hot(h)
+    [alert] = wait_for(lambda: _alerts(h.live), what="alert")
+    rows = wait_for(lambda: len(failures(h)) == 2 and failures(h), what="failures")
+    by_target = {r["target"]: r for r in rows}
+    down = by_target[f"json+http://127.0.0.1:{receiver.port}/down/…"]
+    assert (down["attempts"], down["error"], down["event"]) == (4, "HTTP 503", "firing")
+    assert down["alert_id"] == alert["id"]
+    gone = by_target[f"json+http://127.0.0.1:{receiver.port}/gone"]
+    assert gone["attempts"] == 1 and gone["error"] == "HTTP 404"  # not worth retrying
+    assert len(receiver.seen("/gone", ok_only=False)) == 1
+    assert "secret-token" not in json.dumps(rows)
+
+
+def test_restart_neither_loses_nor_repeats_a_notice(
+    alerting: Callable[..., Harness], receiver: Receiver
+) -> None:
+    receiver.hang_first = {"/hook"}  # the first delivery is in flight when the server stops
+    h = alerting(webhooks=[receiver.url("/hook")], notify_grace_s=0.2)
+    hot(h)
+    wait_for(lambda: _alerts(h.live), what="alert")
+    time.sleep(0.2)
+    assert receiver.seen("/hook") == []
+    h.restart()  # the notice was never delivered: it goes out after the restart
+    wait_for(lambda: receiver.seen("/hook"), what="delivery after restart")
+    h.restart()  # delivered already: not again
+    hot(h)
+    time.sleep(0.5)
+    assert len(receiver.seen("/hook")) == 1
+    hot(h, cpu=1)
+    wait_for(lambda: len(receiver.seen("/hook")) == 2, what="resolved")
+    assert [json.loads(b)["event"] for b in receiver.seen("/hook")] == ["firing", "resolved"]
+
+
+def test_silences_mute_until_they_expire(
+    alerting: Callable[..., Harness], receiver: Receiver
+) -> None:
+    h = alerting(webhooks=[receiver.url("/hook")])
+    with h.live.reader() as r:
+        made = r.post(
+            "/api/alerts/silences", json={"host": "web-*", "for": "2h", "comment": "patching"}
+        )
+        assert made.status_code == 201 and made.json()["created_by"] == "admin"
+        assert r.post("/api/alerts/silences", json={"for": "1h"}).status_code == 422
+        assert r.post("/api/alerts/silences", json={"rule": "gpu", "for": "1h"}).status_code == 422
+        assert [s["host"] for s in r.get("/api/alerts/silences").json()] == ["web-*"]
+    hot(h, "web-1")
+    hot(h, "db-1")  # not silenced
+    wait_for(lambda: len(_alerts(h.live)) == 2, what="two alerts")
+    wait_for(lambda: receiver.seen("/hook"), what="db-1 notice")
+    time.sleep(0.3)
+    assert [json.loads(b)["alert"]["host"] for b in receiver.seen("/hook")] == ["db-1"]
+    h.clock.advance(2 * 3600 + 1)  # the silence expires: the firing notice goes out then
+
+    def sent() -> list[tuple[str, str]]:
+        return [
+            (d["alert"]["host"], d["alert"]["rule"])
+            for d in map(json.loads, receiver.seen("/hook"))
+        ]
+
+    wait_for(lambda: ("web-1", "cpu") in sent(), what="notice after the silence")
+    assert sent().count(("web-1", "cpu")) == 1 and sent()[0] == ("db-1", "cpu")
+    with h.live.reader() as r:
+        assert r.get("/api/alerts/silences").json() == []
+
+
+def test_test_notify_endpoint_and_cli(
+    alerting: Callable[..., Harness],
+    receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from statusdash.cli.alerts import app
+
+    receiver.status = {"/broken": 500}
+    h = alerting(webhooks=[receiver.url("/ok", "slack")])
+    env = cli_env(h, tmp_path, monkeypatch)
+    out = CliRunner().invoke(app, ["test-notify"], env=env)
+    assert out.exit_code == 0, out.output
+    assert f"slack+http://127.0.0.1:{receiver.port}/ok  ok" in out.stdout
+    assert "test notification" in json.loads(receiver.seen("/ok")[0])["text"]
+    h.server.stop()
+    h.webhooks = [receiver.url("/ok"), receiver.url("/broken")]
+    h.server.start()
+    out = CliRunner().invoke(app, ["test-notify", "--json"], env=env)
+    assert out.exit_code == 1
+    result = json.loads(out.stdout)
+    assert [t["ok"] for t in result["targets"]] == [True, False]
+    assert result["targets"][1]["error"] == "HTTP 500"
+    assert failures(h)[0]["event"] == "test"

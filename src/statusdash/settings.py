@@ -71,6 +71,21 @@ class Settings(BaseSettings):
     webhook_attempts: int = Field(5, ge=1, description="attempts per webhook delivery")
     webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay, doubling")
     webhook_timeout_s: float = Field(10.0, gt=0, description="timeout per webhook attempt")
+    # --- history tiers, retention, backups (docs/history.md) ---------------------------------
+    raw_retention_hours: float = Field(48, ge=1, description="how long raw samples are kept")
+    hourly_retention_days: int = Field(
+        365, ge=1, le=3650, description="how long 1-hour rollups are kept"
+    )
+    replay_window_hours: float = Field(
+        6, ge=0, description="raw rows stay at least this long after they arrive (idempotency)"
+    )
+    rollup_interval_s: float = Field(10, gt=0, description="rollup job period")
+    prune_interval_s: float = Field(3600, gt=0, description="retention job period")
+    backup_interval_hours: float = Field(
+        24, ge=0, description="scheduled backups; 0 turns them off"
+    )
+    backup_keep: int = Field(7, ge=1, description="scheduled backups kept")
+    backup_dir: Path | None = Field(None, description="default: STATUS_DATA_DIR/backups")
     login_max_failures: int = Field(5, ge=1, description="failed logins per address per window")
     login_window_s: int = Field(300, ge=1)
 

@@ -15,6 +15,7 @@ from statusdash.server import errors
 from statusdash.server.auth import Auth, require_reader, unguarded_routes
 from statusdash.server.db import Readers, make_engine
 from statusdash.server.extensions import install_alerting
+from statusdash.server.jobs import install_jobs
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import health, hosts, ingest
 from statusdash.server.storage import Storage
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (health.router, auth_routes.router, ingest.router, hosts.router):
         app.include_router(router)
     install_alerting(app)
+    install_jobs(app)
 
     @app.get("/api/openapi.json", dependencies=[Depends(require_reader)], include_in_schema=False)
     async def openapi() -> dict[str, Any]:

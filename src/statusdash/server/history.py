@@ -1,16 +1,33 @@
-"""History queries: a time range of one metric of one host, downsampled into buckets."""
+"""History queries: a time range of one metric of one host, downsampled into buckets.
+
+``query`` reads the coarsest tier (raw, 1-minute, 1-hour rollups) whose resolution still fills
+every requested bucket, adding the raw rows the rollup job has not folded in yet, so an answer
+is always complete however far behind the job is. See docs/history.md.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from statusdash.schema import HISTORY_METRICS, HistoryPoint, HistorySeries
 from statusdash.server.errors import ApiError
 from statusdash.server.models import METRIC_COLUMNS
+from statusdash.server.rollup_models import HOUR, MINUTE, ROLLUP_ID, SCALES, Tier, cutoff_key
+from statusdash.server.rollups import scaled
 
 MAX_POINTS = 2000
+# Past this many un-rolled raw rows, find the tail through the (host_id, ts) index instead of
+# walking every host's new rows by rowid.
+TAIL_BY_INDEX = 20_000
+_TIERS: tuple[tuple[str, int], ...] = (
+    ("raw", 0),
+    (MINUTE.name, MINUTE.step),
+    (HOUR.name, HOUR.step),
+)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -50,6 +67,110 @@ def column_for(metric: str) -> str:
         known = ", ".join(HISTORY_METRICS)
         raise ApiError(422, f"metric {metric!r} is not kept; known metrics: {known}")
     return col
+
+
+def choose_tier(start: float, end: float, points: int, cutoffs: Mapping[str, float]) -> str:
+    """The coarsest tier whose step fits in a bucket, or a coarser one that reaches ``start``.
+
+    ``cutoffs`` are the prune cutoffs kept in ``history_state``: a tier pruned at C may lack
+    data before C, so a range starting earlier goes to the next coarser tier.
+    """
+    bucket = (end - start) / points
+    fits = max(i for i, (_, step) in enumerate(_TIERS) if step <= bucket)
+    for name, _ in _TIERS[fits:]:
+        if start >= cutoffs.get(cutoff_key(name), -math.inf):
+            return name
+    return _TIERS[-1][0]
+
+
+def query(
+    conn: sqlite3.Connection,
+    host_id: int,
+    host: str,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    points: int,
+) -> HistorySeries:
+    """Drop-in for ``query_raw`` that reads through the tiers."""
+    column_for(metric)
+    st = {str(k): float(v) for k, v in conn.execute("SELECT name, value FROM history_state")}
+    name = choose_tier(start.timestamp(), end.timestamp(), points, st)
+    if name == "raw":
+        return query_raw(conn, host_id, host, metric, start, end, points)
+    tier = MINUTE if name == MINUTE.name else HOUR
+    newest = conn.execute("SELECT max(id) FROM samples").fetchone()[0] or 0
+    by_index = newest - st.get(ROLLUP_ID, 0) > TAIL_BY_INDEX
+    return query_tier(conn, tier, host_id, host, metric, start, end, points, by_index=by_index)
+
+
+def _tier_sql(tier: Tier, col: str, by_index: bool) -> str:
+    step = tier.step
+    # Unary + keeps SQLite off one access path: rowid range (few new rows) or host index.
+    tail = "+id > w.v AND host_id = :h" if by_index else "id > w.v AND +host_id = :h"
+    # Every name in here is ours; every value is bound.
+    return (
+        "WITH w(v) AS (SELECT coalesce(max(value), 0) FROM history_state"  # noqa: S608
+        f" WHERE name = '{ROLLUP_ID}')"
+        " SELECT b, sum(s), min(lo), max(hi), sum(c) FROM ("
+        f" SELECT CAST((t - :t0) / :bucket AS INTEGER) AS b, {col}_sum AS s, {col}_min AS lo,"
+        f" {col}_max AS hi, coalesce({col}_n, n) AS c FROM {tier.table}"
+        f" WHERE host_id = :h AND t >= :lo AND t < :hi AND {col}_max IS NOT NULL"
+        " UNION ALL"
+        f" SELECT CAST((CAST(ts / {step} AS INTEGER) * {step} - :t0) / :bucket AS INTEGER),"
+        f" {scaled(col)}, {scaled(col)}, {scaled(col)}, 1 FROM samples, w"
+        f" WHERE {tail} AND ts >= :lo AND ts < :hi AND {col} IS NOT NULL"
+        ") GROUP BY b ORDER BY b"
+    )
+
+
+def query_tier(
+    conn: sqlite3.Connection,
+    tier: Tier,
+    host_id: int,
+    host: str,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    points: int,
+    *,
+    by_index: bool = False,
+) -> HistorySeries:
+    """Buckets from one rollup tier plus the raw rows past its watermark, in one snapshot.
+
+    A rollup row counts in the bucket its start falls in; the range is taken in whole tier
+    steps (from the first step boundary at or after ``since``), and so are the raw rows.
+    """
+    col = column_for(metric)
+    scale = SCALES[col]
+    t0, t1 = start.timestamp(), end.timestamp()
+    bucket = (t1 - t0) / points
+    lo = math.ceil(t0 / tier.step) * tier.step
+    hi = math.ceil(t1 / tier.step) * tier.step
+    rows = conn.execute(
+        _tier_sql(tier, col, by_index),
+        {"t0": t0, "bucket": bucket, "h": host_id, "lo": lo, "hi": hi},
+    ).fetchall()
+    pts = [
+        HistoryPoint(
+            t=datetime.fromtimestamp(t0 + b * bucket, UTC),
+            avg=s / n / scale,
+            min=lo_ / scale,
+            max=hi_ / scale,
+            count=n,
+        )
+        for b, s, lo_, hi_, n in rows
+        if 0 <= b < points and n
+    ]
+    return HistorySeries(
+        host=host,
+        metric=metric,
+        since=start,
+        until=end,
+        bucket_s=bucket,
+        tier=tier.name,
+        points=pts,
+    )
 
 
 def query_raw(

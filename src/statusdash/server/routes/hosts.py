@@ -82,6 +82,6 @@ async def host_history(
     conn_source = request.app.state.readers
 
     def run() -> HistorySeries:
-        return history.query_raw(conn_source.get(), host_id, host, metric, start, end, points)
+        return history.query(conn_source.get(), host_id, host, metric, start, end, points)
 
     return await run_in_threadpool(run)

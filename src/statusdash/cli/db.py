@@ -1,0 +1,220 @@
+"""``statusdash db backup|check|prune|restore``: run on the server host, on STATUS_DATA_DIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from statusdash.cli.common import JsonOpt, fail, print_json, settings
+
+if TYPE_CHECKING:
+    from statusdash.settings import Settings
+
+app = typer.Typer(
+    help="The server's database: backups, integrity check, retention, restore.",
+    no_args_is_help=True,
+)
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="server data dir [env: STATUS_DATA_DIR]")
+]
+
+
+def _paths(data_dir: Path | None) -> tuple[Settings, Path, Path]:
+    s = settings()
+    base = data_dir or s.status_data_dir
+    return s, base / "statusdash.db", base / "backups"
+
+
+def _need_db(db: Path) -> None:
+    if not db.exists():
+        fail(f"no database at {db} (set STATUS_DATA_DIR or pass --data-dir)")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+@app.command("backup")
+def backup_cmd(
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="file (or directory) to write; default DATA_DIR/backups"),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the database while the server runs (one consistent snapshot), then check the copy.
+
+    Without --to the copy goes to DATA_DIR/backups and only the newest BACKUP_KEEP are kept.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from statusdash.server import backup
+
+    s, db, backups = _paths(data_dir)
+    _need_db(db)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("backup", total=None)
+        page = 4096
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done * page, total=total * page)
+
+        try:
+            with closing(sqlite3.connect(db)) as conn:
+                page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            if to is None:
+                keep = int(getattr(s, "backup_keep", 7))
+                result = backup.scheduled_backup(db, backups, keep, progress=tick)
+            else:
+                dest = to / backup.backup_name() if to.is_dir() else to
+                result = backup.backup_database(db, dest, progress=tick)
+        except (backup.BackupError, sqlite3.Error, OSError) as exc:
+            fail(f"backup failed: {exc}")
+    if as_json:
+        print_json(
+            {
+                "path": str(result.path),
+                "bytes": result.bytes,
+                "seconds": round(result.seconds, 3),
+                "integrity": result.integrity,
+                "removed": [str(p) for p in result.removed],
+            }
+        )
+        return
+    typer.echo(
+        f"backup written: {result.path} ({_mib(result.bytes)}, integrity {result.integrity},"
+        f" {result.seconds:.1f} s)"
+    )
+    for p in result.removed:
+        typer.echo(f"removed old backup {p.name}", err=True)
+
+
+@app.command("check")
+def check(
+    data_dir: DataDirOpt = None,
+    quick: Annotated[bool, typer.Option("--quick", help="quick_check instead")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run SQLite's integrity check (safe while the server runs) and show what each tier holds."""
+    import sqlite3
+
+    from statusdash.server import backup
+
+    _, db, backups = _paths(data_dir)
+    _need_db(db)
+    try:
+        verdict = backup.check_database(db, quick=quick)
+        info = _tiers(db) if verdict == "ok" else {}
+    except (backup.BackupError, sqlite3.Error) as exc:
+        fail(f"check failed: {exc}")
+    found = backup.list_backups(backups)
+    report: dict[str, Any] = {
+        "database": str(db),
+        "integrity": verdict,
+        **info,
+        "backups": len(found),
+        "newest_backup": str(found[-1]) if found else None,
+    }
+    if as_json:
+        print_json(report)
+    else:
+        typer.echo(f"{db}: integrity {verdict}")
+        for name, n in report.get("rows", {}).items():
+            typer.echo(f"  {name:<4} {n:>12,} rows")
+        if "rollup_lag" in report:
+            typer.echo(f"  raw rows not rolled up yet: {report['rollup_lag']:,}")
+        typer.echo(f"  backups: {len(found)}" + (f", newest {found[-1].name}" if found else ""))
+    if verdict != "ok":
+        raise typer.Exit(1)
+
+
+def _tiers(db: Path) -> dict[str, Any]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+        rows = {"raw": int(conn.execute("SELECT count(*) FROM samples").fetchone()[0])}
+        if {"rollup_1m", "rollup_1h", "history_state"} <= names:
+            from statusdash.server import rollups
+
+            for t in ("1m", "1h"):
+                q = f"SELECT count(*) FROM rollup_{t}"  # noqa: S608
+                rows[t] = int(conn.execute(q).fetchone()[0])
+            return {"rows": rows, "rollup_lag": rollups.lag(conn)}
+        return {"rows": rows}
+    finally:
+        conn.close()
+
+
+@app.command("prune")
+def prune(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Roll up pending raw rows, then delete what is past each tier's retention (now)."""
+    import sqlite3
+
+    from statusdash.server import rollups
+    from statusdash.server.db import connect
+    from statusdash.server.rollup_models import ensure_tables_at
+
+    s, db, _ = _paths(data_dir)
+    _need_db(db)
+    retention = rollups.Retention.from_settings(s)
+    try:
+        ensure_tables_at(db)
+        conn = connect(db, s.db_synchronous)
+        try:
+            rolled = rollups.roll_up(conn)
+            pruned = rollups.prune(conn, retention)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        fail(f"prune failed: {exc}")
+    if as_json:
+        print_json({"rolled_up": rolled.rows, "deleted": pruned.deleted})
+        return
+    d = pruned.deleted
+    typer.echo(
+        f"rolled up {rolled.rows:,} raw rows; deleted {d['raw']:,} raw, {d['1m']:,} 1-minute"
+        f" and {d['1h']:,} 1-hour rows past retention"
+    )
+
+
+@app.command("restore")
+def restore(
+    file: Annotated[Path, typer.Argument(help="a backup made by `db backup`", exists=True)],
+    data_dir: DataDirOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
+    keep_previous: Annotated[
+        bool, typer.Option(help="save the current database as statusdash.db.pre-restore-*")
+    ] = True,
+) -> None:
+    """Replace the database with FILE. Stop the server first: this refuses while it runs."""
+    import sqlite3
+
+    from statusdash.server import backup
+
+    _, db, _ = _paths(data_dir)
+    if not yes and not typer.confirm(f"Replace {db} with {file}?"):
+        fail("restore cancelled", 1)
+    try:
+        result = backup.restore(file, db, keep_previous=keep_previous)
+    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+        fail(f"restore failed: {exc}")
+    typer.echo(f"restored {db} from {file}")
+    if result.saved_previous is not None:
+        typer.echo(f"the previous database is kept as {result.saved_previous}", err=True)

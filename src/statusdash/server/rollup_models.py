@@ -1,0 +1,117 @@
+"""Tables of the 1-minute and 1-hour rollup tiers, and the small state the jobs keep.
+
+A rollup row holds, per metric, the sum, min and max of the raw values scaled to integers (see
+``SCALES``) and how many values it covers, so merging late data is exact integer arithmetic and a
+row costs ~160 bytes instead of ~360 with REALs. The 52 metric columns are generated from
+``METRIC_COLUMNS``, hence SQLAlchemy Core tables on ``SQLModel.metadata`` rather than classes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Column, Float, Integer, String, Table
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from statusdash.server.models import METRIC_COLUMNS
+
+# Raw column -> integer scale. The agent rounds percentages and load averages to 0.01, so x100 is
+# lossless for them; byte rates keep whole bytes/s; the process count is an integer already.
+SCALES: dict[str, int] = {
+    "cpu": 100,
+    "iowait": 100,
+    "mem": 100,
+    "swap": 100,
+    "load1": 100,
+    "load5": 100,
+    "load15": 100,
+    "disk": 100,
+    "net_rx": 1,
+    "net_tx": 1,
+    "dio_r": 1,
+    "dio_w": 1,
+    "procs": 1,
+}
+assert set(SCALES) == set(METRIC_COLUMNS.values())
+COLUMNS: list[str] = list(METRIC_COLUMNS.values())
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A rollup tier: its name on the wire, its table and its bucket width in seconds."""
+
+    name: str
+    table: str
+    step: int
+
+
+MINUTE = Tier("1m", "rollup_1m", 60)
+HOUR = Tier("1h", "rollup_1h", 3600)
+TIERS: tuple[Tier, ...] = (MINUTE, HOUR)
+
+# history_state keys
+ROLLUP_ID = "rollup_id"  # every samples row with id <= this is in both tiers
+
+
+def cutoff_key(tier: str) -> str:
+    """The history_state key of the cutoff a tier was last pruned at (``raw``, ``1m``, ``1h``)."""
+    return f"cutoff_{tier}"
+
+
+def _tier_table(tier: Tier) -> Table:
+    cols: list[Column[int]] = [
+        Column("host_id", Integer, primary_key=True, autoincrement=False),
+        Column("t", Integer, primary_key=True, autoincrement=False),  # bucket start, epoch s
+        Column("n", Integer, nullable=False),  # raw rows in the bucket
+    ]
+    for c in COLUMNS:
+        cols += [
+            Column(f"{c}_sum", Integer),
+            Column(f"{c}_min", Integer),
+            Column(f"{c}_max", Integer),
+            Column(f"{c}_n", Integer),  # values present; NULL means "= n" (saves a byte a metric)
+        ]
+    return Table(tier.table, SQLModel.metadata, *cols, sqlite_with_rowid=False)
+
+
+rollup_1m = _tier_table(MINUTE)
+rollup_1h = _tier_table(HOUR)
+history_state = Table(
+    "history_state",
+    SQLModel.metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Float, nullable=False),
+)
+# Arrival log: every samples row with id <= max_id had arrived by ``at`` (server time).
+rollup_checkpoints = Table(
+    "rollup_checkpoints",
+    SQLModel.metadata,
+    Column("at", Float, primary_key=True),
+    Column("max_id", Integer, nullable=False),
+)
+TABLES: list[Table] = [rollup_1m, rollup_1h, history_state, rollup_checkpoints]
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the rollup tables if they are missing (idempotent)."""
+    SQLModel.metadata.create_all(engine, tables=TABLES)
+
+
+def ensure_tables_at(db_path: Path) -> None:
+    """``ensure_tables`` on a database file (the lead's ``make_engine`` sets the pragmas)."""
+    from statusdash.server.db import make_engine
+
+    engine = make_engine(db_path)
+    try:
+        ensure_tables(engine)
+    finally:
+        engine.dispose()
+
+
+def scale_value(value: float, scale: int) -> int:
+    """``CAST(round(value * scale) AS INTEGER)`` as SQLite computes it (half away from zero)."""
+    x = value * scale
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))

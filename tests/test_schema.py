@@ -111,5 +111,5 @@ def test_sizes_cannot_be_negative(size: int) -> None:
     if size >= 0:
         validate(report)
     else:
-        with pytest.raises(ValidationError, match="memory.total"):
+        with pytest.raises(ValidationError, match=r"memory\.total"):
             validate(report)

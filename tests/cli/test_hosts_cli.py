@@ -32,7 +32,9 @@ def env(live_server: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> d
     return {"STATUSDASH_SERVER": live_server.url}
 
 
-def test_login_stores_a_private_token_then_hosts_ls_json(env: dict[str, str], tmp_path: Path) -> None:
+def test_login_stores_a_private_token_then_hosts_ls_json(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     r = runner.invoke(app, ["login", "--password-stdin"], input=ADMIN_PASSWORD + "\n")
     assert r.exit_code == 0, r.output
     token_file = tmp_path / "config" / "statusdash" / "token.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from statusdash import __version__
-from statusdash.cli import agent, alerts, certs, db, hosts, keys, login, server, services
+from statusdash.cli import agent, alerts, certs, db, hosts, keys, login, server, services, tui
 
 app = typer.Typer(
     name="statusdash",
@@ -22,6 +22,7 @@ app.add_typer(certs.app, name="certs")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(services.app, name="services")
 app.add_typer(db.app, name="db")
+app.add_typer(tui.app, name="tui")
 app.command("login")(login.login)
 
 

@@ -1,0 +1,170 @@
+"""Pure formatting helpers for the TUI: scaled units, ages, markers, sparklines, thresholds.
+
+Kept free of Textual so they can be tested (and reused by the CLI) without importing it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from statusdash.schema import HealthStatus, HostStatus, HostSummary
+
+SPARK = "▁▂▃▄▅▆▇█"
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+MARK_UP = "●"
+MARK_STALE = "◐"
+MARK_DOWN = "○"
+MARK_ALERT = "▲"
+MARK_OVER = "!"
+MARK_HEALTHY = "●"
+MARK_UNHEALTHY = "✖"
+MARK_UNKNOWN = "?"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Alert thresholds in percent; a value at or above one is shown with ``!``."""
+
+    cpu: float = 90.0
+    memory: float = 85.0
+    disk: float = 90.0
+    warn_margin: float = 10.0
+
+
+def level(value: float | None, threshold: float, margin: float = 10.0) -> str:
+    """``crit`` at or above the threshold, ``warn`` within ``margin`` below it, else ``ok``."""
+    if value is None:
+        return "none"
+    if value >= threshold:
+        return "crit"
+    if value >= threshold - margin:
+        return "warn"
+    return "ok"
+
+
+def pct(value: float | None) -> str:
+    """A percentage without decimals (``23%``), or ``-`` when unknown."""
+    if value is None:
+        return "-"
+    return f"{round(value):d}%"
+
+
+def scaled(value: float | None, *, base: float = 1024.0, suffix: str = "") -> str:
+    """A byte count or rate with a unit that scales: ``0``, ``512``, ``88K``, ``1.2M``, ``3.4G``."""
+    if value is None:
+        return "-"
+    v = float(value)
+    if v < 1:
+        return "0" + suffix
+    for unit in ("", "K", "M", "G", "T", "P"):
+        if v < 999.5 or unit == "P":
+            if unit == "" or v >= 9.95:
+                return f"{v:.0f}{unit}{suffix}"
+            return f"{v:.1f}{unit}{suffix}"
+        v /= base
+    return f"{v:.0f}P{suffix}"  # pragma: no cover - loop always returns
+
+
+def duration(seconds: float | None) -> str:
+    """A short age or uptime: ``34s``, ``5m``, ``2h``, ``41d``; ``-`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = max(0.0, seconds)
+    if s < 60:
+        return f"{int(s)}s"
+    if s < 3600:
+        return f"{int(s // 60)}m"
+    if s < 86400 * 2:
+        return f"{int(s // 3600)}h"
+    return f"{int(s // 86400)}d"
+
+
+def load(value: float | None) -> str:
+    """A load average with two decimals, fewer when large."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def clock(t: datetime | None) -> str:
+    """Wall-clock time of day (UTC as given) for tables: ``12:00:03``."""
+    return t.strftime("%H:%M:%S") if t else "-"
+
+
+def sparkline(values: Sequence[float | None], width: int, top: float = 100.0) -> str:
+    """The last ``width`` values as block characters scaled to ``top``, padded left with spaces."""
+    if width <= 0:
+        return ""
+    tail = list(values)[-width:]
+    out = []
+    for v in tail:
+        if v is None:
+            out.append(" ")
+            continue
+        frac = min(max(v / top, 0.0), 1.0) if top > 0 else 0.0
+        out.append(SPARK[min(int(frac * len(SPARK)), len(SPARK) - 1)])
+    return " " * (width - len(out)) + "".join(out)
+
+
+def host_marker(h: HostSummary) -> str:
+    """The status marker of a host row: down, alert, stale or up (in that precedence)."""
+    if h.status is HostStatus.down:
+        return MARK_DOWN
+    if h.alerts_active > 0:
+        return MARK_ALERT
+    if h.status is HostStatus.stale:
+        return MARK_STALE
+    return MARK_UP
+
+
+def health_marker(status: HealthStatus | str) -> str:
+    """The marker of a service health: healthy, unhealthy or unknown."""
+    if status == HealthStatus.healthy:
+        return MARK_HEALTHY
+    if status == HealthStatus.unhealthy:
+        return MARK_UNHEALTHY
+    return MARK_UNKNOWN
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1-2-5 step at or above ``value`` (for chart axes); 1 for zero or less."""
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    exp = math.floor(math.log10(value))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        candidate = step * 10.0**exp
+        if candidate >= value * 0.999999:
+            return candidate
+    return 10.0 ** (exp + 1)  # pragma: no cover
+
+
+def nice_ceiling_bytes(value: float) -> float:
+    """A 1-2-5 step in the unit ``scaled`` would print (K, M, G are powers of 1024)."""
+    unit = 1.0
+    while value / unit >= 1000 and unit < 1024.0**5:
+        unit *= 1024.0
+    return nice_ceiling(value / unit) * unit
+
+
+def resample(values: Sequence[float | None], width: int) -> list[float | None]:
+    """``values`` squeezed or stretched to ``width`` columns (mean per column, gaps kept)."""
+    n = len(values)
+    if width <= 0 or n == 0:
+        return [None] * max(width, 0)
+    if n == width:
+        return list(values)
+    out: list[float | None] = []
+    for col in range(width):
+        lo = col * n // width
+        hi = max(lo + 1, (col + 1) * n // width)
+        chunk = [v for v in values[lo:hi] if v is not None]
+        out.append(sum(chunk) / len(chunk) if chunk else None)
+    return out

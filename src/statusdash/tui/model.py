@@ -1,0 +1,251 @@
+"""The TUI's state, free of Textual: the fleet, its recent CPU per host, sort, filter, link state.
+
+Workers fetch; message handlers feed this model; widgets read it. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from statusdash.schema import (
+    AlertPublic,
+    HostStatus,
+    HostSummary,
+    Sentiment,
+    ServiceHealth,
+)
+from statusdash.tui.fmt import Thresholds
+
+SPARK_LEN = 60
+OFFLINE_AFTER_S = 10.0
+MAX_BACKOFF_S = 30.0
+
+
+class SortKey(StrEnum):
+    status = "status"
+    host = "host"
+    cpu = "cpu"
+    mem = "mem"
+    disk = "disk"
+    load = "load"
+    net = "net"
+    up = "up"
+    seen = "seen"
+
+
+SORT_ORDER: tuple[SortKey, ...] = tuple(SortKey)
+# Keys whose natural order is "largest first" (like top), so the first press shows the worst.
+DESCENDING_FIRST = {SortKey.cpu, SortKey.mem, SortKey.disk, SortKey.load, SortKey.net}
+
+
+class ConnState(StrEnum):
+    connecting = "connecting"
+    live = "live"
+    polling = "polling"
+    reconnecting = "reconnecting"
+    offline = "offline"
+
+
+@dataclass
+class Link:
+    """How the TUI is connected: last success, consecutive failures, stream or polling."""
+
+    started: datetime
+    last_ok: datetime | None = None
+    failures: int = 0
+    error: str = ""
+    streaming: bool = False
+
+    def ok(self, now: datetime) -> None:
+        self.last_ok = now
+        self.failures = 0
+        self.error = ""
+
+    def failed(self, error: str) -> None:
+        self.failures += 1
+        self.error = error
+
+    def state(self, now: datetime) -> ConnState:
+        if self.failures == 0:
+            if self.last_ok is None:
+                return ConnState.connecting
+            return ConnState.live if self.streaming else ConnState.polling
+        since = self.last_ok or self.started
+        if (now - since).total_seconds() >= OFFLINE_AFTER_S:
+            return ConnState.offline
+        return ConnState.reconnecting
+
+    def data_age(self, now: datetime) -> float | None:
+        return None if self.last_ok is None else max(0.0, (now - self.last_ok).total_seconds())
+
+    def backoff(self, base: float) -> float:
+        """Delay before the next poll: ``base`` when healthy, doubling per failure up to 30 s."""
+        if self.failures == 0:
+            return base
+        return float(min(MAX_BACKOFF_S, max(base, 1.0) * 2 ** (self.failures - 1)))
+
+
+@dataclass
+class HostRow:
+    """A host as last received, when it was received (local clock), and its recent CPU."""
+
+    summary: HostSummary
+    received: datetime
+    cpu: deque[float | None] = field(default_factory=lambda: deque(maxlen=SPARK_LEN))
+    version: int = 0
+
+
+def _net(h: HostSummary) -> float:
+    return (h.net_rx_bytes_s or 0.0) + (h.net_tx_bytes_s or 0.0)
+
+
+_SEVERITY = {HostStatus.down: 0, HostStatus.stale: 2, HostStatus.up: 3}
+
+
+def _status_rank(h: HostSummary) -> int:
+    if h.status is HostStatus.down:
+        return 0
+    return 1 if h.alerts_active else _SEVERITY[h.status]
+
+
+class FleetModel:
+    """Everything the fleet, alerts and services screens show."""
+
+    def __init__(self, thresholds: Thresholds, now: datetime) -> None:
+        self.thresholds = thresholds
+        self.rows: dict[str, HostRow] = {}
+        self.sentiment: Sentiment | None = None
+        self.alerts: list[AlertPublic] = []
+        self.services: list[ServiceHealth] = []
+        self.link = Link(started=now)
+        self.sort_key = SortKey.host
+        self.reverse = False
+        self.filter_text = ""
+        self.version = 0
+        self.problems: list[str] = []
+        self.stream_note = ""
+        self._view: list[str] | None = None
+
+    # --- feeding ---------------------------------------------------------------------------
+    def apply_hosts(self, hosts: list[HostSummary], now: datetime) -> None:
+        """Replace the fleet with a full answer of ``GET /api/hosts``."""
+        seen = set()
+        for h in hosts:
+            seen.add(h.host)
+            self._upsert(h, now)
+        for gone in set(self.rows) - seen:
+            del self.rows[gone]
+        self._changed()
+
+    def apply_update(self, h: HostSummary, now: datetime) -> None:
+        """Merge one host from the stream."""
+        self._upsert(h, now)
+        self._changed()
+
+    def _upsert(self, h: HostSummary, now: datetime) -> None:
+        row = self.rows.get(h.host)
+        if row is None:
+            row = self.rows[h.host] = HostRow(h, now)
+            row.cpu.append(h.cpu_percent)
+            return
+        if h.collected_at != row.summary.collected_at:
+            row.cpu.append(h.cpu_percent)
+        if h != row.summary:
+            row.version += 1
+        row.summary = h
+        row.received = now
+
+    def set_sentiment(self, s: Sentiment) -> None:
+        self.sentiment = s
+        self.version += 1
+
+    def set_alerts(self, alerts: list[AlertPublic]) -> None:
+        self.alerts = sorted(alerts, key=lambda a: (a.state != "firing", a.host, a.id))
+        self.version += 1
+
+    def set_services(self, services: list[ServiceHealth]) -> None:
+        self.services = sorted(services, key=lambda s: (s.status != "unhealthy", s.name))
+        self.version += 1
+
+    def _changed(self) -> None:
+        self._view = None
+        self.version += 1
+
+    # --- sorting and filtering ---------------------------------------------------------------
+    def set_sort(self, key: SortKey, reverse: bool | None = None) -> None:
+        """Sort by ``key``; choosing the current key again flips the order."""
+        if reverse is None:
+            reverse = (not self.reverse) if key == self.sort_key else key in DESCENDING_FIRST
+        self.sort_key, self.reverse = key, reverse
+        self._changed()
+
+    def cycle_sort(self) -> SortKey:
+        i = SORT_ORDER.index(self.sort_key)
+        self.set_sort(SORT_ORDER[(i + 1) % len(SORT_ORDER)], reverse=None)
+        if self.sort_key not in DESCENDING_FIRST:
+            self.reverse = False
+        return self.sort_key
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self._changed()
+
+    def view(self) -> list[str]:
+        """Host ids to show, filtered and sorted (cached until the data or the order changes)."""
+        if self._view is None:
+            rows = [r for r in self.rows.values() if self._matches(r.summary)]
+            key = self._sort_value
+            rows.sort(key=lambda r: r.summary.host)
+            rows.sort(key=key, reverse=self.reverse)
+            self._view = [r.summary.host for r in rows]
+        return self._view
+
+    def _matches(self, h: HostSummary) -> bool:
+        if not self.filter_text:
+            return True
+        hay = f"{h.host} {h.os} {h.status.value}{' alert' if h.alerts_active else ''}".lower()
+        return all(word in hay for word in self.filter_text.lower().split())
+
+    def _sort_value(self, r: HostRow) -> tuple[int, float | str]:
+        h = r.summary
+        k = self.sort_key
+        if k is SortKey.host:
+            return (0, h.host)
+        if k is SortKey.status:
+            return (0, float(_status_rank(h)))
+        value: float | None = {
+            SortKey.cpu: h.cpu_percent,
+            SortKey.mem: h.memory_percent,
+            SortKey.disk: h.disk_percent,
+            SortKey.load: h.load_1m,
+            SortKey.net: _net(h),
+            SortKey.up: h.uptime_s,
+            SortKey.seen: h.seen_ago_s,
+        }[k]
+        # Unknown values sort last whichever the direction.
+        if value is None:
+            return (0, 0.0) if self.reverse else (1, 0.0)
+        return (1, value) if self.reverse else (0, value)
+
+    # --- reading -----------------------------------------------------------------------------
+    def seen_ago(self, row: HostRow, now: datetime) -> float:
+        """Seconds since the server last heard from the host, aged locally since we received it."""
+        return row.summary.seen_ago_s + max(0.0, (now - row.received).total_seconds())
+
+    def data_stale(self, now: datetime) -> bool:
+        """True when what we show is older than the server would tell us now."""
+        return self.link.state(now) in (ConnState.reconnecting, ConnState.offline)
+
+    def counts(self) -> dict[str, int]:
+        c = {"up": 0, "stale": 0, "down": 0}
+        for r in self.rows.values():
+            c[r.summary.status.value] += 1
+        return c
+
+    def alerts_active(self) -> int:
+        if self.sentiment is not None and not self.alerts:
+            return self.sentiment.alerts_active
+        return sum(1 for a in self.alerts if a.state != "resolved")

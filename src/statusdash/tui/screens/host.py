@@ -1,0 +1,251 @@
+"""The host screen: facts, charts over a chosen range, disks, top processes, alerts and checks."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.content import Content
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+
+from statusdash.client import ClientError
+from statusdash.schema import HistorySeries, HostDetail
+from statusdash.tui import fmt
+from statusdash.tui.messages import HistoryFetched, HostFetched, HostFetchFailed
+from statusdash.tui.screens.base import DataScreen
+from statusdash.tui.source import DataSource
+from statusdash.tui.widgets.chart import AXIS_W, Chart, Series, stats, timeline
+from statusdash.tui.widgets.host_panels import (
+    RANGES,
+    alerts_and_checks,
+    disk_lines,
+    facts_line,
+    process_lines,
+    range_line,
+)
+from statusdash.tui.widgets.lists import LinesPanel
+
+CHARTS: dict[str, tuple[str, ...]] = {
+    "cpu": ("cpu.percent",),
+    "mem": ("memory.percent",),
+    "net": ("net.rx_bytes_s", "net.tx_bytes_s"),
+    "io": ("disk_io.read_bytes_s", "disk_io.write_bytes_s"),
+}
+RANGE_SECONDS = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+
+
+def _rate(v: float) -> str:
+    return fmt.scaled(v)
+
+
+def _pct_label(v: float) -> str:
+    return f"{v:.0f}"
+
+
+class HostScreen(DataScreen):
+    """One host in depth; ``1``-``5`` pick the charts' range, ``esc`` goes back."""
+
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back"),
+        *(Binding(str(i + 1), f"range('{r}')", r) for i, r in enumerate(RANGES)),
+        Binding("R", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, host: str, since: str = "1h") -> None:
+        super().__init__()
+        self.host = host
+        self.since = since
+        self.detail: HostDetail | None = None
+        self.error = ""
+        self._detail_timer: Timer | None = None
+        self._history_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="host-head"):
+            yield Static(id="host-facts")
+            yield Static(id="host-range")
+        with Grid(id="charts"):
+            for key, title, label, ceiling in (
+                ("cpu", "CPU %", _pct_label, fmt.nice_ceiling),
+                ("mem", "Memory %", _pct_label, fmt.nice_ceiling),
+                ("net", "Network ↓/↑ per s", _rate, fmt.nice_ceiling_bytes),
+                ("io", "Disk IO r/w per s", _rate, fmt.nice_ceiling_bytes),
+            ):
+                with Vertical(id=f"{key}-panel", classes="panel chart-panel") as panel:
+                    panel.border_title = title
+                    yield Chart(label, ceiling, id=f"{key}-chart")
+        with Horizontal(id="host-bottom"):
+            for key, title, empty in (
+                ("disks", "Disks", "no disks reported"),
+                ("procs", "Top processes · cpu rss", "no processes reported"),
+                ("checks", "Alerts · Services", "no alerts, no checks"),
+            ):
+                with Vertical(id=f"{key}-panel", classes="panel") as panel:
+                    panel.border_title = title
+                    yield LinesPanel(empty, id=f"{key}-lines")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_detail()
+        self.load_history()
+
+    # --- fetching (thread workers; they only post messages) ----------------------------------
+    def load_detail(self) -> None:
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        if self.is_current:
+            self._fetch_detail(self.sd.source)
+        else:
+            self._schedule_detail()
+
+    @work(thread=True, exit_on_error=False, group="host-detail", exclusive=True)
+    def _fetch_detail(self, source: DataSource) -> None:
+        try:
+            self.post_message(HostFetched(source.host(self.host)))
+        except ClientError as exc:
+            self.post_message(HostFetchFailed(self.host, str(exc)))
+
+    def load_history(self) -> None:
+        if self._history_timer is not None:
+            self._history_timer.stop()
+            self._history_timer = None
+        self._fetch_history(self.sd.source, self.since, self._points())
+
+    @work(thread=True, exit_on_error=False, group="host-history", exclusive=True)
+    def _fetch_history(self, source: DataSource, since: str, points: int) -> None:
+        out: dict[str, HistorySeries] = {}
+        try:
+            for metrics in CHARTS.values():
+                for metric in metrics:
+                    out[metric] = source.history(self.host, metric, since, points)
+        except ClientError as exc:
+            self.post_message(HostFetchFailed(self.host, f"history: {exc}"))
+            return
+        self.post_message(HistoryFetched(self.host, since, out))
+
+    def _points(self) -> int:
+        width = self.query_one("#cpu-chart", Chart).content_region.width or 80
+        return max(60, min(300, width - AXIS_W))
+
+    def _schedule_detail(self) -> None:
+        if self.is_mounted:
+            self._detail_timer = self.set_timer(max(self.sd.poll_interval, 2.0), self.load_detail)
+
+    def _schedule_history(self, bucket_s: float) -> None:
+        if self.is_mounted:
+            delay = min(max(10.0, bucket_s), 300.0)
+            self._history_timer = self.set_timer(delay, self._refresh_history)
+
+    def _refresh_history(self) -> None:
+        if self.is_current:
+            self.load_history()
+        else:
+            self._schedule_history(10.0)
+
+    # --- handlers ----------------------------------------------------------------------------
+    @on(HostFetched)
+    def _detail(self, message: HostFetched) -> None:
+        self.detail, self.error = message.detail, ""
+        self._draw_detail()
+        self._schedule_detail()
+
+    @on(HostFetchFailed)
+    def _failed(self, message: HostFetchFailed) -> None:
+        self.error = message.error
+        if message.error.startswith("history:"):
+            for chart in self.query(Chart):
+                if not chart.has_class("loaded"):
+                    chart.set_message(message.error)
+            self._schedule_history(10.0)
+        else:
+            self._schedule_detail()
+        self.redraw()
+
+    @on(HistoryFetched)
+    def _history(self, message: HistoryFetched) -> None:
+        if message.since != self.since:
+            return
+        for key, metrics in CHARTS.items():
+            chart = self.query_one(f"#{key}-chart", Chart)
+            series = [message.series[m] for m in metrics]
+            values = [timeline(s) for s in series]
+            if key in ("cpu", "mem"):
+                chart.set_series([Series("", values[0], top=100.0)], left=f"-{self.since}")
+            else:
+                names = ("↓", "↑") if key == "net" else ("r", "w")
+                chart.set_series(
+                    [Series(n, v) for n, v in zip(names, values, strict=True)],
+                    left=f"-{self.since}",
+                )
+            chart.add_class("loaded")
+            self.query_one(f"#{key}-panel").border_subtitle = self._subtitle(key, values)
+        bucket = next(iter(message.series.values())).bucket_s if message.series else 10.0
+        self._schedule_history(bucket)
+
+    def _subtitle(self, key: str, values: list[list[float | None]]) -> str:
+        if key in ("cpu", "mem"):
+            last, mean, top = stats(values[0])
+            return f"now {fmt.pct(last)} avg {fmt.pct(mean)} max {fmt.pct(top)}"
+        names = ("↓", "↑") if key == "net" else ("r", "w")
+        parts = []
+        for name, vals in zip(names, values, strict=True):
+            last, _mean, top = stats(vals)
+            parts.append(f"{name} {fmt.scaled(last)} max {fmt.scaled(top)}")
+        return " · ".join(parts)
+
+    # --- drawing -----------------------------------------------------------------------------
+    def data_changed(self) -> None:
+        model, now = self.sd.model, self.sd.now()
+        row = model.rows.get(self.host)
+        seen = model.seen_ago(row, now) if row else None
+        facts = facts_line(self.host, row.summary if row else None, self.detail, seen)
+        if self.error:
+            facts = Content.assemble(facts, ("  ⚠ " + self.error, "$error"))
+        elif model.data_stale(now):
+            facts = Content.assemble(facts, ("  (stale: server unreachable)", "$warning"))
+        self.query_one("#host-facts", Static).update(facts)
+        self.query_one("#host-range", Static).update(range_line(self.since))
+
+    def _draw_detail(self) -> None:
+        if self.detail is None:
+            return
+        d = self.detail
+        th = self.sd.model.thresholds
+        self.query_one("#disks-lines", LinesPanel).set_lines(disk_lines(d, th.disk))
+        self.query_one("#procs-lines", LinesPanel).set_lines(process_lines(d))
+        self.query_one("#checks-lines", LinesPanel).set_lines(alerts_and_checks(d, self.sd.now()))
+        if d.report.processes is not None:
+            self.query_one("#procs-panel").border_subtitle = f"{d.report.processes.count} total"
+        load, mem = d.report.load, d.report.memory
+        if load is not None:
+            self.query_one(
+                "#cpu-panel"
+            ).border_title = (
+                f"CPU % · load {fmt.load(load.m1)} {fmt.load(load.m5)} {fmt.load(load.m15)}"
+            )
+        if mem is not None:
+            self.query_one(
+                "#mem-panel"
+            ).border_title = f"Memory % · {fmt.scaled(mem.used)}/{fmt.scaled(mem.total)}"
+        self.redraw()
+
+    # --- actions -----------------------------------------------------------------------------
+    def action_range(self, since: str) -> None:
+        if since == self.since:
+            return
+        self.since = since
+        for chart in self.query(Chart):
+            chart.remove_class("loaded")
+            chart.set_message(f"loading {since}…")
+        self.redraw()
+        self.load_history()
+
+    def action_reload(self) -> None:
+        self.load_detail()
+        self.load_history()
+
+    def action_back(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,186 @@
+"""The alerts screen and the services screen: one table each, kept current by the app's polls."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import DataTable, Footer
+
+from statusdash.client import ClientError
+from statusdash.schema import AlertPublic, HealthStatus
+from statusdash.tui import fmt
+from statusdash.tui.messages import AllAlertsFetched
+from statusdash.tui.screens.base import DataScreen
+from statusdash.tui.source import DataSource
+from statusdash.tui.widgets.lists import (
+    ALERT_MARK,
+    ALERT_STYLE,
+    HEALTH_STYLE,
+    alert_since,
+    metrics_summary,
+)
+from statusdash.tui.widgets.status_bar import StatusBar
+
+
+def _refill(table: DataTable[Content | str], rows: list[tuple[str, list[Content | str]]]) -> None:
+    """Replace the rows, keeping the cursor on the same key when it is still there."""
+    keep = None
+    if table.row_count and 0 <= table.cursor_row < table.row_count:
+        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    keys = [k for k, _ in rows]
+    if keep in keys:
+        table.move_cursor(row=keys.index(keep), animate=False)
+
+
+class AlertsScreen(DataScreen):
+    """Active alerts (``A`` shows resolved ones too); ``enter`` opens the alert's host."""
+
+    BINDINGS = [
+        Binding("A", "toggle_all", "Show all/active"),
+        Binding("enter", "open", "Open host"),
+        Binding("escape", "app.switch_mode('fleet')", "Fleet"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.show_all = False
+        self._all: list[AlertPublic] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar("statusdash · alerts", id="status")
+        with Vertical(classes="panel", id="alerts-table-panel"):
+            yield DataTable[Content | str](id="alerts-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(" ", "HOST", "ALERT", "STATE", "VALUE", "FOR", "ACK")
+        self.query_one("#alerts-table-panel").border_title = "Alerts"
+
+    def data_changed(self) -> None:
+        model, now = self.sd.model, self.sd.now()
+        self.query_one(StatusBar).show(model, now)
+        alerts = self._all if self.show_all and self._all is not None else model.alerts
+        if not self.show_all:
+            alerts = [a for a in alerts if a.state != "resolved"]
+        rows: list[tuple[str, list[Content | str]]] = []
+        for a in alerts:
+            value = ""
+            if a.value is not None and a.threshold is not None:
+                value = f"{a.value:.0f} > {a.threshold:.0f}"
+            elif a.value is not None:
+                value = f"{a.value:.0f}"
+            rows.append(
+                (
+                    str(a.id),
+                    [
+                        Content.styled(ALERT_MARK.get(a.state, "▲"), ALERT_STYLE.get(a.state, "")),
+                        a.host,
+                        a.message,
+                        a.state.value,
+                        value,
+                        alert_since(a, now),
+                        "✓ " + (a.acked_by or "") if a.acked_at else "",
+                    ],
+                )
+            )
+        _refill(self.query_one(DataTable), rows)
+        panel = self.query_one("#alerts-table-panel")
+        panel.border_title = f"Alerts · {'all' if self.show_all else 'active'} ({len(rows)})"
+        panel.border_subtitle = "A: active only" if self.show_all else "A: show resolved too"
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        if self.show_all:
+            self._fetch_all(self.sd.source)
+        self.redraw()
+
+    @work(thread=True, exit_on_error=False, group="alerts-all", exclusive=True)
+    def _fetch_all(self, source: DataSource) -> None:
+        try:
+            self.post_message(AllAlertsFetched(source.alerts("all")))
+        except ClientError as exc:
+            self.post_message(AllAlertsFetched([], error=str(exc)))
+
+    @on(AllAlertsFetched)
+    def _got_all(self, message: AllAlertsFetched) -> None:
+        if message.error:
+            self.notify(message.error, title="alerts", severity="error")
+            return
+        self._all = message.alerts
+        self.redraw()
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            row = table.get_row_at(table.cursor_row)
+            self.sd.open_host(str(row[1]))
+
+    @on(DataTable.RowSelected)
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+
+class ServicesScreen(DataScreen):
+    """Service health: every service the server knows, unhealthy first."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open host"),
+        Binding("escape", "app.switch_mode('fleet')", "Fleet"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar("statusdash · services", id="status")
+        with Vertical(classes="panel", id="services-table-panel"):
+            yield DataTable[Content | str](
+                id="services-table", cursor_type="row", zebra_stripes=True
+            )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(" ", "SERVICE", "HOST", "STATUS", "DETAIL", "CHECKED")
+        self.query_one("#services-table-panel").border_title = "Services"
+
+    def data_changed(self) -> None:
+        model, now = self.sd.model, self.sd.now()
+        self.query_one(StatusBar).show(model, now)
+        rows: list[tuple[str, list[Content | str]]] = []
+        for i, s in enumerate(model.services):
+            detail = s.error if s.status is HealthStatus.unhealthy and s.error else ""
+            age = fmt.duration((now - s.last_check).total_seconds()) if s.last_check else "-"
+            rows.append(
+                (
+                    f"{s.name}@{s.host or ''}#{i}",
+                    [
+                        Content.styled(fmt.health_marker(s.status), HEALTH_STYLE[s.status]),
+                        s.name,
+                        s.host or "",
+                        s.status.value,
+                        (detail or metrics_summary(s.metrics, limit=4))[:60],
+                        f"{fmt.clock(s.last_check)} ({age})",
+                    ],
+                )
+            )
+        _refill(self.query_one(DataTable), rows)
+        bad = sum(1 for s in model.services if s.status is HealthStatus.unhealthy)
+        self.query_one(
+            "#services-table-panel"
+        ).border_title = f"Services ({len(rows)}, {bad} unhealthy)"
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            host = str(table.get_row_at(table.cursor_row)[2])
+            if host:
+                self.sd.open_host(host)
+
+    @on(DataTable.RowSelected)
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open()

@@ -1,0 +1,347 @@
+"""The fleet table: a Line API widget that draws only the visible rows of a large fleet.
+
+A DataTable re-measures and re-caches cells on every update; with hundreds of hosts changing every
+second, drawing the rows we can see from the model is far cheaper and keeps full control of the
+markers, the sparkline and the threshold symbols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from statusdash.schema import HostStatus
+from statusdash.tui import fmt
+from statusdash.tui.model import FleetModel, HostRow, SortKey
+
+
+@dataclass(frozen=True)
+class Col:
+    key: SortKey
+    label: str
+    width: int
+    right: bool = True
+
+
+FIXED: tuple[Col, ...] = (
+    Col(SortKey.mem, "MEM", 5),
+    Col(SortKey.disk, "DISK", 5),
+    Col(SortKey.load, "LOAD", 5),
+    Col(SortKey.net, "NET ↓/↑", 11, right=False),
+    Col(SortKey.up, "UP", 4),
+    Col(SortKey.seen, "SEEN", 4),
+)
+_PLAIN = Style()  # every segment carries a style: the NO_COLOR filter needs one
+MARK_W = 1
+CPU_W = 5
+HOST_MIN, HOST_MAX = 6, 28
+SPARK_MIN, SPARK_MAX = 6, 60
+
+
+@dataclass(frozen=True)
+class Layout:
+    host: int
+    spark: int
+    gap: int
+    # (key, x, width) of every cell, for drawing the header and mapping clicks to columns.
+    cells: tuple[tuple[SortKey, int, int], ...]
+
+
+def make_layout(width: int, longest_host: int) -> Layout:
+    """Column widths for ``width`` cells: host sized to the fleet, the sparkline takes the rest."""
+    fixed = MARK_W + CPU_W + sum(c.width for c in FIXED)
+    ncols = 3 + len(FIXED)  # marker, host, cpu(+spark), fixed...
+    gap = 1
+    room = width - fixed - (ncols - 1) * gap - 1  # -1: space between cpu value and spark
+    host = min(max(longest_host, HOST_MIN), HOST_MAX, max(room - SPARK_MIN, HOST_MIN))
+    spark = room - host
+    if spark < SPARK_MIN:
+        spark = 0
+        host = max(HOST_MIN, room + 1)
+    elif spark > SPARK_MAX:
+        extra = spark - SPARK_MAX
+        spark = SPARK_MAX
+        gap = min(4, 1 + extra // (ncols - 1))
+    cells: list[tuple[SortKey, int, int]] = []
+    x = 0
+    for key, w in (
+        (SortKey.status, MARK_W),
+        (SortKey.host, host),
+        (SortKey.cpu, CPU_W + (spark + 1 if spark else 0)),
+        *((c.key, c.width) for c in FIXED),
+    ):
+        cells.append((key, x, w))
+        x += w + gap
+    return Layout(host, spark, gap, tuple(cells))
+
+
+class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
+    """One row per host; ``enter`` opens it, a header click sorts by that column."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "First host", show=False),
+        Binding("end,G", "jump(-1)", "Last host", show=False),
+        Binding("enter", "open", "Open host"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "fleet-table--header",
+        "fleet-table--sorted",
+        "fleet-table--cursor",
+        "fleet-table--up",
+        "fleet-table--stale",
+        "fleet-table--down",
+        "fleet-table--alert",
+        "fleet-table--warn",
+        "fleet-table--crit",
+        "fleet-table--dim",
+        "fleet-table--spark",
+    }
+
+    @dataclass
+    class Opened(Message):
+        """The user chose a host."""
+
+        host: str
+
+    @dataclass
+    class SortClicked(Message):
+        """The user clicked a column header."""
+
+        key: SortKey
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._model: FleetModel | None = None
+        self._view: list[str] = []
+        self._now: datetime | None = None
+        self._stale = False
+        self.selected: str | None = None
+        self.cursor = 0
+        self._layout: Layout | None = None
+        self._layout_key: tuple[int, int] = (-1, -1)
+        self.empty_message = "waiting for the first answer…"
+
+    # --- data ------------------------------------------------------------------------------
+    def show(self, model: FleetModel, now: datetime) -> None:
+        """Redraw from ``model`` at time ``now``; the cursor follows the selected host."""
+        self._model = model
+        self._view = model.view()
+        self._now = now
+        self._stale = model.data_stale(now)
+        if self.selected in model.rows and self.selected in self._view:
+            self.cursor = self._view.index(self.selected)
+        else:
+            self.cursor = min(self.cursor, max(len(self._view) - 1, 0))
+            self.selected = self._view[self.cursor] if self._view else None
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._view) + 1)
+        self._scroll_cursor_into_view()
+        self.refresh()
+
+    @property
+    def rows_shown(self) -> list[str]:
+        return list(self._view)
+
+    # --- layout ----------------------------------------------------------------------------
+    def layout_for(self, width: int) -> Layout:
+        longest = max((len(h) for h in self._view), default=HOST_MIN)
+        key = (width, longest)
+        if self._layout is None or key != self._layout_key:
+            self._layout = make_layout(width, longest)
+            self._layout_key = key
+        return self._layout
+
+    # --- drawing ---------------------------------------------------------------------------
+    def _style(self, name: str) -> Style:
+        """A component style without its background, so rows keep the widget's background."""
+        return self.get_component_rich_style(name, partial=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if self._model is None or self._now is None:
+            return Strip.blank(width, _PLAIN)
+        lay = self.layout_for(width)
+        if y == 0:
+            return self._header(lay, width)
+        index = int(self.scroll_offset.y) + y - 1
+        if index >= len(self._view):
+            if index == 0 and self.empty_message:
+                text = _fit(" " + self.empty_message, width)
+                return Strip([Segment(text, self._style("fleet-table--dim"))])
+            return Strip.blank(width, _PLAIN)
+        row = self._model.rows.get(self._view[index])
+        if row is None:
+            return Strip.blank(width, _PLAIN)
+        strip = self._row(row, lay, width)
+        if index == self.cursor:
+            strip = strip.apply_style(self._style("fleet-table--cursor"))
+        return strip
+
+    def _header(self, lay: Layout, width: int) -> Strip:
+        base = self._style("fleet-table--header")
+        sorted_style = base + self._style("fleet-table--sorted")
+        assert self._model is not None
+        labels = {c.key: c.label for c in FIXED} | {
+            SortKey.status: " ",
+            SortKey.host: "HOST",
+            SortKey.cpu: "CPU",
+        }
+        segs: list[Segment] = []
+        x = 0
+        for key, cx, w in lay.cells:
+            if cx > x:
+                segs.append(Segment(" " * (cx - x), base))
+            label = labels[key]
+            style = base
+            if key == self._model.sort_key:
+                label = label + ("▼" if self._model.reverse else "▲")
+                style = sorted_style
+            right = key in (SortKey.cpu,) or any(c.key == key and c.right for c in FIXED)
+            if key is SortKey.cpu:
+                text = label.rjust(CPU_W)[:w].ljust(w)
+            else:
+                text = (label.rjust(w) if right else label.ljust(w))[:w]
+            segs.append(Segment(text, style))
+            x = cx + w
+        if x < width:
+            segs.append(Segment(" " * (width - x), base))
+        return Strip(segs, width).crop(0, width)
+
+    def _row(self, row: HostRow, lay: Layout, width: int) -> Strip:
+        assert self._model is not None and self._now is not None
+        h = row.summary
+        th = self._model.thresholds
+        st = self._style
+        dim = st("fleet-table--dim")
+        marker = fmt.host_marker(h)
+        if self._stale and h.status is HostStatus.up and not h.alerts_active:
+            marker = fmt.MARK_STALE
+        mark_style = st(
+            {
+                fmt.MARK_UP: "fleet-table--up",
+                fmt.MARK_STALE: "fleet-table--stale",
+                fmt.MARK_DOWN: "fleet-table--down",
+                fmt.MARK_ALERT: "fleet-table--alert",
+            }[marker]
+        )
+        plain = Style()
+
+        def gauge(value: float | None, threshold: float, w: int) -> list[Segment]:
+            lvl = fmt.level(value, threshold, th.warn_margin)
+            style = {"crit": st("fleet-table--crit"), "warn": st("fleet-table--warn")}.get(
+                lvl, dim if value is None else plain
+            )
+            over = fmt.MARK_OVER if lvl == "crit" else " "
+            return [Segment(fmt.pct(value).rjust(w - 1), style), Segment(over, style)]
+
+        cells: dict[SortKey, list[Segment]] = {
+            SortKey.status: [Segment(marker, mark_style)],
+            SortKey.host: [Segment(_fit(h.host, lay.host), dim if h.status != "up" else plain)],
+            SortKey.mem: gauge(h.memory_percent, th.memory, 5),
+            SortKey.disk: gauge(h.disk_percent, th.disk, 5),
+            SortKey.load: [Segment(fmt.load(h.load_1m).rjust(5), plain)],
+            SortKey.net: [
+                Segment(
+                    _fit(f"{fmt.scaled(h.net_rx_bytes_s)}/{fmt.scaled(h.net_tx_bytes_s)}", 11),
+                    plain,
+                )
+            ],
+            SortKey.up: [Segment(fmt.duration(h.uptime_s).rjust(4), plain)],
+            SortKey.seen: [
+                Segment(
+                    fmt.duration(self._model.seen_ago(row, self._now)).rjust(4),
+                    st("fleet-table--stale") if self._stale or h.status != "up" else plain,
+                )
+            ],
+        }
+        cpu = gauge(h.cpu_percent, th.cpu, CPU_W)
+        if lay.spark:
+            cpu.append(Segment(" ", plain))
+            cpu.append(Segment(fmt.sparkline(list(row.cpu), lay.spark), st("fleet-table--spark")))
+        cells[SortKey.cpu] = cpu
+        segs: list[Segment] = []
+        x = 0
+        for key, cx, _w in lay.cells:
+            if cx > x:
+                segs.append(Segment(" " * (cx - x), plain))
+            segs.extend(cells[key])
+            x = cx + sum(len(s.text) for s in cells[key])
+        if x < width:
+            segs.append(Segment(" " * (width - x), plain))
+        return Strip(segs).crop(0, width)
+
+    # --- cursor and scrolling --------------------------------------------------------------
+    def _move_to(self, index: int) -> None:
+        if not self._view:
+            return
+        self.cursor = max(0, min(index, len(self._view) - 1))
+        self.selected = self._view[self.cursor]
+        self._scroll_cursor_into_view()
+        self.refresh()
+
+    def _scroll_cursor_into_view(self) -> None:
+        body = max(self.size.height - 1, 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + body:
+            self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_to(self.cursor + direction * max(self.size.height - 2, 1))
+
+    def action_jump(self, index: int) -> None:
+        self._move_to(index if index >= 0 else len(self._view) - 1)
+
+    def action_open(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.Opened(self.selected))
+
+    def select_host(self, host: str) -> bool:
+        """Put the cursor on ``host`` if it is shown."""
+        if host in self._view:
+            self._move_to(self._view.index(host))
+            return True
+        return False
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            lay = self.layout_for(self.scrollable_content_region.width)
+            for key, cx, w in lay.cells:
+                if cx <= event.x < cx + w + lay.gap:
+                    self.post_message(self.SortClicked(key))
+                    return
+            return
+        index = int(self.scroll_offset.y) + event.y - 1
+        if 0 <= index < len(self._view):
+            already = index == self.cursor
+            self._move_to(index)
+            if already or event.chain >= 2:
+                self.action_open()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._view) + 1)
+        self.refresh()
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` padded or cut to ``width`` cells, marking a cut with an ellipsis."""
+    if len(text) <= width:
+        return text.ljust(width)
+    return text[: max(width - 1, 0)] + "…"

@@ -293,6 +293,9 @@ class HostSummary(BaseModel):
     net_tx_bytes_s: float | None = None
     uptime_s: float | None = None
     alerts_active: int = 0
+    cpu_recent: list[float] = Field(
+        default_factory=list, description="CPU % of the latest reports, oldest first"
+    )
 
 
 class AlertState(StrEnum):
@@ -366,11 +369,20 @@ class HostCounts(BaseModel):
     down: int = 0
 
 
+class Thresholds(BaseModel):
+    """The server's alert thresholds, so readers flag the same values the server alerts on."""
+
+    cpu: float = 90
+    memory: float = 85
+    disk: float = 90
+
+
 class Sentiment(BaseModel):
     status: Literal["healthy", "degraded", "unhealthy"]
     services: list[ServiceHealth]
     hosts: HostCounts
     alerts_active: int = 0
+    thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
 class TokenResponse(BaseModel):

@@ -111,3 +111,15 @@ def test_sentiment_turns_unhealthy_when_a_host_is_down(seeded: Live) -> None:
 def test_metrics_list(seeded: Live) -> None:
     body = seeded.reader().get("/api/history/metrics").json()
     assert "cpu.percent" in body and "load.1m" in body
+
+
+def test_fleet_carries_recent_cpu_and_the_server_thresholds(seeded: Live) -> None:
+    reader = seeded.reader()
+    # the batch arrived as one commit: its newest report counts; then two more, in order
+    agent = seeded.agent("web-1")
+    for cpu in (70.0, 80.0):
+        agent.post("/api/metrics/report", json=make_report("web-1", cpu=cpu))
+    web = next(h for h in reader.get("/api/hosts").json() if h["host"] == "web-1")
+    assert web["cpu_recent"][-3:] == [59.0, 70.0, 80.0]
+    body = reader.get("/api/hosts/sentiment/overall").json()
+    assert body["thresholds"] == {"cpu": 90.0, "memory": 85.0, "disk": 90.0}

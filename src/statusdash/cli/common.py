@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 if TYPE_CHECKING:
-    from statusdash.client import ApiClient
+    from statusdash.client import ApiClient, Credentials
     from statusdash.settings import Settings
 
 T = TypeVar("T")
@@ -92,15 +92,14 @@ def resolve_ca(s: Settings, ca: Path | None) -> Path | None:
     return s.ca_cert if s.ca_cert.exists() else None
 
 
-def reader_client(
+def reader_credentials(
     server: str | None = None,
     ca: Path | None = None,
     cert: Path | None = None,
     key: Path | None = None,
-    timeout: float = 10.0,
-) -> ApiClient:
-    """A client with the reader's credentials, or a clear failure saying how to get some."""
-    from statusdash.client import ApiClient, Credentials
+) -> tuple[str, Path | None, Credentials]:
+    """(server URL, CA to trust, credentials) for a reader, or a clear failure saying how."""
+    from statusdash.client import Credentials
 
     s = settings()
     url = (server or s.server_url()).rstrip("/")
@@ -112,9 +111,23 @@ def reader_client(
             f"not logged in to {url}: run `statusdash login --server {url}`, set"
             " STATUSDASH_TOKEN, or pass a viewer certificate with --cert/--key",
         )
+    creds = Credentials(token=None if cert else token, cert=cert, key=key)
+    return url, resolve_ca(s, ca), creds
+
+
+def reader_client(
+    server: str | None = None,
+    ca: Path | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+    timeout: float = 10.0,
+) -> ApiClient:
+    """A client with the reader's credentials, or a clear failure saying how to get some."""
+    from statusdash.client import ApiClient
+
+    url, ca_path, creds = reader_credentials(server, ca, cert, key)
     try:
-        creds = Credentials(token=None if cert else token, cert=cert, key=key)
-        return ApiClient(url, ca=resolve_ca(s, ca), credentials=creds, timeout=timeout)
+        return ApiClient(url, ca=ca_path, credentials=creds, timeout=timeout)
     except (OSError, ValueError) as exc:
         fail(f"cannot load TLS files: {exc}")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from statusdash.schema import HostCounts, HostStatus, HostSummary, MetricsReport
 
 STALE_AFTER = 2.0  # intervals without a report before a host is stale
 DOWN_AFTER = 5.0  # ... and down
+RECENT = 20  # CPU values kept per host for the fleet's sparklines
 
 
 @dataclass
@@ -17,6 +19,13 @@ class HostState:
     latest: MetricsReport
     last_seen: datetime
     interval_s: float
+    cpu_recent: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+
+    def note(self, report: MetricsReport) -> None:
+        """Make ``report`` the latest and remember its CPU for the sparkline."""
+        self.latest = report
+        if report.cpu is not None:
+            self.cpu_recent.append(report.cpu.percent)
 
 
 def host_status(last_seen: datetime, interval_s: float, now: datetime) -> HostStatus:
@@ -54,6 +63,7 @@ def summarize(state: HostState, now: datetime, alerts_active: int = 0) -> HostSu
         net_tx_bytes_s=r.net.tx_bytes_s if r.net else None,
         uptime_s=uptime,
         alerts_active=alerts_active,
+        cpu_recent=list(state.cpu_recent),
     )
 
 
@@ -67,10 +77,11 @@ class LatestCache:
         """Keep the newest report by collected_at, and the latest time we heard from the host."""
         old = self._hosts.get(state.name)
         if old is None:
+            state.note(state.latest)
             self._hosts[state.name] = state
             return
-        if state.latest.collected_at >= old.latest.collected_at:
-            old.latest = state.latest
+        if state.latest.collected_at > old.latest.collected_at:
+            old.note(state.latest)
             old.interval_s = state.interval_s
         old.last_seen = max(old.last_seen, state.last_seen)
 

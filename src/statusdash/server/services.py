@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from statusdash.schema import HealthStatus, Sentiment, ServiceHealth
+from statusdash.schema import HealthStatus, Sentiment, ServiceHealth, Thresholds
 from statusdash.server.storage import Storage
 
 
@@ -30,4 +30,12 @@ def sentiment(app: FastAPI, now: datetime) -> Sentiment:
         status = "degraded"
     else:
         status = "healthy"
-    return Sentiment(status=status, services=services, hosts=counts, alerts_active=alerts_active)
+    s = app.state.settings
+    thresholds = Thresholds(cpu=s.cpu_threshold, memory=s.memory_threshold, disk=s.disk_threshold)
+    return Sentiment(
+        status=status,
+        services=services,
+        hosts=counts,
+        alerts_active=alerts_active,
+        thresholds=thresholds,
+    )

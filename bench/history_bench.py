@@ -9,15 +9,16 @@ simulated minutes and the real retention job every simulated hour. Then ``dbstat
 tier's pages (table + every index, page slack included) divided by its rows: bytes per row. The
 headline ``bytes_per_host_day`` is what one day of one host costs summed over the tiers that keep
 it: raw + 1-minute + 1-hour bytes per row x rows per day. The steady footprint per host (each tier
-x its retention) is reported beside it. The same rows also go into a narrower raw table proposed
-for the lead (scaled integers, 8-byte report key, no unique index) to measure what it would save.
+x its retention) is reported beside it. Arrival ids start where a year of this fleet leaves them
+(``--id-offset``): every raw row stores one, and they grow with age. The same rows also go into
+two rejected variants of the raw table (``ALTERNATIVES``, see docs/history.md) to measure them.
 
 Latency. One host, 30 days + 1 hour at 10 s (259,560 rows) through the same bulk path, rolled up
 by the real job except the last minute (as the 10 s job leaves it); each query's median over
 ROUNDS runs, through the tiers (``history.query``) and as a raw scan (``history.query_raw``).
 
-Bulk path: the real schema (``make_engine``) and the columns ``Storage`` inserts, in WAL mode with
-synchronous=NORMAL; only the HTTP and pydantic work of ingest is skipped.
+Bulk path: the real schema (``make_engine``) and ``storage.insert_samples``, the insert ``Storage``
+runs, in WAL mode with synchronous=NORMAL; only the HTTP and pydantic work is skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import random
 import sqlite3
 import statistics
@@ -44,8 +46,9 @@ from typing import Any
 from statusdash.schema import MetricsReport
 from statusdash.server import history, rollups
 from statusdash.server.db import connect, make_engine
-from statusdash.server.rollup_models import COLUMNS, SCALES, scale_value
-from statusdash.server.storage import Storage
+from statusdash.server.models import stored_value
+from statusdash.server.rollup_models import COLUMNS, SCALES
+from statusdash.server.storage import Storage, insert_samples
 
 INTERVAL_S = 10
 DAY = 86400
@@ -57,6 +60,7 @@ ROUNDS = 15
 RETENTION = rollups.Retention()  # the defaults: raw 48 h, 1-minute 30 d, 1-hour 365 d
 ROWS_PER_DAY = {"raw": DAY // INTERVAL_S, "1m": 1440, "1h": 24}
 KEEP_DAYS = {"raw": RETENTION.raw_s / DAY, "1m": RETENTION.minute_s / DAY, "1h": 365.0}
+ID_OFFSET = HOSTS * ROWS_PER_DAY["raw"] * 365  # the ids a year of the simulated fleet used up
 _POOL = 10_007
 T_START = 1_789_999_200.0  # an hour boundary
 
@@ -92,24 +96,35 @@ def _pool(seed: int = 1) -> list[tuple[float, ...]]:
 
 
 POOL = _pool()
-_INSERT = (
-    f"INSERT INTO samples (host_id, ts, report_id, {', '.join(COLUMNS)})"  # noqa: S608
-    f" VALUES (?, ?, ?, {', '.join('?' for _ in COLUMNS)})"
-)
-# The narrower raw row proposed for the lead (docs/history.md): metric values as the rollups
-# store them, ts in whole seconds (SQLite keeps an integral REAL in 4 bytes), the first 8 bytes of
-# report_id in the row with no unique index (duplicates are found through (host_id, ts)).
-_PROPOSED = (
-    "CREATE TABLE samples_proposed (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " host_id INTEGER NOT NULL, ts REAL NOT NULL, rid INTEGER NOT NULL, "
-    + ", ".join(f"{c} INTEGER" for c in COLUMNS)
-    + ")"
-)
-_PROPOSED_INSERT = (
-    f"INSERT INTO samples_proposed (host_id, ts, rid, {', '.join(COLUMNS)})"  # noqa: S608
-    f" VALUES (?, ?, ?, {', '.join('?' for _ in COLUMNS)})"
-)
 _SCALES = [SCALES[c] for c in COLUMNS]
+_METRICS = ", ".join(COLUMNS)
+# Rejected variants of the raw table (docs/history.md), fed the same rows, pruned the same way,
+# ts in whole seconds: name -> (DDL, key columns, key values of (host, ts, report id, arrival id)).
+ALTERNATIVES: dict[str, tuple[list[str], str, Any]] = {
+    # a rowid table with a (host_id, ts) index and the first 8 bytes of report_id
+    "rowid_index_rid64_whole_seconds": (
+        [
+            "CREATE TABLE alt_rowid_index_rid64_whole_seconds (id INTEGER PRIMARY KEY"
+            " AUTOINCREMENT, host_id INTEGER NOT NULL, ts INTEGER NOT NULL, rid INTEGER NOT NULL, "
+            + ", ".join(f"{c} INTEGER" for c in COLUMNS)
+            + ")",
+            "CREATE INDEX ix_alt_rowid ON alt_rowid_index_rid64_whole_seconds (host_id, ts)",
+        ],
+        "host_id, ts, rid",
+        lambda h, ts, u, i: (h, math.floor(ts), int.from_bytes(u[:8], "big", signed=True)),
+    ),
+    # the keyed table as shipped
+    "keyed_whole_seconds": (
+        [
+            "CREATE TABLE alt_keyed_whole_seconds (host_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
+            " report_id BLOB NOT NULL, id INTEGER NOT NULL, "
+            + ", ".join(f"{c} INTEGER" for c in COLUMNS)
+            + ", PRIMARY KEY (host_id, ts, report_id)) WITHOUT ROWID"
+        ],
+        "host_id, ts, report_id, id",
+        lambda h, ts, u, i: (h, math.floor(ts), u, i),
+    ),
+}
 
 
 def _rows(hosts: list[int], t0: float, t1: float) -> Iterator[tuple[Any, ...]]:
@@ -121,20 +136,18 @@ def _rows(hosts: list[int], t0: float, t1: float) -> Iterator[tuple[Any, ...]]:
         i += 1
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], proposed: bool) -> None:
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], alternatives: bool) -> None:
     conn.execute("BEGIN")
-    conn.executemany(_INSERT, [(h, ts, uuid.uuid4().bytes, *v) for h, ts, v in rows])
-    if proposed:
+    first = rollups.last_id(conn) + 1
+    ids = [uuid.uuid4().bytes for _ in rows]
+    insert_samples(conn, [(h, ts, u, *v) for (h, ts, v), u in zip(rows, ids, strict=True)])
+    for name, (_, cols, key_of) in ALTERNATIVES.items() if alternatives else ():
+        marks = ", ".join("?" * (len(cols.split(",")) + len(COLUMNS)))
         conn.executemany(
-            _PROPOSED_INSERT,
+            f"INSERT INTO alt_{name} ({cols}, {_METRICS}) VALUES ({marks})",  # noqa: S608
             [
-                (
-                    h,
-                    float(round(ts)),
-                    int.from_bytes(uuid.uuid4().bytes[:8], "big", signed=True),
-                    *(scale_value(x, s) for x, s in zip(v, _SCALES, strict=True)),
-                )
-                for h, ts, v in rows
+                (*key_of(h, ts, u, first + i), *map(stored_value, v, _SCALES))
+                for i, ((h, ts, v), u) in enumerate(zip(rows, ids, strict=True))
             ],
         )
     conn.execute("COMMIT")
@@ -153,35 +166,42 @@ def _add_hosts(conn: sqlite3.Connection, n: int) -> list[int]:
 
 
 # --- bytes ---------------------------------------------------------------------------------------
-def steady_state(work: Path, hosts: int = HOSTS, days: float = 3.0) -> dict[str, Any]:
+def steady_state(
+    work: Path, hosts: int = HOSTS, days: float = 3.0, id_offset: int = ID_OFFSET
+) -> dict[str, Any]:
     db = work / "steady.db"
     make_engine(db).dispose()
     rollup_ms = prune_ms = 0.0
+    alt_tables = [f"alt_{name}" for name in ALTERNATIVES]
     with closing(connect(db, "NORMAL")) as conn:
-        conn.execute(_PROPOSED)
-        conn.execute("CREATE INDEX ix_proposed_host_ts ON samples_proposed (host_id, ts)")
+        for ddl, *_ in ALTERNATIVES.values():
+            for sql in ddl:
+                conn.execute(sql)
+        if id_offset:
+            for seq in ("samples_pending", "alt_rowid_index_rid64_whole_seconds"):
+                conn.execute("INSERT INTO sqlite_sequence VALUES (?, ?)", (seq, id_offset))
         ids = _add_hosts(conn, hosts)
         t, end = T_START, T_START + days * DAY
         while t < end:
             nxt = t + 300
-            _insert(conn, list(_rows(ids, t, nxt)), proposed=True)
+            _insert(conn, list(_rows(ids, t, nxt)), alternatives=True)
             if int(nxt) % 600 == 0:
                 r = rollups.roll_up(conn, pause_s=0, now=nxt)
                 rollup_ms = max(rollup_ms, r.max_txn_ms)
             if int(nxt) % 3600 == 0:
                 p = rollups.prune(conn, RETENTION, now=nxt, pause_s=0)
                 prune_ms = max(prune_ms, p.max_txn_ms)
-                with conn:  # the proposed table pruned the same way
-                    conn.execute(
-                        "DELETE FROM samples_proposed WHERE ts < ?", (nxt - RETENTION.raw_s,)
-                    )
+                for alt in alt_tables:  # the alternatives pruned the same way
+                    conn.execute(f"DELETE FROM {alt} WHERE ts < ?", (nxt - RETENTION.raw_s,))  # noqa: S608
             t = nxt
         size, trees = _dbstat(conn)
         owner = dict(conn.execute("SELECT name, tbl_name FROM sqlite_schema").fetchall())
         count = {
             t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # noqa: S608
-            for t in ("samples", "samples_proposed", "rollup_1m", "rollup_1h")
+            for t in ("samples", "rollup_1m", "rollup_1h", *alt_tables)
         }
+        first_id = int(conn.execute("SELECT min(id) FROM samples").fetchone()[0])
+        pending = int(conn.execute("SELECT count(*) FROM samples_pending").fetchone()[0])
         page = int(conn.execute("PRAGMA page_size").fetchone()[0])
         free = int(conn.execute("PRAGMA freelist_count").fetchone()[0]) * page
     tables = {"raw": "samples", "1m": "rollup_1m", "1h": "rollup_1h"}
@@ -193,32 +213,41 @@ def steady_state(work: Path, hosts: int = HOSTS, days: float = 3.0) -> dict[str,
             "bytes_per_host_day": round(per_row * ROWS_PER_DAY[tier]),
             "steady_bytes_per_host": round(per_row * ROWS_PER_DAY[tier] * KEEP_DAYS[tier]),
         }
-    proposed_row = size["samples_proposed"] / count["samples_proposed"]
     per_day = sum(v["bytes_per_host_day"] for v in tiers.values())
-    with_proposed = per_day - tiers["raw"]["bytes_per_host_day"] + proposed_row * 8640
+    rollup_day = per_day - tiers["raw"]["bytes_per_host_day"]
+    alternatives = {
+        name: {
+            "raw_bytes_per_row": round(size[f"alt_{name}"] / count[f"alt_{name}"], 1),
+            "bytes_per_host_day": round(
+                size[f"alt_{name}"] / count[f"alt_{name}"] * ROWS_PER_DAY["raw"] + rollup_day
+            ),
+        }
+        for name in ALTERNATIVES
+    }
     footprint = sum(v["steady_bytes_per_host"] for v in tiers.values())
     return {
         "bytes_per_host_day": per_day,
         "bytes_per_host_day_ok": per_day <= TARGET_BYTES_PER_HOST_DAY,
-        "with_proposed_raw_bytes_per_host_day": round(with_proposed),
-        "with_proposed_raw_ok": with_proposed <= TARGET_BYTES_PER_HOST_DAY,
         "raw_bytes_per_row": tiers["raw"]["bytes_per_row"],
-        "proposed_raw_bytes_per_row": round(proposed_row, 1),
         "minute_bytes_per_row": tiers["1m"]["bytes_per_row"],
         "hour_bytes_per_row": tiers["1h"]["bytes_per_row"],
         "steady_footprint_per_host_bytes": footprint,
         "steady_footprint_per_host_per_retention_day": round(footprint / KEEP_DAYS["1m"]),
         "rollup_max_txn_ms": round(rollup_ms, 1),
         "prune_max_txn_ms": round(prune_ms, 1),
+        "alternatives": alternatives,
         "detail": {
             "hosts": hosts,
             "simulated_days": days,
+            "first_raw_id": first_id,
+            "pending_rows": pending,  # waiting for the next rollup; not counted above
+            "pending_bytes": size.get("samples_pending", 0),
             "tiers": tiers,
             "rows": count,
             "raw_bytes_per_row_by_btree": {
                 name: round(b / count[owner[name]], 1)
                 for name, b in trees.items()
-                if owner.get(name) in ("samples", "samples_proposed")
+                if owner.get(name) in ("samples", *alt_tables)
             },
             "freelist_bytes": free,
             "file_bytes": db.stat().st_size,
@@ -260,12 +289,12 @@ def latency(work: Path, rounds: int = ROUNDS) -> dict[str, Any]:
         t = now - 30 * DAY - 3600
         while t < now - 60:
             nxt = min(t + 6 * 3600, now - 60)
-            _insert(conn, list(_rows([host], t, nxt)), proposed=False)
+            _insert(conn, list(_rows([host], t, nxt)), alternatives=False)
             t = nxt
         t0 = time.perf_counter()
         rolled = rollups.roll_up(conn, pause_s=0)
         rollup_s = time.perf_counter() - t0
-        _insert(conn, list(_rows([host], now - 60, now)), proposed=False)  # not rolled up yet
+        _insert(conn, list(_rows([host], now - 60, now)), alternatives=False)  # not rolled up
     reader = sqlite3.connect(db, check_same_thread=False)
     reader.execute("PRAGMA query_only=ON")
     out: dict[str, Any] = {
@@ -367,13 +396,13 @@ async def ingest_under_jobs(db: Path, now: float, seconds: float = 3.0) -> dict[
     return {"alone": alone, "with_jobs": beside, "jobs": jobs_stats}
 
 
-def run(hosts: int = HOSTS, rounds: int = ROUNDS) -> dict[str, Any]:
+def run(hosts: int = HOSTS, rounds: int = ROUNDS, id_offset: int = ID_OFFSET) -> dict[str, Any]:
     """Both parts in a temporary directory; figures as a dict (see the module docstring)."""
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="statusdash-history-") as tmp:
         work = Path(tmp)
         out: dict[str, Any] = {
-            "storage": steady_state(work, hosts),
+            "storage": steady_state(work, hosts, id_offset=id_offset),
             "latency": latency(work, rounds),
         }
     out["seconds"] = round(time.monotonic() - t0, 1)
@@ -384,9 +413,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.history_bench", description=__doc__)
     ap.add_argument("--hosts", type=int, default=HOSTS)
     ap.add_argument("--rounds", type=int, default=ROUNDS)
+    ap.add_argument(
+        "--id-offset",
+        type=int,
+        default=ID_OFFSET,
+        help=f"first raw row id - 1 (default {ID_OFFSET:,}: a year of the simulated fleet)",
+    )
     a = ap.parse_args(argv)
     try:
-        out = run(a.hosts, a.rounds)
+        out = run(a.hosts, a.rounds, a.id_offset)
     except BenchError as exc:
         print(f"history benchmark FAILED: {exc}", file=sys.stderr)
         return 1

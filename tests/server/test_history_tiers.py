@@ -16,9 +16,9 @@ import pytest
 from statusdash.schema import MetricsReport
 from statusdash.server import history, rollups
 from statusdash.server.db import connect, make_engine
-from statusdash.server.models import METRIC_COLUMNS
-from statusdash.server.rollup_models import COLUMNS, HOUR, MINUTE, SCALES, Tier, scale_value
-from statusdash.server.storage import Storage
+from statusdash.server.models import METRIC_COLUMNS, stored_value
+from statusdash.server.rollup_models import COLUMNS, HOUR, MINUTE, SCALES, Tier
+from statusdash.server.storage import Storage, insert_samples
 from tests.conftest import make_report
 
 T0 = 1_789_999_200.0  # a fixed hour boundary (divisible by 3600)
@@ -66,15 +66,10 @@ def values(rng: random.Random, gaps: bool = True) -> dict[str, float | None]:
 
 
 def insert_raw(conn: sqlite3.Connection, rows: list[Row]) -> None:
-    """The bulk path: what Storage inserts, minus the HTTP and pydantic work."""
-    sql = (
-        f"INSERT INTO samples (host_id, ts, report_id, {', '.join(COLUMNS)})"  # noqa: S608
-        f" VALUES (?, ?, ?, {', '.join('?' for _ in COLUMNS)})"
-    )
+    """The bulk path: what Storage inserts (its own function), minus the HTTP and pydantic work."""
     conn.execute("BEGIN")
-    conn.executemany(
-        sql, [(h, ts, uuid.uuid4().bytes, *(v[c] for c in COLUMNS)) for h, ts, v in rows]
-    )
+    raw = [(h, ts, uuid.uuid4().bytes, *(v[c] for c in COLUMNS)) for h, ts, v in rows]
+    insert_samples(conn, raw)
     conn.execute("COMMIT")
 
 
@@ -86,17 +81,20 @@ def series(
 
 
 def expected_tier(conn: sqlite3.Connection, tier: Tier) -> dict[tuple[int, int], list[Any]]:
-    """Each tier row recomputed in Python from every raw row (the oracle)."""
+    """Each tier row recomputed in Python from every raw row (the oracle).
+
+    Raw values are the scaled integers the tiers aggregate (a REAL would make sums inexact).
+    """
     acc: dict[tuple[int, int], list[Any]] = {}
     q = f"SELECT host_id, ts, {', '.join(COLUMNS)} FROM samples"  # noqa: S608
     for host, ts, *vals in conn.execute(q):
         key = (host, int(ts // tier.step) * tier.step)
         row = acc.setdefault(key, [0] + [None, None, None, 0] * len(COLUMNS))
         row[0] += 1
-        for i, (c, v) in enumerate(zip(COLUMNS, vals, strict=True)):
-            if v is None:
+        for i, x in enumerate(vals):
+            if x is None:
                 continue
-            x = scale_value(v, SCALES[c])
+            assert type(x) is int
             j = 1 + 4 * i
             row[j] = x if row[j] is None else row[j] + x
             row[j + 1] = x if row[j + 1] is None else min(row[j + 1], x)
@@ -222,6 +220,7 @@ def test_tier_query_equals_raw_query_on_aligned_buckets(
     for g, r in zip(got.points, raw.points, strict=True):
         assert (g.t, g.count, g.min, g.max) == (r.t, r.count, r.min, r.max)
         assert g.avg == pytest.approx(r.avg, abs=1e-9)
+        assert g.avg == r.avg  # the same integer sum and count, the same division
     # the last, not yet rolled up hour is in the answer
     assert rollups.lag(conn) == 60
     assert got.points[-1].count == raw.points[-1].count > 0
@@ -247,9 +246,14 @@ def test_every_metric_reads_back_at_its_scale(conn: sqlite3.Connection) -> None:
     for metric, col in METRIC_COLUMNS.items():
         got = history.query(conn, a, "a", metric, dt(T0), dt(T0 + 3600), 1)
         assert got.tier == "1h"
-        vals = [v[col] for _, _, v in rows if v[col] is not None]
+        vals = [x for _, _, v in rows if (x := v[col]) is not None]
+        stored = [stored_value(x, SCALES[col]) or 0 for x in vals]
         (p,) = got.points
         assert p.count == 60
-        assert p.min == scale_value(min(vals), SCALES[col]) / SCALES[col]
-        assert p.max == scale_value(max(vals), SCALES[col]) / SCALES[col]
+        assert p.min == min(stored) / SCALES[col]
+        assert p.max == max(stored) / SCALES[col]
+        assert p.avg == sum(stored) / 60 / SCALES[col]  # exact to the stored precision
         assert p.avg == pytest.approx(sum(vals) / 60, abs=0.5 / SCALES[col])
+        # values the agent rounds to 0.01 (and process counts) read back as sent
+        if SCALES[col] == 100 or col == "procs":
+            assert (p.min, p.max) == (min(vals), max(vals))

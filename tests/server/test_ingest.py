@@ -180,3 +180,46 @@ def test_data_survives_a_restart(live_server: Live) -> None:
     again = live_server.agent("web-1").post("/api/metrics/report", json=reports[0])
     assert again.json() == {"accepted": 0, "duplicates": 1}
     assert rows(live_server) == 3
+
+
+def test_reports_in_the_same_second_are_all_stored_and_replays_are_not(live_server: Live) -> None:
+    """Reports of one host with the same (or nearly the same) collected_at are told apart by
+    their whole report_id, including ids that differ only in their low or high 64 bits."""
+    agent = live_server.agent("web-1")
+    at = datetime.now(UTC).replace(microsecond=250_000)
+    ids = [uuid.UUID(int=i) for i in (1, 2)] + [uuid.UUID(int=i << 64) for i in (1, 2)]
+    same = [make_report("web-1", at=at, report_id=str(i)) for i in ids]
+    same += [make_report("web-1", at=at + timedelta(microseconds=d)) for d in (0, 1, 700_000)]
+    new, dup = {"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1}
+    for rep in same[:2]:  # one at a time: found in the database, not in the group
+        assert agent.post("/api/metrics/report", json=rep).json() == new
+    r = agent.post("/api/metrics/batch", json={"reports": same[2:]})
+    assert r.json() == {"accepted": len(same) - 2, "duplicates": 0}
+    assert rows(live_server) == len(same)
+    for rep in same[:3]:
+        assert agent.post("/api/metrics/report", json=rep).json() == dup
+    r = agent.post("/api/metrics/batch", json={"reports": [*same, make_report("web-1", at=at)]})
+    assert r.json() == {"accepted": 1, "duplicates": len(same)}
+    assert rows(live_server) == len(same) + 1
+
+
+def test_late_reports_replayed_after_a_restart_are_duplicates(live_server: Live) -> None:
+    """A spool catch-up (hours old, oldest first) whose acknowledgement was lost is sent again
+    after the server restarted: it is acknowledged, stored once, and history counts it once."""
+    agent = live_server.agent("web-1")
+    start = datetime.now(UTC) - timedelta(hours=30)
+    spool = [make_report("web-1", at=start + timedelta(seconds=10 * i)) for i in range(120)]
+    assert agent.post("/api/metrics/batch", json={"reports": spool[:80]}).json() == {
+        "accepted": 80,
+        "duplicates": 0,
+    }
+    live_server.server.stop()
+    live_server.server.start()
+    agent = live_server.agent("web-1")
+    r = agent.post("/api/metrics/batch", json={"reports": spool})
+    assert r.json() == {"accepted": 40, "duplicates": 80}
+    assert rows(live_server) == 120
+    hist = live_server.reader().get(
+        "/api/hosts/web-1/history", params={"since": "2d", "points": 48, "metric": "cpu.percent"}
+    )
+    assert sum(p["count"] for p in hist.json()["points"]) == 120

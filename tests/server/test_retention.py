@@ -66,7 +66,7 @@ def test_prune_removes_exactly_what_is_past_each_tiers_retention(
     assert again.deleted == {"raw": 0, "1m": 0, "1h": 0}
 
 
-def test_prune_keeps_rows_the_tiers_lack_and_the_newest_row(conn: sqlite3.Connection) -> None:
+def test_prune_keeps_rows_the_tiers_lack_and_ids_keep_growing(conn: sqlite3.Connection) -> None:
     a = add_host(conn, "a")
     insert_raw(conn, series(a, T0 - 86400, 100, 30.0))
     # nothing rolled up yet: nothing raw may go, though all of it is past retention
@@ -75,10 +75,14 @@ def test_prune_keeps_rows_the_tiers_lack_and_the_newest_row(conn: sqlite3.Connec
     insert_raw(conn, series(a, T0 - 86400, 50, 30.0, seed=2))  # late, not rolled up
     assert rollups.prune(conn, RET, now=T0, pause_s=0).deleted["raw"] == 100
     rollups.roll_up(conn, pause_s=0)
-    # all rolled up: everything goes but the row with the highest id (ids must keep growing)
-    assert rollups.prune(conn, RET, now=T0, pause_s=0).deleted["raw"] == 49
-    assert count(conn, "SELECT count(*) FROM samples") == 1
+    # all rolled up: everything goes, and the arrival ids (the rollup watermark) never go back
+    assert rollups.prune(conn, RET, now=T0, pause_s=0).deleted["raw"] == 50
+    assert count(conn, "SELECT count(*) FROM samples") == 0
     assert sum(r[0] for r in conn.execute("SELECT n FROM rollup_1m")) == 150
+    insert_raw(conn, series(a, T0 - 60, 1, 30.0, seed=3))
+    assert count(conn, "SELECT min(id) FROM samples") == 151 == rollups.last_id(conn)
+    assert rollups.roll_up(conn, pause_s=0).rows == 1
+    assert sum(r[0] for r in conn.execute("SELECT n FROM rollup_1m")) == 151
 
 
 def test_raw_rows_stay_through_the_replay_window(conn: sqlite3.Connection) -> None:
@@ -90,7 +94,7 @@ def test_raw_rows_stay_through_the_replay_window(conn: sqlite3.Connection) -> No
     rollups.roll_up(conn, pause_s=0, now=T0 + 3600)  # these by T0 + 1 h
     assert rollups.prune(conn, ret, now=T0 + 5 * 3600, pause_s=0).deleted["raw"] == 0
     assert rollups.prune(conn, ret, now=T0 + 6 * 3600, pause_s=0).deleted["raw"] == 100
-    assert rollups.prune(conn, ret, now=T0 + 7 * 3600, pause_s=0).deleted["raw"] == 99
+    assert rollups.prune(conn, ret, now=T0 + 7 * 3600, pause_s=0).deleted["raw"] == 100
     # only the newest checkpoint old enough to matter is kept
     assert count(conn, "SELECT count(*) FROM rollup_checkpoints") == 1
 

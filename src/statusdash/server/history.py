@@ -17,11 +17,11 @@ from statusdash.schema import HISTORY_METRICS, HistoryPoint, HistorySeries
 from statusdash.server.errors import ApiError
 from statusdash.server.models import METRIC_COLUMNS
 from statusdash.server.rollup_models import HOUR, MINUTE, ROLLUP_ID, SCALES, Tier, cutoff_key
-from statusdash.server.rollups import scaled
+from statusdash.server.rollups import last_id
 
 MAX_POINTS = 2000
-# Past this many un-rolled raw rows, find the tail through the (host_id, ts) index instead of
-# walking every host's new rows by rowid.
+# Past this many un-rolled raw rows, find the tail through the key of ``samples`` (host_id, ts)
+# instead of scanning every host's rows in ``samples_pending``.
 TAIL_BY_INDEX = 20_000
 _TIERS: tuple[tuple[str, int], ...] = (
     ("raw", 0),
@@ -99,27 +99,27 @@ def query(
     if name == "raw":
         return query_raw(conn, host_id, host, metric, start, end, points)
     tier = MINUTE if name == MINUTE.name else HOUR
-    newest = conn.execute("SELECT max(id) FROM samples").fetchone()[0] or 0
-    by_index = newest - st.get(ROLLUP_ID, 0) > TAIL_BY_INDEX
+    by_index = last_id(conn) - st.get(ROLLUP_ID, 0) > TAIL_BY_INDEX
     return query_tier(conn, tier, host_id, host, metric, start, end, points, by_index=by_index)
 
 
 def _tier_sql(tier: Tier, col: str, by_index: bool) -> str:
     step = tier.step
-    # Unary + keeps SQLite off one access path: rowid range (few new rows) or host index.
-    tail = "+id > w.v AND host_id = :h" if by_index else "id > w.v AND +host_id = :h"
+    # The raw rows past the watermark: the few waiting in samples_pending, or, when many wait,
+    # the host's range of samples by key (the id filter then reads each row in the range).
+    tail = "samples" if by_index else "samples_pending"
     # Every name in here is ours; every value is bound.
     return (
         "WITH w(v) AS (SELECT coalesce(max(value), 0) FROM history_state"  # noqa: S608
         f" WHERE name = '{ROLLUP_ID}')"
-        " SELECT b, sum(s), min(lo), max(hi), sum(c) FROM ("
+        " SELECT b, total(s), min(lo), max(hi), sum(c) FROM ("
         f" SELECT CAST((t - :t0) / :bucket AS INTEGER) AS b, {col}_sum AS s, {col}_min AS lo,"
         f" {col}_max AS hi, coalesce({col}_n, n) AS c FROM {tier.table}"
         f" WHERE host_id = :h AND t >= :lo AND t < :hi AND {col}_max IS NOT NULL"
         " UNION ALL"
         f" SELECT CAST((CAST(ts / {step} AS INTEGER) * {step} - :t0) / :bucket AS INTEGER),"
-        f" {scaled(col)}, {scaled(col)}, {scaled(col)}, 1 FROM samples, w"
-        f" WHERE {tail} AND ts >= :lo AND ts < :hi AND {col} IS NOT NULL"
+        f" {col}, {col}, {col}, 1 FROM {tail}, w"
+        f" WHERE host_id = :h AND id > w.v AND ts >= :lo AND ts < :hi AND {col} IS NOT NULL"
         ") GROUP BY b ORDER BY b"
     )
 
@@ -184,17 +184,26 @@ def query_raw(
 ) -> HistorySeries:
     """Average, min and max per bucket from the raw samples."""
     col = column_for(metric)
+    scale = SCALES[col]
     t0, t1 = start.timestamp(), end.timestamp()
     bucket = (t1 - t0) / points
+    # total(): a float sum, never an integer-overflow error; the average is computed as the
+    # tiers compute it, so both give the same number for the same samples.
     rows = conn.execute(
-        f"SELECT CAST((ts - ?) / ? AS INTEGER) AS b, avg({col}), min({col}), max({col}),"  # noqa: S608
+        f"SELECT CAST((ts - ?) / ? AS INTEGER) AS b, total({col}), min({col}), max({col}),"  # noqa: S608
         f" count({col}) FROM samples WHERE host_id = ? AND ts >= ? AND ts < ?"
         f" AND {col} IS NOT NULL GROUP BY b ORDER BY b",
         (t0, bucket, host_id, t0, t1),
     ).fetchall()
     pts = [
-        HistoryPoint(t=datetime.fromtimestamp(t0 + b * bucket, UTC), avg=a, min=lo, max=hi, count=n)
-        for b, a, lo, hi, n in rows
+        HistoryPoint(
+            t=datetime.fromtimestamp(t0 + b * bucket, UTC),
+            avg=s / n / scale,
+            min=lo / scale,
+            max=hi / scale,
+            count=n,
+        )
+        for b, s, lo, hi, n in rows
         if b < points
     ]
     return HistorySeries(

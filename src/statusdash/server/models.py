@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, LargeBinary
-from sqlmodel import Column, Field, SQLModel
+from sqlalchemy import LargeBinary
+from sqlmodel import Field, SQLModel
 
 # History series name -> column of ``samples`` (see statusdash.schema.HISTORY_METRICS).
 METRIC_COLUMNS: dict[str, str] = {
@@ -22,6 +22,49 @@ METRIC_COLUMNS: dict[str, str] = {
     "processes.count": "procs",
 }
 
+# Column of ``samples`` -> integer scale: a value is stored as round(value * scale). The agent
+# rounds percentages and load averages to 0.01, so x100 is lossless for them; byte rates keep
+# whole bytes/s (under 0.5 B/s lost); the process count is an integer already. The rollup tiers
+# store the same integers, so their sums are exact whatever order late data arrives in.
+SCALES: dict[str, int] = {
+    "cpu": 100,
+    "iowait": 100,
+    "mem": 100,
+    "swap": 100,
+    "load1": 100,
+    "load5": 100,
+    "load15": 100,
+    "disk": 100,
+    "net_rx": 1,
+    "net_tx": 1,
+    "dio_r": 1,
+    "dio_w": 1,
+    "procs": 1,
+}
+assert set(SCALES) == set(METRIC_COLUMNS.values())
+# Stored values are clamped to +-MAX_SCALED (140 TB/s, a load of 1.4e12): absurd values from a
+# broken agent must not overflow SQLite's 64-bit sum() in a rollup bucket of up to 65,536 rows.
+MAX_SCALED = 2**47
+
+
+def stored_value(value: float | None, scale: int) -> int | None:
+    """``value`` as ``samples`` keeps it: round(value * scale) half away from zero, clamped.
+
+    Ingest computes it in SQL (``stored_sql``, off the GIL); this is the same in Python.
+    """
+    if value is None:
+        return None
+    x = value * scale
+    if x >= 0:
+        return min(int(x + 0.5), MAX_SCALED)
+    return max(-int(0.5 - x), -MAX_SCALED)
+
+
+def stored_sql(param: str, scale: int) -> str:
+    """SQL computing ``stored_value(param, scale)`` (NULL stays NULL: min/max of a NULL)."""
+    x = f"{param} * {scale}" if scale != 1 else param
+    return f"max(-{MAX_SCALED}, min({MAX_SCALED}, CAST(round({x}) AS INTEGER)))"
+
 
 class Host(SQLModel, table=True):
     """A host that has reported at least once, with its latest report for the cache rebuild."""
@@ -38,28 +81,62 @@ class Host(SQLModel, table=True):
 
 
 class Sample(SQLModel, table=True):
-    """One report's series values (raw tier); ``report_id`` makes ingest idempotent."""
+    """One report's series values (the raw tier), as scaled integers (``SCALES``).
+
+    Keyed, WITHOUT ROWID, by (``host_id``, ``ts``, ``report_id``): a replay has the same host,
+    ``collected_at`` and ``report_id``, so ingest finds it with one key lookup, history reads a
+    host's time range in key order, and no other index is needed. ``id`` is the arrival order
+    (issued by ``samples_pending``), used by the rollup watermark and the replay window.
+    """
 
     __tablename__ = "samples"
-    __table_args__ = (Index("ix_samples_host_ts", "host_id", "ts"),)
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    host_id: int = Field(foreign_key="hosts.id", primary_key=True)
+    ts: float = Field(primary_key=True, description="collected_at, epoch seconds")
+    report_id: bytes = Field(sa_type=LargeBinary(16), primary_key=True)
+    id: int = Field(description="arrival order: samples_pending.id, never reused")
+    cpu: int | None = None
+    iowait: int | None = None
+    mem: int | None = None
+    swap: int | None = None
+    load1: int | None = None
+    load5: int | None = None
+    load15: int | None = None
+    disk: int | None = None
+    net_rx: int | None = None
+    net_tx: int | None = None
+    dio_r: int | None = None
+    dio_w: int | None = None
+    procs: int | None = None
+
+
+class PendingSample(SQLModel, table=True):
+    """A copy of a raw row until the rollup job has folded it into the tiers (then deleted).
+
+    Its ``AUTOINCREMENT`` id is the sample's arrival order: never reused, so the rollup
+    watermark and the replay-window checkpoints stay sound whatever is deleted.
+    """
+
+    __tablename__ = "samples_pending"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
-    host_id: int = Field(foreign_key="hosts.id")
-    ts: float = Field(description="collected_at, epoch seconds")
-    report_id: bytes = Field(sa_column=Column(LargeBinary(16), unique=True, nullable=False))
-    cpu: float | None = None
-    iowait: float | None = None
-    mem: float | None = None
-    swap: float | None = None
-    load1: float | None = None
-    load5: float | None = None
-    load15: float | None = None
-    disk: float | None = None
-    net_rx: float | None = None
-    net_tx: float | None = None
-    dio_r: float | None = None
-    dio_w: float | None = None
-    procs: float | None = None
+    host_id: int
+    ts: float
+    cpu: int | None = None
+    iowait: int | None = None
+    mem: int | None = None
+    swap: int | None = None
+    load1: int | None = None
+    load5: int | None = None
+    load15: int | None = None
+    disk: int | None = None
+    net_rx: int | None = None
+    net_tx: int | None = None
+    dio_r: int | None = None
+    dio_w: int | None = None
+    procs: int | None = None
 
 
 class ApiKey(SQLModel, table=True):

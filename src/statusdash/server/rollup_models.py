@@ -1,14 +1,13 @@
 """Tables of the 1-minute and 1-hour rollup tiers, and the small state the jobs keep.
 
-A rollup row holds, per metric, the sum, min and max of the raw values scaled to integers (see
-``SCALES``) and how many values it covers, so merging late data is exact integer arithmetic and a
-row costs ~160 bytes instead of ~360 with REALs. The 52 metric columns are generated from
+A rollup row holds, per metric, the sum, min and max of the raw values (integers already: see
+``models.SCALES``) and how many values it covers, so merging late data is exact integer arithmetic
+and a row costs ~170 bytes instead of ~360 with REALs. The 52 metric columns are generated from
 ``METRIC_COLUMNS``, hence SQLAlchemy Core tables on ``SQLModel.metadata`` rather than classes.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,25 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from statusdash.server.models import METRIC_COLUMNS
+from statusdash.server.models import SCALES as SCALES  # re-exported: raw and tiers share them
 
-# Raw column -> integer scale. The agent rounds percentages and load averages to 0.01, so x100 is
-# lossless for them; byte rates keep whole bytes/s; the process count is an integer already.
-SCALES: dict[str, int] = {
-    "cpu": 100,
-    "iowait": 100,
-    "mem": 100,
-    "swap": 100,
-    "load1": 100,
-    "load5": 100,
-    "load15": 100,
-    "disk": 100,
-    "net_rx": 1,
-    "net_tx": 1,
-    "dio_r": 1,
-    "dio_w": 1,
-    "procs": 1,
-}
-assert set(SCALES) == set(METRIC_COLUMNS.values())
 COLUMNS: list[str] = list(METRIC_COLUMNS.values())
 
 
@@ -109,9 +91,3 @@ def ensure_tables_at(db_path: Path) -> None:
         ensure_tables(engine)
     finally:
         engine.dispose()
-
-
-def scale_value(value: float, scale: int) -> int:
-    """``CAST(round(value * scale) AS INTEGER)`` as SQLite computes it (half away from zero)."""
-    x = value * scale
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))

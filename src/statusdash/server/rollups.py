@@ -2,9 +2,10 @@
 
 Both run on their own connection in small ``BEGIN IMMEDIATE`` transactions with a pause between
 them, so the storage writer (which waits on ``busy_timeout``) gets the lock within milliseconds.
-The rollup reads raw rows by rowid past a watermark kept in ``history_state`` and upserts their
-aggregates into both tiers in the same transaction as the watermark, so a late report simply
-merges into the buckets it belongs to, exactly once.
+The rollup reads the raw rows waiting in ``samples_pending`` (in arrival-id order, past a watermark
+kept in ``history_state``), upserts their aggregates into both tiers and deletes them from the
+queue in the same transaction as the watermark moves, so a late report simply merges into the
+buckets it belongs to, exactly once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from statusdash.server.rollup_models import (
     HOUR,
     MINUTE,
     ROLLUP_ID,
-    SCALES,
     TIERS,
     Tier,
     cutoff_key,
@@ -100,23 +100,17 @@ def _set_state(conn: sqlite3.Connection, name: str, value: float) -> None:
 
 
 # --- SQL -----------------------------------------------------------------------------------------
-def scaled(col: str, prefix: str = "") -> str:
-    """SQL for a raw column as the tiers store it (an integer, see ``SCALES``)."""
-    s = SCALES[col]
-    return f"CAST(round({prefix}{col}{f' * {s}' if s != 1 else ''}) AS INTEGER)"
-
-
 def _upsert_sql(tier: Tier) -> str:
     names = ["host_id", "t", "n"]
+    # The values are integers already (models.SCALES), so the sums are exact.
     values = ["host_id", f"CAST(ts / {tier.step} AS INTEGER) * {tier.step} AS bt", "count(*)"]
     updates = ["n = n + excluded.n"]
     for c in COLUMNS:
-        q = scaled(c)
         names += [f"{c}_sum", f"{c}_min", f"{c}_max", f"{c}_n"]
         values += [
-            f"sum({q})",
-            f"min({q})",
-            f"max({q})",
+            f"sum({c})",
+            f"min({c})",
+            f"max({c})",
             f"CASE WHEN count({c}) = count(*) THEN NULL ELSE count({c}) END",
         ]
         cnt = f"coalesce({c}_n, n) + coalesce(excluded.{c}_n, excluded.n)"
@@ -129,7 +123,7 @@ def _upsert_sql(tier: Tier) -> str:
     # Every name in here is ours; the bounds are bound parameters.
     return (
         f"INSERT INTO {tier.table} ({', '.join(names)}) SELECT {', '.join(values)}"  # noqa: S608
-        " FROM samples WHERE id > ? AND id <= ? GROUP BY host_id, bt"
+        " FROM samples_pending WHERE id > ? AND id <= ? GROUP BY host_id, bt"
         f" ON CONFLICT (host_id, t) DO UPDATE SET {', '.join(updates)}"
     )
 
@@ -146,22 +140,23 @@ def roll_up(
     now: float | None = None,
     stop: Stop = _never,
 ) -> RollupResult:
-    """Fold every raw row past the watermark into both tiers; returns what it did."""
+    """Fold every pending raw row into both tiers; returns what it did."""
     res = RollupResult()
     arrived_by = now if now is not None else time.time()
-    newest = conn.execute("SELECT max(id) FROM samples").fetchone()[0] or 0
+    newest = last_id(conn)
     while not stop():
         t0 = time.perf_counter()
         with write_txn(conn):
             mark = int(state(conn).get(ROLLUP_ID, 0))
             hi = conn.execute(
-                "SELECT max(id), count(*) FROM (SELECT id FROM samples WHERE id > ?"
+                "SELECT max(id), count(*) FROM (SELECT id FROM samples_pending WHERE id > ?"
                 " ORDER BY id LIMIT ?)",
                 (mark, batch),
             ).fetchone()
             if hi[0] is not None:
                 for tier in TIERS:
                     conn.execute(_UPSERTS[tier.name], (mark, hi[0]))
+                conn.execute("DELETE FROM samples_pending WHERE id <= ?", (hi[0],))
                 _set_state(conn, ROLLUP_ID, hi[0])
                 mark = int(hi[0])
             _checkpoint(conn, arrived_by, int(newest))
@@ -185,10 +180,15 @@ def _checkpoint(conn: sqlite3.Connection, at: float, max_id: int) -> None:
         )
 
 
+def last_id(conn: sqlite3.Connection) -> int:
+    """The newest arrival id issued to a raw row (0 before the first)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'samples_pending'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def lag(conn: sqlite3.Connection) -> int:
-    """Raw rows not yet in the tiers (an estimate by rowid, exact when ids have no gaps)."""
-    newest = conn.execute("SELECT max(id) FROM samples").fetchone()[0] or 0
-    return max(0, int(newest) - int(state(conn).get(ROLLUP_ID, 0)))
+    """Raw rows not yet in the tiers."""
+    return int(conn.execute("SELECT count(*) FROM samples_pending").fetchone()[0])
 
 
 # --- retention ---------------------------------------------------------------------------------
@@ -203,8 +203,8 @@ def prune(
 ) -> PruneResult:
     """Delete what is past each tier's retention, host by host, in small transactions.
 
-    Raw rows go when ``ts`` < now - raw retention, except rows not rolled up yet, rows that
-    arrived within the replay window, and the row with the highest id (keeps ids increasing).
+    Raw rows go when ``ts`` < now - raw retention, except rows not rolled up yet and rows that
+    arrived within the replay window (both by arrival id).
     A rollup row goes when its whole bucket is before its tier's cutoff.
     """
     now = time.time() if now is None else now
@@ -218,8 +218,6 @@ def prune(
             (now - retention.replay_s,),
         ).fetchone()
         safe = min(safe, int(row[0]) if row else 0)
-    top = conn.execute("SELECT max(id) FROM samples").fetchone()[0] or 0
-    safe = min(safe, int(top) - 1)
     res.cutoffs = {"raw": now - retention.raw_s, MINUTE.name: now - retention.minute_s}
     res.cutoffs[HOUR.name] = now - retention.hour_s
     # Cutoffs first: from here on, history no longer trusts a tier before its cutoff.
@@ -227,8 +225,8 @@ def prune(
         for name, cut in res.cutoffs.items():
             _set_state(conn, cutoff_key(name), max(cut, st.get(cutoff_key(name), cut)))
     raw_sql = (
-        "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE host_id = ?"
-        " AND ts < ? AND id <= ? LIMIT ?)"
+        "DELETE FROM samples WHERE (host_id, ts, report_id) IN (SELECT host_id, ts, report_id"
+        " FROM samples WHERE host_id = ? AND ts < ? AND id <= ? LIMIT ?)"
     )
     for host in hosts:
         while not stop():

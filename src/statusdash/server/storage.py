@@ -1,8 +1,9 @@
 """The storage service: every write goes through one writer thread that group-commits.
 
 Concurrent requests put their reports on a queue and await a future; the writer takes everything
-queued, de-duplicates on ``report_id``, inserts in one transaction and only then resolves the
-futures, so an acknowledgement always means "committed". After each commit the in-memory cache of
+queued, de-duplicates on the key of ``samples`` (host, ``collected_at``, ``report_id``: a replay
+has all three), inserts in one transaction and only then resolves the futures, so an
+acknowledgement always means "committed". After each commit the in-memory cache of
 each host's latest report is updated on the event loop and the commit listeners are called.
 """
 
@@ -19,22 +20,55 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from statusdash.schema import IngestAck, MetricsReport, metric_values
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, make_engine
-from statusdash.server.models import METRIC_COLUMNS
+from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
+from statusdash.server.rollups import last_id
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP_REPORTS = 5000
 _COLUMNS = list(METRIC_COLUMNS.values())
+# Both statements take the same row: (id, host_id, ts, report_id, *values as sent). The values
+# are scaled to integers in SQL, so the writer thread does it without holding the GIL.
+_VALUES = ", ".join(stored_sql(f"?{i}", SCALES[c]) for i, c in enumerate(_COLUMNS, start=5))
 # Column names are ours; every value is bound.
 _INSERT = (
-    f"INSERT INTO samples (host_id, ts, report_id, {', '.join(_COLUMNS)}) "  # noqa: S608
-    f"VALUES (?, ?, ?, {', '.join('?' for _ in _COLUMNS)})"
+    f"INSERT INTO samples (id, host_id, ts, report_id, {', '.join(_COLUMNS)})"  # noqa: S608
+    f" VALUES (?1, ?2, ?3, ?4, {_VALUES})"
+)
+_INSERT_PENDING = (
+    f"INSERT INTO samples_pending (id, host_id, ts, {', '.join(_COLUMNS)})"  # noqa: S608
+    f" VALUES (?1, ?2, ?3, {_VALUES})"
 )
 _METRICS = list(METRIC_COLUMNS)
+_LOOKUP_ROWS = 300  # keys per duplicate lookup: 900 bound parameters
+# A sample's key in ``samples``: host, collected_at (epoch s) and report_id, all as sent.
+Key = tuple[str, float, bytes]
+
+
+def insert_samples(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert raw rows ``(host_id, ts, report_id, *values)``, values as sent (floats or None).
+
+    Call inside a write transaction. Each row also goes to ``samples_pending`` for the rollup
+    job; its arrival id comes from that table's ``AUTOINCREMENT`` sequence, so it is never reused.
+    """
+    first = next_id(conn)
+    _insert(conn, [(first + i, *r) for i, r in enumerate(rows)])
+
+
+def next_id(conn: sqlite3.Connection) -> int:
+    """The arrival id the next raw row gets (inside the write transaction that inserts it)."""
+    return last_id(conn) + 1
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    conn.executemany(_INSERT, rows)
+    conn.executemany(_INSERT_PENDING, rows)
+
 
 CommitListener = Callable[[list[HostState]], None]
 
@@ -153,34 +187,37 @@ class Storage:
     def _commit(self, group: _Group) -> None:
         conn = self._conn
         assert conn is not None
-        ids = [r.report_id.bytes for job in group.jobs for r in job.reports]
-        seen = self._existing(conn, ids)
-        rows: list[tuple[object, ...]] = []
+        keys = [
+            [(r.host, r.collected_at.timestamp(), r.report_id.bytes) for r in job.reports]
+            for job in group.jobs
+        ]
+        seen = self._existing(conn, [k for ks in keys for k in ks])
+        rows: list[tuple[Any, ...]] = []
         added: list[str] = []
         newest: dict[str, tuple[MetricsReport, float]] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for job in group.jobs:
+            first = next_id(conn)
+            for job, job_keys in zip(group.jobs, keys, strict=True):
                 accepted = dup = 0
-                for r in job.reports:
-                    rid = r.report_id.bytes
+                for r, key in zip(job.reports, job_keys, strict=True):
                     prev = newest.get(r.host)
                     if prev is None or r.collected_at >= prev[0].collected_at:
                         newest[r.host] = (r, job.received)
                     else:
                         newest[r.host] = (prev[0], job.received)
-                    if rid in seen:
+                    if key in seen:
                         dup += 1
                         continue
-                    seen.add(rid)
+                    seen.add(key)
                     accepted += 1
                     values = metric_values(r)
                     host_id = self._host_id(conn, r, job.received, added)
                     rows.append(
-                        (host_id, r.collected_at.timestamp(), rid, *(values[m] for m in _METRICS))
+                        (first + len(rows), host_id, *key[1:], *(values[m] for m in _METRICS))
                     )
                 group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
-            conn.executemany(_INSERT, rows)
+            _insert(conn, rows)
             for name, (r, received) in newest.items():
                 self._host_id(conn, r, received, added)
                 conn.execute(
@@ -205,14 +242,28 @@ class Storage:
             raise
         self.commits += 1
 
-    @staticmethod
-    def _existing(conn: sqlite3.Connection, ids: list[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            marks = ",".join("?" * len(chunk))
-            q = f"SELECT report_id FROM samples WHERE report_id IN ({marks})"  # noqa: S608
-            found.update(row[0] for row in conn.execute(q, chunk))
+    def _existing(self, conn: sqlite3.Connection, keys: list[Key]) -> set[Key]:
+        """The keys already in ``samples``: one primary-key lookup each, however many samples
+        the host has in that second.
+
+        Hosts that have never reported have no rows, so they are not looked up. Runs outside the
+        write transaction: this thread is the only one that inserts samples.
+        """
+        ids = self._host_ids
+        names = {ids[h]: h for h, _, _ in keys if h in ids}
+        params = [(ids[h], ts, rid) for h, ts, rid in keys if h in ids]
+        found: set[Key] = set()
+        for i in range(0, len(params), _LOOKUP_ROWS):
+            chunk = params[i : i + _LOOKUP_ROWS]
+            marks = ",".join("(?, ?, ?)" for _ in chunk)
+            # CROSS JOIN: the VALUES list drives; each key is one search of the primary key.
+            q = (
+                f"SELECT s.host_id, s.ts, s.report_id FROM (VALUES {marks}) AS v"  # noqa: S608
+                " CROSS JOIN samples AS s ON s.host_id = v.column1 AND s.ts = v.column2"
+                " AND s.report_id = v.column3"
+            )
+            flat = [x for key in chunk for x in key]
+            found.update((names[h], ts, bytes(rid)) for h, ts, rid in conn.execute(q, flat))
         return found
 
     def _host_id(

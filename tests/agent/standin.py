@@ -21,6 +21,8 @@ class StandIn:
         self.seen: set[str] = set()
         self.accepted: list[str] = []  # report ids, in the order first accepted
         self.connections = 0
+        self.events: list[dict[str, Any]] = []  # POST /api/events, in the order taken
+        self.events_script: list[int] = []  # statuses for the next event posts
         self.delay_s = 0.0  # how long to sit on each request before answering
         self.in_flight = threading.Event()  # set when a request arrives
         outer = self
@@ -38,6 +40,9 @@ class StandIn:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 data = json.loads(body)
+                if self.path == "/api/events":
+                    self._events(data["events"])
+                    return
                 reports = data["reports"] if self.path.endswith("/batch") else [data]
                 outer.posts.append((self.path, dict(self.headers), reports))
                 outer.in_flight.set()
@@ -60,6 +65,19 @@ class StandIn:
                     }
                 else:
                     answer = {"error": f"e{status}", "detail": f"scripted {status}"}
+                self._answer(status, answer)
+
+            def _events(self, events: list[dict[str, Any]]) -> None:
+                outer.posts.append((self.path, dict(self.headers), []))
+                status = outer.events_script.pop(0) if outer.events_script else 200
+                if status == 200:
+                    outer.events += events
+                    answer: dict[str, Any] = {"accepted": len(events), "changed": len(events)}
+                else:
+                    answer = {"error": f"e{status}", "detail": f"scripted {status}"}
+                self._answer(status, answer)
+
+            def _answer(self, status: int, answer: dict[str, Any]) -> None:
                 raw = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -1,14 +1,16 @@
 """Service checks on real loopback sockets (HTTP, HTTPS with our CA, TCP), real processes, a
-stand-in ``systemctl`` on PATH, and the tracker that sends events on change plus a heartbeat."""
+stand-in ``systemctl`` on PATH, and services.yaml's parsing."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
 import stat
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,18 +20,16 @@ import pytest
 
 from statusdash import pki
 from statusdash.checks import (
-    ChangeTracker,
-    CheckSchedule,
+    CheckResult,
     ChecksError,
     CheckSpec,
     ServicesConfig,
     load_services,
-    run_check,
+    parse_services,
     run_checks,
-    to_event,
 )
+from statusdash.checks import run_check as _run_check
 from statusdash.schema import HealthStatus, ServiceCheckResult
-from statusdash.server.health_events import ServicePayload, parse_events
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -76,10 +76,22 @@ def closed_port() -> int:
 
 
 def spec(**kw: Any) -> CheckSpec:
-    return CheckSpec.model_validate({"name": "svc", **kw})
+    return parse_services({"services": [{"name": "svc", **kw}]}).services[0]
+
+
+def run_check(s: CheckSpec) -> ServiceCheckResult:
+    """The check's result, which must be what the wire schema takes."""
+    result: CheckResult = _run_check(s)
+    return ServiceCheckResult.model_validate(result)
 
 
 # --- services.yaml --------------------------------------------------------------------------------
+
+
+def test_statuses_are_the_wire_schema_s() -> None:
+    from statusdash.checks import HEALTHY, UNHEALTHY, UNKNOWN
+
+    assert [s.value for s in HealthStatus] == [HEALTHY, UNHEALTHY, UNKNOWN]
 
 
 def test_services_yaml_loads(tmp_path: Path) -> None:
@@ -95,8 +107,20 @@ def test_services_yaml_loads(tmp_path: Path) -> None:
     assert (cfg.heartbeat, cfg.interval) == (120, 15)
     assert [s.kind for s in cfg.services] == ["http", "tcp", "process", "systemd"]
     web, pg = cfg.services[:2]
-    assert web.expect_status == [204] and web.timeout == 0.5
+    assert web.expect_status == (204,) and web.timeout == 0.5
     assert cfg.interval_of(pg) == 5 and cfg.interval_of(web) == 15
+    assert cfg.expected_s(web) == 300  # 2.5 heartbeats
+    assert parse_services(cfg.to_dict()) == cfg  # how the CLI hands it to the daemon
+
+
+def test_a_relative_ca_is_taken_from_the_file_s_directory(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("x")
+    path = tmp_path / "services.yaml"
+    path.write_text("services:\n  - {name: web, http: 'https://h/', ca: ca.crt}\n")
+    assert load_services(path).services[0].ca == tmp_path / "ca.crt"
+    path.write_text("services:\n  - {name: web, http: 'https://h/', ca: nope.crt}\n")
+    with pytest.raises(ChecksError, match=r"services\[0\]\.ca: .*nope.crt is not a readable"):
+        load_services(path)
 
 
 @pytest.mark.parametrize(
@@ -108,6 +132,16 @@ def test_services_yaml_loads(tmp_path: Path) -> None:
         ("services:\n  - {name: a, http: 'ftp://x'}\n", "services[0].http"),
         ("services:\n  - {name: a, tcp: 'h:1'}\n  - {name: a, process: b}\n", "unique: a"),
         ("services: [oops\n", "not valid YAML"),
+        ("services:\n  - {name: a, tcp: 'h:1', colour: red}\n", "services[0].colour: unknown"),
+        ("services:\n  - {name: a, tcp: 'h:0'}\n", "must be 1-65535"),
+        ("services:\n  - {name: a, tcp: 'h:1', interval: 10ms}\n", "at least 0.1"),
+        ("services:\n  - {name: a, tcp: 'h:1', timeout: 5m}\n", "between 0.001 and 120"),
+        ("services:\n  - {name: a, http: 'http://h/', expect_status: [200, x]}\n", "'x' is not"),
+        ("services:\n  - {name: a, tcp: 'h:1', verify_tls: maybe}\n", "true or false"),
+        ("services:\n  - [a, b]\n", "services[0]: must be a mapping"),
+        ("services: {a: 1}\n", "must be a list"),
+        ("heartbeat: 0\n", "heartbeat: must be at least"),
+        ("- a\n", "must be a mapping"),
     ],
 )
 def test_a_bad_services_yaml_says_where(tmp_path: Path, text: str, needle: str) -> None:
@@ -148,7 +182,7 @@ def test_https_check_trusts_the_ca_it_is_given(https: tuple[int, Path]) -> None:
     assert run_check(spec(http=url, verify_tls=False)).status == HealthStatus.healthy
 
 
-def test_tcp_and_process_checks() -> None:
+def test_tcp_and_process_checks(tmp_path: Path) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -160,6 +194,22 @@ def test_tcp_and_process_checks() -> None:
     me = psutil.Process().name()
     found = run_check(spec(process=me))
     assert found.status == HealthStatus.healthy and me in found.detail
+    long_name = tmp_path / "statusdash-fake-daemon"  # 22 characters; the kernel keeps 15
+    shutil.copy("/bin/sleep", long_name)
+    daemon = subprocess.Popen([str(long_name), "30"])
+    try:
+        comm = Path(f"/proc/{daemon.pid}/comm")
+        for _ in range(200):  # until the exec is done
+            if comm.read_text().strip() == "statusdash-fake":
+                break
+            time.sleep(0.01)
+        named = run_check(spec(process="statusdash-fake-daemon"))
+        other = run_check(spec(process="statusdash-fake-daemon-2"))
+    finally:
+        daemon.kill()
+        daemon.wait()
+    assert named.status == HealthStatus.healthy and named.detail.startswith("1 process(es)")
+    assert other.status == HealthStatus.unhealthy
     missing = run_check(spec(process="no-such-daemon-xyz"))
     assert missing.status == HealthStatus.unhealthy
     assert missing.detail == "no process named no-such-daemon-xyz"
@@ -179,13 +229,16 @@ def test_systemd_check_reads_systemctl(tmp_path: Path, monkeypatch: pytest.Monke
     assert ok.status == HealthStatus.healthy and ok.detail == "unit ok.service is active"
     bad = run_check(spec(systemd="db.service"))
     assert bad.status == HealthStatus.unhealthy and bad.detail == "unit db.service is failed"
+    (bin_dir / "systemctl").write_text("#!/bin/sh\necho 'Failed to connect to bus' >&2; exit 1\n")
+    nobus = run_check(spec(systemd="ok.service"))  # no systemd to ask: no verdict on the unit
+    assert nobus.status == HealthStatus.unknown and "Failed to connect to bus" in nobus.detail
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     missing = run_check(spec(systemd="ok.service"))
     assert missing.status == HealthStatus.unknown and "systemctl not found" in missing.detail
 
 
 def test_run_checks_in_parallel_keeps_order(http_port: int) -> None:
-    cfg = ServicesConfig.model_validate(
+    cfg = parse_services(
         {
             "services": [
                 {"name": "a", "http": f"http://127.0.0.1:{http_port}/ok"},
@@ -194,88 +247,36 @@ def test_run_checks_in_parallel_keeps_order(http_port: int) -> None:
             ]
         }
     )
+    assert isinstance(cfg, ServicesConfig)
     results = run_checks(cfg)
-    assert [(r.name, r.status.value) for r in results] == [
+    assert [(r["name"], r["status"]) for r in results] == [
         ("a", "healthy"),
         ("b", "unhealthy"),
         ("c", "unhealthy"),
     ]
-    assert [r.name for r in run_checks(cfg, only=["c"])] == ["c"]
+    assert [r["name"] for r in run_checks(cfg, only=["c"])] == ["c"]
 
 
-# --- scheduling and events ------------------------------------------------------------------------
-
-
-def _cfg() -> ServicesConfig:
-    return ServicesConfig.model_validate(
-        {
-            "heartbeat": 60,
-            "interval": 30,
-            "services": [
-                {"name": "web", "tcp": "h:1", "interval": 10},
-                {"name": "pg", "tcp": "h:2"},
-            ],
-        }
-    )
-
-
-def _r(name: str, status: str, detail: str = "") -> ServiceCheckResult:
-    return ServiceCheckResult(
-        name=name,
-        kind="tcp",
-        status=HealthStatus(status),
-        checked_at=datetime(2026, 11, 27, 10, tzinfo=UTC),
-        detail=detail,
-    )
-
-
-def test_each_check_runs_on_its_own_interval() -> None:
-    sched = CheckSchedule(_cfg())
-    assert sched.due(0) == ["web", "pg"]
-    assert sched.due(5) == [] and sched.sleep_for(5) == 5
-    assert sched.due(10) == ["web"]
-    assert sched.due(30) == ["web", "pg"]
-
-
-def test_events_on_change_and_heartbeat_not_every_check() -> None:
-    tracker = ChangeTracker(_cfg())
-    first = tracker.events([_r("web", "healthy"), _r("pg", "healthy")], now=0)
-    assert [e["payload"]["serviceName"] for e in first] == ["web", "pg"]
-    tracker.sent(first, now=0)
-    assert tracker.events([_r("web", "healthy"), _r("pg", "healthy")], now=10) == []
-    down = tracker.events([_r("web", "unhealthy", "refused"), _r("pg", "healthy")], now=20)
-    assert [(e["type"], e["payload"]["errorMessage"]) for e in down] == [
-        ("SYSTEM_SERVICE_UNHEALTHY", "refused")
-    ]
-    # The POST failed (not marked sent): the change is offered again next time.
-    again = tracker.events([_r("web", "unhealthy", "refused")], now=30)
-    assert len(again) == 1
-    tracker.sent(again, now=30)
-    assert tracker.events([_r("web", "unhealthy", "refused")], now=40) == []
-    assert len(tracker.events([_r("web", "unhealthy", "timed out")], now=41)) == 1  # new error
-    beat = tracker.events([_r("web", "unhealthy", "refused"), _r("pg", "healthy")], now=61)
-    assert [e["payload"]["serviceName"] for e in beat] == ["pg"]  # 61 s since pg was sent
-    beat = tracker.events([_r("web", "unhealthy", "refused"), _r("pg", "healthy")], now=90)
-    assert [e["payload"]["serviceName"] for e in beat] == ["web", "pg"]  # both due now
-    assert beat[1]["payload"]["expectedWithinS"] == 150.0
-
-
-def test_events_are_what_the_server_accepts() -> None:
-    import json
-
-    events = [to_event(_r("web", "healthy", "HTTP 200")), to_event(_r("pg", "unknown", "x"), 90)]
-    parsed = parse_events(json.dumps({"events": events}).encode())
-    assert [e.type for e in parsed] == ["SYSTEM_SERVICE_HEALTHY", "SYSTEM_SERVICE_UNHEALTHY"]
-    pg = parsed[1].payload
-    assert isinstance(pg, ServicePayload)
-    assert (pg.service_name, pg.error_message, pg.expected_within_s) == ("pg", "x", 90)
-    assert pg.metrics["status"] == "unknown" and pg.checked_at == _r("x", "healthy").checked_at
-
-
-def test_checks_module_does_not_import_psutil_at_load() -> None:
-    import subprocess
+def test_the_daemon_s_check_modules_load_neither_yaml_nor_pydantic_nor_psutil() -> None:
     import sys
 
+    code = (
+        "import sys, statusdash.checks, statusdash.agent.monitor, statusdash.agent.runner;"
+        " print([m for m in ('yaml', 'pydantic', 'psutil') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['psutil']"  # the sampler's own, not the checks'
     code = "import sys, statusdash.checks; print('psutil' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_example_in_docs_agent_md_is_valid() -> None:
+    import yaml
+
+    doc = (Path(__file__).parents[2] / "docs" / "agent.md").read_text()
+    section = doc[doc.index("## Service checks") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 10)]
+    cfg = parse_services(yaml.safe_load(example))
+    assert [s.kind for s in cfg.services] == ["http", "http", "tcp", "process", "systemd"]
+    assert cfg.services[0].expect_status == (200, 204) and not cfg.services[1].verify_tls

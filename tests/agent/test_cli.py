@@ -7,8 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from statusdash.schema import MetricsReport
-from tests.agent.agentproc import CLI, clean_env
+from tests.agent.agentproc import CLI, AgentProc, clean_env, spooled, wait_for
+from tests.conftest import free_port
 
 SERVICE = [*CLI[:-1], "install-service"]
 
@@ -158,3 +161,67 @@ def test_install_service_without_permission_is_one_line(tmp_path: Path) -> None:
     blocker.write_text("")
     out = run([*SERVICE, "--unit-file", str(blocker / "x.service")], tmp_path)
     assert out.returncode == 1 and "cannot write" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_services_file_checks_land_in_the_dry_run_report(tmp_path: Path) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text(
+        "services:\n"
+        f"  - {{name: closed, tcp: '127.0.0.1:{free_port()}', timeout: 1s}}\n"
+        "  - {name: absent, process: no-such-daemon-xyz}\n"
+    )
+    out = run([*CLI, "--once", "--dry-run"], tmp_path, STATUSDASH_AGENT_SERVICES=str(path))
+    assert out.returncode == 0, out.stderr
+    report = MetricsReport.model_validate(json.loads(out.stdout))
+    assert [(s.name, s.kind, s.status.value) for s in report.services] == [
+        ("closed", "tcp", "unhealthy"),
+        ("absent", "process", "unhealthy"),
+    ]
+
+
+def test_a_bad_services_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text("services:\n  - {name: web, http: 'ftp://x'}\n")
+    for services in (path, tmp_path / "missing.yaml"):
+        out = run([*CLI, "--once", "--dry-run", "--services", str(services)], tmp_path)
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and str(services) in out.stderr
+    assert "services[0].http" in run([*CLI, "--dry-run", "--services", str(path)], tmp_path).stderr
+
+
+def test_the_default_services_file_is_used_only_if_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from statusdash.checks import parse_services
+    from statusdash.cli import agent
+
+    default = tmp_path / "services.yaml"
+    monkeypatch.setattr(agent, "DEFAULT_SERVICES", default)
+    assert agent._services(None) == (None, None)
+    default.write_text("interval: 5s\nservices:\n  - {name: web, tcp: '127.0.0.1:80'}\n")
+    checks, name = agent._services(None)
+    assert name == str(default) and checks is not None
+    assert parse_services(checks).interval == 5 and parse_services(checks).services[0].name == "web"
+    default.write_text("services: []\n")  # nothing to check: no checks at all
+    assert agent._services(None) == (None, None)
+
+
+def test_the_daemon_with_services_loads_neither_pydantic_nor_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text(f"services:\n  - {{name: db, tcp: '127.0.0.1:{free_port()}'}}\n")
+    server = f"http://127.0.0.1:{free_port()}"  # nobody there: the agent spools
+    agent = AgentProc(
+        tmp_path,
+        *("--server", server, "--api-key", "k", "--host-id", "web-1", "--interval", "0.2"),
+        *("--spool-dir", str(tmp_path / "spool"), "--services", str(path)),
+    )
+    try:
+        wait_for(lambda: len(spooled(tmp_path / "spool")) >= 1, what="a spooled report")
+        maps = Path(f"/proc/{agent.proc.pid}/maps").read_text()
+        cmdline = Path(f"/proc/{agent.proc.pid}/cmdline").read_bytes()
+        assert b"statusdash.agent\0" in cmdline  # the exec'd daemon, not the CLI
+        assert "pydantic_core" not in maps and "_yaml" not in maps
+        assert agent.stop() == 0
+    finally:
+        agent.kill()
+    assert "1 service check(s) from" in agent.log

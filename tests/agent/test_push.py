@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from statusdash.agent.config import AgentConfig
+from statusdash.agent.monitor import EventQueue, to_event
 from statusdash.agent.push import Backoff, Sender
 from statusdash.agent.spool import Spool
 from tests.agent.standin import StandIn
@@ -170,3 +171,64 @@ def test_a_200_that_is_not_an_acknowledgement_keeps_the_reports(
         result = sender.deliver(spool)
         assert spool.pending == 3
     assert "without an acknowledgement" in (result.error or "")
+
+
+def _events(n: int, status: str = "unhealthy") -> EventQueue:
+    q = EventQueue()
+    for i in range(n):
+        q.add(to_event({
+            "name": f"svc-{i}", "kind": "tcp", "status": status, "detail": "refused",
+            "checked_at": "2026-11-27T10:00:00+00:00", "latency_ms": None,
+        }))  # fmt: skip
+    return q
+
+
+def test_events_follow_reports_on_the_same_connection_in_bounded_posts(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    sender = Sender(config(standin.url, tmp_path))
+    events = _events(300)
+    with Spool(tmp_path / "spool") as spool:
+        fill(spool, 2)
+        assert sender.deliver(spool).delivered == 2
+        result = sender.send_events(events)
+    sender.close()
+    assert result.ok and result.delivered == 300 and not events
+    assert [p[0] for p in standin.posts] == ["/api/metrics/batch", "/api/events", "/api/events"]
+    assert [e["payload"]["serviceName"] for e in standin.events] == [
+        f"svc-{i}" for i in range(300)
+    ]  # oldest first, 256 then 44
+    assert standin.connections == 1
+
+
+def test_events_wait_on_failures_and_go_when_they_can(standin: StandIn, tmp_path: Path) -> None:
+    sender = Sender(config(standin.url, tmp_path))
+    events = _events(3)
+    standin.events_script = [503, 401]
+    first = sender.send_events(events)
+    assert not first.ok and "HTTP 503" in str(first.error) and len(events) == 3
+    second = sender.send_events(events)
+    assert "refused our credentials" in str(second.error) and len(events) == 3
+    assert sender.send_events(events).delivered == 3 and not events
+    sender.close()
+    assert len(standin.events) == 3
+
+
+def test_events_the_server_cannot_take_are_dropped_with_a_warning(
+    standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = Sender(config(standin.url, tmp_path))
+    events = _events(2)
+    standin.events_script = [404]  # a server without /api/events
+    result = sender.send_events(events)
+    sender.close()
+    assert result.ok and result.delivered == 0 and not events
+    assert "refused 2 service event(s) (HTTP 404: scripted 404); dropped them" in caplog.text
+
+
+def test_events_to_a_server_that_is_down_are_kept(tmp_path: Path) -> None:
+    sender = Sender(config(f"http://127.0.0.1:{free_port()}", tmp_path))
+    events = _events(2)
+    result = sender.send_events(events)
+    sender.close()
+    assert not result.ok and "connection refused" in str(result.error) and len(events) == 2

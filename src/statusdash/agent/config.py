@@ -55,6 +55,10 @@ class AgentConfig:
     flush_timeout_s: float = 10.0  # how long a stopping agent tries to empty the spool
     log_level: str = "INFO"
     max_cycles: int | None = None  # stop after this many collections (benchmarks, tests)
+    # services.yaml, parsed and checked by the CLI (ServicesConfig.to_dict): the daemon never
+    # imports PyYAML
+    services: dict[str, Any] | None = None
+    services_file: str | None = None
 
     @property
     def https(self) -> bool:

@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -17,6 +18,9 @@ from statusdash.agent.diagnose import explain, handshake_advice
 from statusdash.agent.spool import Entry, Spool
 from statusdash.tls import httpx_verify
 
+if TYPE_CHECKING:
+    from statusdash.agent.monitor import EventQueue
+
 log = logging.getLogger("statusdash.agent.push")
 
 MAX_BATCH_REPORTS = 2000  # = statusdash.schema.MAX_BATCH_REPORTS, the server's cap
@@ -24,6 +28,8 @@ MAX_BATCH_REPORTS = 2000  # = statusdash.schema.MAX_BATCH_REPORTS, the server's 
 # schema, say), not the reports': keep them spooled instead of setting them aside.
 MAX_REJECT_STREAK = 3
 REMIND_S = 300.0
+MAX_EVENTS = 256  # = the server's cap per POST /api/events
+MAX_EVENTS_BYTES = 192 * 1024  # under the server's 256 KB
 
 
 class Backoff:
@@ -155,11 +161,15 @@ class Sender:
         else:
             parts = [spool.read(e) for e in entries]
             path, body = "/api/metrics/batch", b'{"reports":[' + b",".join(parts) + b"]}"
+        return self._send(path, body)
+
+    def _send(self, path: str, body: bytes) -> httpx.Response:
         try:
             return self._client.post(path, content=body)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             # the kept-alive connection may have been closed by the server while idle: one
-            # more try on a fresh one (report ids make a replay harmless)
+            # more try on a fresh one (report ids make a replay harmless; so does an event,
+            # which says what a service's status is)
             return self._client.post(path, content=body)
 
     def _acked(self, spool: Spool, entries: list[Entry], resp: httpx.Response) -> bool:
@@ -179,6 +189,55 @@ class Sender:
             )
         return True
 
+    def send_events(
+        self,
+        events: EventQueue,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Delivery:
+        """Post waiting service events to ``/api/events``, oldest first, over the connection
+        that carries the reports, until none wait, an error, or ``deadline`` (after the first).
+
+        Events the server refuses as such (400, 404 from an older server, 413, 422) are
+        dropped with a warning: sending them again cannot help. Any other failure keeps them.
+        """
+        result = Delivery()
+        while events:
+            if result.delivered and deadline is not None and clock() >= deadline:
+                break
+            batch = events.batch(MAX_EVENTS, MAX_EVENTS_BYTES)
+            try:
+                resp = self._send("/api/events", b'{"events":[' + b",".join(batch) + b"]}")
+            except httpx.TransportError as exc:
+                result.error = self._transport_failure(exc)
+                return result
+            status = resp.status_code
+            if status < 300:
+                try:
+                    int(resp.json()["accepted"])
+                except (ValueError, KeyError, TypeError):
+                    result.error = self._report(
+                        f"the server at {self.cfg.server_url} answered HTTP {status} to service"
+                        f" events without an acknowledgement ({resp.text[:100]!r}); kept"
+                    )
+                    return result
+                events.ack(len(batch))
+                result.delivered += len(batch)
+                continue
+            detail = _detail(resp)
+            if status in (400, 404, 405, 413, 422):
+                events.ack(len(batch))
+                log.warning(
+                    "the server refused %d service event(s) (HTTP %d: %s); dropped them",
+                    len(batch),
+                    status,
+                    detail,
+                )
+                continue
+            result.error = self._http_failure(status, detail, "service events")
+            return result
+        return result
+
     # --- failures ------------------------------------------------------------------------------
     def _transport_failure(self, exc: Exception) -> str:
         cfg = self.cfg
@@ -191,13 +250,13 @@ class Sender:
             message += "; " + self._advice
         return self._report(message)
 
-    def _http_failure(self, status: int, detail: str) -> str:
+    def _http_failure(self, status: int, detail: str, what: str = "reports") -> str:
         if status == 401:
             how = "client certificate" if self.cfg.cert else "API key"
             message = f"the server refused our credentials ({how}): {detail}"
         elif status == 403:
             message = (
-                f"the server refused reports for host {self.cfg.host_id!r}: {detail}"
+                f"the server refused {what} for host {self.cfg.host_id!r}: {detail}"
                 " (the certificate's CN, or the API key's host, must be this host id)"
             )
         elif status in (413, 422):

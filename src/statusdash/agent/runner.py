@@ -16,7 +16,8 @@ from typing import Any
 
 from statusdash.agent.config import CONFIG_ENV, AgentConfig
 from statusdash.agent.diagnose import check_certificate
-from statusdash.agent.push import Backoff, Sender, encode
+from statusdash.agent.monitor import ServiceMonitor
+from statusdash.agent.push import Backoff, Delivery, Sender, encode
 from statusdash.agent.sampler import Collector
 from statusdash.agent.spool import Entry, Spool, SpoolError
 
@@ -63,13 +64,20 @@ class Waker:
 
     def stop(self) -> None:
         self.stopping = True
+        self.poke()
+
+    def poke(self) -> None:
+        """Cut the current (or next) wait short; safe from any thread and signal handler."""
         with contextlib.suppress(OSError):  # a full pipe already wakes the loop
             os.write(self._w, b"\0")
 
     def wait(self, timeout: float) -> bool:
-        """Sleep up to ``timeout`` seconds; ``True`` if a stop was requested."""
+        """Sleep up to ``timeout`` seconds or until poked; ``True`` if a stop was requested."""
         if not self.stopping and timeout > 0:
-            select.select([self._r], [], [], timeout)
+            ready, _, _ = select.select([self._r], [], [], timeout)
+            if ready and not self.stopping:  # a poke: empty the pipe for the next wait
+                with contextlib.suppress(OSError):
+                    os.read(self._r, 512)
         return self.stopping
 
     def close(self) -> None:
@@ -96,6 +104,14 @@ class Agent:
             cfg.spool_dir, max_bytes=cfg.spool_max_bytes, max_age_s=cfg.spool_max_age_s
         )
         self.cycles = 0
+        self.monitor: ServiceMonitor | None = None
+
+    def _services(self) -> ServiceMonitor | None:
+        if not self.cfg.services:
+            return None
+        from statusdash.checks import parse_services
+
+        return ServiceMonitor(parse_services(self.cfg.services), wake=self.waker.poke)
 
     def _sender(self) -> Sender:
         try:
@@ -113,14 +129,16 @@ class Agent:
         return self._rng.uniform(-j, j)
 
     def _collect(self, collector: Collector) -> Entry | None:
-        t0 = time.process_time()
+        t0 = time.thread_time()  # this thread's: the check workers' CPU is theirs
         try:
             report = collector.collect()
+            if self.monitor is not None:
+                report["services"] = self.monitor.results()
             payload = encode(report)
         except Exception:  # a bug in a collector must not end months of monitoring
             log.exception("collection failed")
             return None
-        cost = (time.process_time() - t0) * 1000
+        cost = (time.thread_time() - t0) * 1000
         entry = self.spool.append(payload, time.time(), sync=False)
         self.cycles += 1
         log.debug("cycle %d: collected in %.1f ms CPU, %d bytes", self.cycles, cost, len(payload))
@@ -144,13 +162,15 @@ class Agent:
         backoff = Backoff(1.0, cfg.backoff_max_s, self._rng)
         try:
             collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
+            self.monitor = self._services()
             log.info(
-                "agent %s: reporting to %s every %gs; spool %s (%d waiting)",
+                "agent %s: reporting to %s every %gs; spool %s (%d waiting)%s",
                 cfg.host_id,
                 cfg.server_url,
                 cfg.interval_s,
                 cfg.spool_dir,
                 self.spool.pending,
+                self._services_note(),
             )
             now = self._clock()
             next_collect = now + min(cfg.interval_s, FIRST_SAMPLE_S)
@@ -158,20 +178,23 @@ class Agent:
             while True:
                 now = self._clock()
                 wake = next_collect
-                if self.spool.pending:
+                if self.monitor is not None:
+                    self.monitor.start_due(now)  # in worker threads: nothing here waits on them
+                    wake = min(wake, self.monitor.next_due())
+                if self._waiting():
                     wake = min(wake, next_delivery)
                 if self.waker.wait(wake - now):
                     break
                 now = self._clock()
+                if self.monitor is not None:
+                    self.monitor.update(now)  # the results that finished, and their events
                 if now >= next_collect:
                     self._collect(collector)
                     next_collect += cfg.interval_s + self._jitter()
                     if next_collect <= now:  # suspended or starved: skip, do not burst
                         next_collect = now + cfg.interval_s
-                if self.spool.pending and self._clock() >= next_delivery:
-                    result = sender.deliver(
-                        self.spool, deadline=next_collect, stop=lambda: self.waker.stopping
-                    )
+                if self._waiting() and self._clock() >= next_delivery:
+                    result = self._deliver(sender, next_collect)
                     if result.ok:
                         backoff.reset()
                         next_delivery = self._clock()
@@ -182,24 +205,54 @@ class Agent:
                     break
             self._flush(sender)
         finally:
+            if self.monitor is not None:
+                self.monitor.close()
             sender.close()
             self.spool.close()
             self.waker.uninstall()
         return 0
 
+    def _services_note(self) -> str:
+        if self.monitor is None:
+            return ""
+        n = len(self.monitor.config.services)
+        return f"; {n} service check(s) from {self.cfg.services_file or 'the configuration'}"
+
+    def _waiting(self) -> bool:
+        """Something waits for the server: reports, or service events."""
+        return bool(self.spool.pending or (self.monitor is not None and self.monitor.events))
+
+    def _deliver(self, sender: Sender, deadline: float, stop: bool = True) -> Delivery:
+        """Reports first, then service events, on the same connection; stops at a failure."""
+        result = Delivery()
+        if self.spool.pending:
+            result = sender.deliver(
+                self.spool, deadline=deadline, stop=(lambda: self.waker.stopping) if stop else None
+            )
+        if result.ok and self.monitor is not None and self.monitor.events:
+            events = sender.send_events(self.monitor.events, deadline=deadline)
+            result.error = events.error
+        return result
+
     def _flush(self, sender: Sender) -> None:
         """On the way out: one delivery attempt of what waits, bounded in time."""
         if self.waker.signal is not None:
             log.info("stopping on %s", signal.Signals(self.waker.signal).name)
-        if self.spool.pending:
-            deadline = self._clock() + self.cfg.flush_timeout_s
-            sender.deliver(self.spool, deadline=deadline)
+        if self.monitor is not None:
+            self.monitor.update(self._clock())
+        if self._waiting():
+            self._deliver(sender, self._clock() + self.cfg.flush_timeout_s, stop=False)
         log.info(
             "stopped after %d report(s); %d spooled for the next start in %s",
             self.cycles,
             self.spool.pending,
             self.cfg.spool_dir,
         )
+        if self.monitor is not None and self.monitor.events:
+            log.warning(
+                "%d service event(s) not delivered: the next start sends every service's status",
+                len(self.monitor.events),
+            )
 
     def once(self) -> tuple[int, str]:
         """Collect and push one report; returns the exit code and a one-line outcome."""
@@ -216,7 +269,17 @@ class Agent:
         self.waker.install()
         try:
             collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
-            self.waker.wait(ONCE_SAMPLE_S)
+            self.monitor = self._services()
+            sample_at = self._clock() + ONCE_SAMPLE_S
+            if self.monitor is not None:
+                self.monitor.start_due(self._clock())
+            while self._clock() < sample_at:  # a finished check pokes the waker: sleep on
+                if self.waker.wait(sample_at - self._clock()):
+                    break
+            if self.monitor is not None:  # every check, each bounded by its timeout
+                longest = max(s.timeout for s in self.monitor.config.services)
+                self.monitor.idle(longest + 2 * ONCE_SAMPLE_S)
+                self.monitor.update(self._clock())
             entry = self._collect(collector)
             if entry is None:
                 return 1, "collection failed (see the log above)"
@@ -229,8 +292,17 @@ class Agent:
                     f"the report was not delivered ({why}); it is spooled in {cfg.spool_dir}"
                     f" with {len(waiting) - 1} other(s) and will be sent by the next run"
                 )
-            return 0, f"report delivered to {cfg.server_url} ({result.delivered} sent)"
+            done = f"report delivered to {cfg.server_url} ({result.delivered} sent)"
+            if self.monitor is not None and self.monitor.events:
+                events = sender.send_events(self.monitor.events)
+                if self.monitor.events:
+                    why = events.error or "not acknowledged"
+                    return 1, f"{done}, but not its service events ({why})"
+                done += f" with {events.delivered} service event(s)"
+            return 0, done
         finally:
+            if self.monitor is not None:
+                self.monitor.close()
             sender.close()
             self.spool.close()
             self.waker.uninstall()

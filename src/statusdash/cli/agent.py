@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Run the agent that pushes this host's metrics.", no_args_is_help=True)
 
 NO_EXEC_ENV = "STATUSDASH_AGENT_NO_EXEC"
+DEFAULT_SERVICES = Path("/etc/statusdash/services.yaml")
 
 ServerOpt = Annotated[
     str | None, typer.Option("--server", help="server URL [env: STATUSDASH_SERVER]")
@@ -42,6 +43,14 @@ CertsDirOpt = Annotated[
         help="vault with ca/ca.crt and clients/HOST.crt|.key [env: VAULT_PATH]",
     ),
 ]
+ServicesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--services", envvar="STATUSDASH_AGENT_SERVICES",
+        help=f"services.yaml: service checks to run and report (default: {DEFAULT_SERVICES}"
+        " if it exists)",
+    ),
+]  # fmt: skip
 SpoolOpt = Annotated[
     Path | None,
     typer.Option(
@@ -63,6 +72,24 @@ def _host_id(host_id: str | None) -> str:
             2,
         )
     return host
+
+
+def _services(path: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """services.yaml, checked here (a clear error before the daemon starts) and handed over as
+    JSON: the daemon never imports PyYAML. No file given and none at the default: no checks."""
+    if path is None:
+        if not DEFAULT_SERVICES.is_file():
+            return None, None
+        path = DEFAULT_SERVICES
+    from statusdash.checks import ChecksError, load_services
+
+    try:
+        config = load_services(path)
+    except ChecksError as exc:
+        fail(str(exc))
+    if not config.services:
+        return None, None
+    return config.to_dict(), str(path)
 
 
 def _credentials(
@@ -152,6 +179,7 @@ def run(
     backoff_max: Annotated[
         float, typer.Option("--backoff-max", min=1, help="longest wait between retries, seconds")
     ] = 60.0,
+    services: ServicesOpt = None,
     once: Annotated[bool, typer.Option("--once", help="push one report and exit")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print one report as JSON; send nothing")
@@ -166,8 +194,9 @@ def run(
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", 2)
     host = _host_id(host_id)
+    checks, checks_file = _services(services)
     if dry_run:
-        _dry_run(host, interval, tuple(mount or ()))
+        _dry_run(host, interval, tuple(mount or ()), checks)
         return
     s = settings()
     url = (server or s.server_url()).rstrip("/")
@@ -188,6 +217,8 @@ def run(
         extra_mounts=tuple(mount or ()),
         backoff_max_s=backoff_max,
         log_level=log_level.upper(),
+        services=checks,
+        services_file=checks_file,
     )
     if once:
         _once(cfg)
@@ -195,7 +226,9 @@ def run(
     _daemon(cfg)
 
 
-def _dry_run(host: str, interval: float, mounts: tuple[str, ...]) -> None:
+def _dry_run(
+    host: str, interval: float, mounts: tuple[str, ...], checks: dict[str, Any] | None
+) -> None:
     import json
     import time
 
@@ -203,11 +236,15 @@ def _dry_run(host: str, interval: float, mounts: tuple[str, ...]) -> None:
 
     from statusdash.agent.runner import ONCE_SAMPLE_S
     from statusdash.agent.sampler import Collector
+    from statusdash.checks import parse_services, run_checks
     from statusdash.schema import MetricsReport
 
     collector = Collector(host, interval, mounts)
-    time.sleep(ONCE_SAMPLE_S)  # between the priming sample and the one we print
+    t0 = time.monotonic()
+    results = run_checks(parse_services(checks)) if checks else []
+    time.sleep(max(0.0, ONCE_SAMPLE_S - (time.monotonic() - t0)))  # after the priming sample
     report = collector.collect()
+    report["services"] = results
     try:
         MetricsReport.model_validate(report)
     except ValidationError as exc:
@@ -261,6 +298,9 @@ def install_service(
     certs_dir: CertsDirOpt = None,
     spool_dir: SpoolOpt = None,
     interval: Annotated[float | None, typer.Option("--interval", min=0.1)] = None,
+    services: Annotated[
+        Path | None, typer.Option("--services", help="services.yaml (the agent's --services)")
+    ] = None,
 ) -> None:
     """Write a systemd unit (Restart=always) and its env file, and say how to enable it."""
     import pwd
@@ -283,6 +323,7 @@ def install_service(
             "VAULT_PATH": str(certs_dir) if certs_dir else None,
             "STATUSDASH_AGENT_SPOOL_DIR": str(spool_dir) if spool_dir else None,
             "STATUSDASH_AGENT_INTERVAL": f"{interval:g}" if interval else None,
+            "STATUSDASH_AGENT_SERVICES": str(services.absolute()) if services else None,
             "API_KEY": None,
         }
     )

@@ -2,7 +2,8 @@
 
 A small stand-in for the read API runs in a child process (so its CPU is not counted): it
 serves ``GET /api/hosts`` and ``WS /api/stream`` with every host's numbers changing each second.
-The TUI follows it through the real ``ApiSource`` (the stream, or with ``--poll`` a full poll
+Like the real server, each host carries its last 20 CPU values (``cpu_recent``). The TUI
+follows it through the real ``ApiSource`` (the stream, or with ``--poll`` a full poll
 every second), sorted by CPU so rows move, at 200x60. We count this process's CPU time (all
 threads: workers, parsing, drawing) over the measured window.
 
@@ -32,11 +33,16 @@ WARMUP_S = 2.0
 # --- the stand-in server (child process) ------------------------------------------------------
 
 
+def _cpu(i: int, t: int) -> float:
+    return round(max(0.0, min(100.0, 50 + 45 * math.sin(t / 7 + i))), 1)
+
+
 def _hosts(n: int, t: int) -> list[dict[str, Any]]:
+    """Every host as ``GET /api/hosts`` has it at second ``t``, its last 20 CPU values included."""
     at = datetime.fromtimestamp(t, UTC).isoformat()
     hosts = []
     for i in range(n):
-        cpu = 50 + 45 * math.sin(t / 7 + i)
+        cpu = _cpu(i, t)
         hosts.append(
             {
                 "host": f"host-{i:04d}",
@@ -47,7 +53,7 @@ def _hosts(n: int, t: int) -> list[dict[str, Any]]:
                 "interval_s": 1.0,
                 "os": "Debian 12",
                 "cpu_count": 8,
-                "cpu_percent": round(max(0.0, min(100.0, cpu)), 1),
+                "cpu_percent": cpu,
                 "memory_percent": round(40 + 30 * math.sin(t / 30 + i * 0.7), 1),
                 "swap_percent": 1.0,
                 "disk_percent": round(50 + 45 * math.sin(i), 1),
@@ -57,6 +63,7 @@ def _hosts(n: int, t: int) -> list[dict[str, Any]]:
                 "net_tx_bytes_s": abs(4e5 * math.cos(t / 5 + i)),
                 "uptime_s": 86400.0 * (i % 60 + 1) + t % 86400,
                 "alerts_active": 1 if cpu > 93 else 0,
+                "cpu_recent": [_cpu(i, k) for k in range(t - 19, t + 1)],
             }
         )
     return hosts

@@ -29,11 +29,16 @@ from statusdash.schema import (
     ServiceHealth,
     Swap,
     SystemInfo,
+    Thresholds,
 )
 from statusdash.tui.source import MemorySource
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 FRAMES = 24
+RECENT = 20  # CPU values the server keeps per host (``HostSummary.cpu_recent``)
+# The server's alert thresholds; memory is stricter than the local default (85) so the
+# snapshots show the server's value in use (web-03 at 79% is flagged).
+SERVER_THRESHOLDS = Thresholds(cpu=90, memory=75, disk=90)
 RANGE_S = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 
 # host, status, cpu base, mem, disk, load, rx, tx, uptime, seen, alerts
@@ -44,6 +49,7 @@ BASE: list[tuple[str, HostStatus, float, float, float, float, float, float, floa
     ("black", HostStatus.stale, 12, 45, 70, 0.3, 0, 0, 5 * 86400, 34, 0),
     ("cherry", HostStatus.down, 0, 0, 55, 0, 0, 0, 9 * 86400, 3 * 3600, 0),
 ]
+OS = {"vpn-gateway": "Alpine Linux v3.20", "apricot": "Ubuntu 24.04.1 LTS"}
 EXTRA = 18  # web-01.. hosts to fill the larger snapshots and give sorting something to do
 
 
@@ -76,6 +82,18 @@ def cpu_at(base: float, i: int, frame: int) -> float:
     return max(0.0, min(100.0, base + 8 * math.sin(frame / 2.5 + i)))
 
 
+def recent_cpu(base: float, i: int, frame: int, status: HostStatus) -> list[float]:
+    """What the server remembers of a host's CPU: the last 20 reports, oldest first.
+
+    A stale host's memory stops a few reports back; a down host has none since the server
+    started.
+    """
+    if status is HostStatus.down:
+        return []
+    last = frame if status is HostStatus.up else -30
+    return [cpu_at(base, i, k) for k in range(last - RECENT + 1, last + 1)]
+
+
 def frames(n: int = FRAMES) -> list[list[HostSummary]]:
     """``n`` successive answers of ``GET /api/hosts``, one second apart, the last one at NOW-1s."""
     out = []
@@ -92,7 +110,7 @@ def frames(n: int = FRAMES) -> list[list[HostSummary]]:
                     seen_ago_s=seen,
                     collected_at=collected,
                     interval_s=1.0,
-                    os="Debian 12",
+                    os=OS.get(host, "Debian GNU/Linux 12 (bookworm)"),
                     cpu_count=8,
                     cpu_percent=None if status is HostStatus.down else cpu_at(cpu, i, f),
                     memory_percent=None if status is HostStatus.down else mem,
@@ -103,6 +121,7 @@ def frames(n: int = FRAMES) -> list[list[HostSummary]]:
                     net_tx_bytes_s=None if status is HostStatus.down else tx,
                     uptime_s=up,
                     alerts_active=alerts,
+                    cpu_recent=recent_cpu(cpu, i, f, status),
                 )
             )
         out.append(frame)
@@ -180,6 +199,7 @@ def sentiment() -> Sentiment:
         services=services(),
         hosts=HostCounts(total=23, up=21, stale=1, down=1),
         alerts_active=2,
+        thresholds=SERVER_THRESHOLDS,
     )
 
 
@@ -194,7 +214,7 @@ def detail(summary: HostSummary) -> HostDetail:
             interval_s=1.0,
             system=SystemInfo(
                 hostname=h,
-                os="Debian 12",
+                os=summary.os,
                 kernel="6.1.0-26-amd64",
                 arch="x86_64",
                 boot_time=NOW - timedelta(seconds=summary.uptime_s or 0),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from statusdash.schema import HostSummary
@@ -58,6 +60,46 @@ async def test_navigate_open_host_change_range_and_back() -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen))
         assert table(app).selected == "platform-vps"  # the cursor stayed on the host
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48), (200, 60)])
+async def test_fleet_reads_the_same_at_every_size(size: tuple[int, int]) -> None:
+    app = frozen_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        lines = (await shown(pilot)).splitlines()
+        header = next(line for line in lines if "HOST" in line)
+        for label in ("CPU", "MEM", "DISK", "LOAD", "NET ↓/↑", "UP", "SEEN"):
+            assert label in header, (size, label)
+        rows = [ln for ln in lines if re.match(r"│ [●▲◐] \S+ +\d+%", ln)]
+        assert len(rows) >= 5
+        for row in rows:  # the sparkline (full from the first answer) right after the CPU %
+            assert re.search(r"\d%[ !] [▁▂▃▄▅▆▇█]{8,} ", row), (size, row)
+        # Every row puts MEM's % in the same column, whatever the host's name.
+        mem = {re.search(r"\d%[ !] [▁-█]+ +\d+%", r).end() for r in rows}  # type: ignore[union-attr]
+        assert len(mem) == 1, (size, mem)
+        # The server's memory threshold (75%) flags web-03 at 79%; the local default (85) would not.
+        web03 = next(r for r in rows if "web-03" in r)
+        assert "79%!" in web03
+
+
+@pytest.mark.parametrize(("size", "last"), [((80, 24), "1201"), ((120, 40), "app")])
+async def test_host_panels_drop_columns_rather_than_cut_values(
+    size: tuple[int, int], last: str
+) -> None:
+    app = frozen_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HostScreen))
+        await wait_for(pilot, lambda: "postgres" in screen_text(app), what="processes")
+        line = next(ln for ln in (await shown(pilot)).splitlines() if "python3" in ln)
+        cells = line.split("│")
+        procs = next(c for c in cells if "python3" in c)
+        assert "…" not in procs and "45%" in procs and "310M" in procs, procs
+        assert "1201" in procs and procs.split()[-1] == last, procs  # the user goes first
+        disks = next(c for c in cells if "/data" in c)
+        assert "41%" in disks and "1.5T/3.6T" in disks and "…" not in disks, disks
 
 
 async def test_sort_by_keys_and_by_header_click() -> None:

@@ -60,6 +60,12 @@ def test_fleet(snap_compare: Snap, size: tuple[int, int]) -> None:
     assert snap_compare(frozen_app(), terminal_size=size, run_before=_fleet)
 
 
+@pytest.mark.parametrize("size", [(100, 30), (200, 60)], ids=["100x30", "200x60"])
+def test_fleet_other_widths(snap_compare: Snap, size: tuple[int, int]) -> None:
+    """The columns keep their widths; the gaps widen to 3, then the hosts' OS fills the rest."""
+    assert snap_compare(frozen_app(), terminal_size=size, run_before=_fleet)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_fleet_sorted_by_cpu_filtered(snap_compare: Snap, size: tuple[int, int]) -> None:
     keys = ("s", "slash", "w", "e", "b", "enter")  # host -> cpu; filter "web"

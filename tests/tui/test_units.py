@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from statusdash.schema import HistoryPoint, HistorySeries, HostStatus
+from statusdash.schema import HistoryPoint, HistorySeries, HostStatus, HostSummary, Sentiment
 from statusdash.tui import fmt
-from statusdash.tui.model import MAX_BACKOFF_S, ConnState, FleetModel, SortKey
+from statusdash.tui.model import MAX_BACKOFF_S, SPARK_LEN, ConnState, FleetModel, SortKey
 from statusdash.tui.source import parse_event
 from statusdash.tui.widgets.chart import Series, render_chart, timeline
 from statusdash.tui.widgets.fleet_table import make_layout
-from tests.tui.fleetdata import NOW, frames
+from tests.tui.fleetdata import NOW, frames, sentiment
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_levels_and_sparkline() -> None:
     assert fmt.level(80, 90) == "warn"
     assert fmt.level(79.9, 90) == "ok"
     assert fmt.level(None, 90) == "none"
-    assert fmt.sparkline([0, 50, 100, None], 6) == "  ▁▅█ "
+    assert fmt.sparkline([0, 50, 100, None], 6) == "▁▅█   "
     assert fmt.sparkline(list(range(100)), 3) == "███"
     assert fmt.nice_ceiling(0.42) == 0.5
     assert fmt.nice_ceiling(120) == 200
@@ -70,9 +70,10 @@ def test_model_sort_filter_and_sparkline() -> None:
     fr = frames(5)
     for i, frame in enumerate(fr):
         model.apply_hosts(frame, NOW + timedelta(seconds=i))
-    # One CPU value per new report; a stale host keeps its single value.
-    assert len(model.rows["apricot"].cpu) == 5
-    assert len(model.rows["black"].cpu) == 1
+    # The sparklines hold what the server remembers, full from the first answer.
+    last = {h.host: h for h in fr[-1]}
+    assert list(model.rows["apricot"].cpu) == last["apricot"].cpu_recent
+    assert len(model.rows["black"].cpu) == SPARK_LEN
     assert model.view()[:3] == ["apricot", "black", "cherry"]
     model.set_sort(SortKey.cpu)
     cpus = [model.rows[h].summary.cpu_percent for h in model.view()]
@@ -95,6 +96,39 @@ def test_model_sort_filter_and_sparkline() -> None:
     model.apply_hosts([h for h in fr[-1] if h.host != "web-01"], NOW)
     assert "web-01" not in model.view()
     assert model.counts() == {"up": 20, "stale": 1, "down": 1}
+
+
+def test_sparkline_seeded_from_the_server_and_kept_when_it_knows_less() -> None:
+    model = FleetModel(fmt.Thresholds(), NOW)
+    base = next(h for h in frames(1)[0] if h.host == "web-01")
+
+    def report(k: int, recent: list[float]) -> HostSummary:
+        at = NOW + timedelta(seconds=k)
+        return base.model_copy(
+            update={"collected_at": at, "cpu_percent": float(k), "cpu_recent": recent}
+        )
+
+    model.apply_update(report(1, [7.0, 8.0, 1.0]), NOW)  # first sight: the server's values
+    assert list(model.rows["web-01"].cpu) == [7.0, 8.0, 1.0]
+    model.apply_update(report(2, []), NOW)  # an older server sends none: one value per report
+    model.apply_update(report(2, []), NOW)  # the same report again adds nothing
+    assert list(model.rows["web-01"].cpu) == [7.0, 8.0, 1.0, 2.0]
+    model.apply_update(report(3, [3.0]), NOW)  # a restarted server knows less: keep ours
+    assert list(model.rows["web-01"].cpu) == [7.0, 8.0, 1.0, 2.0, 3.0]
+    full = [float(v) for v in range(30)]
+    model.apply_hosts([report(4, full)], NOW)  # once it knows as much, it is the reference
+    assert list(model.rows["web-01"].cpu) == full[-SPARK_LEN:]
+
+
+def test_thresholds_come_from_the_server_once_it_sends_them() -> None:
+    local = fmt.Thresholds(cpu=95, memory=95, disk=95)
+    model = FleetModel(local, NOW)
+    old = Sentiment.model_validate(sentiment().model_dump(exclude={"thresholds"}))
+    model.set_sentiment(old)  # a server without thresholds: the local ones stay
+    assert model.thresholds == local
+    model.set_sentiment(sentiment())
+    assert (model.thresholds.cpu, model.thresholds.memory, model.thresholds.disk) == (90, 75, 90)
+    assert model.thresholds.warn_margin == local.warn_margin
 
 
 def test_cycle_sort_visits_every_column() -> None:
@@ -126,13 +160,26 @@ def test_link_states_and_backoff() -> None:
 
 
 def test_layout_fits_every_width() -> None:
-    for width in range(56, 240, 3):
-        lay = make_layout(width, 12)
-        key, x, w = lay.cells[-1]
-        assert key is SortKey.seen
-        assert x + w <= width, width
-    assert make_layout(78, 12).spark >= 6
+    fixed = [SortKey.mem, SortKey.disk, SortKey.load, SortKey.net, SortKey.up, SortKey.seen]
+    for longest in (6, 12, 30):
+        for width in range(56, 240, 3):
+            lay = make_layout(width, longest)
+            keys = [k for k, _x, _w in lay.cells]
+            assert keys[:3] == [SortKey.status, SortKey.host, SortKey.cpu] and keys[3:9] == fixed
+            _key, x, w = lay.cells[-1]
+            assert x + w <= width, (width, longest)
+            assert 1 <= lay.gap <= 3
+            cpu = lay.cell(SortKey.cpu)
+            assert cpu is not None and cpu[1] == 5 + (lay.spark + 1 if lay.spark else 0)
+            if width >= 78:  # 80 columns, less the panel's border: the sparkline fits
+                assert lay.spark >= 8 and lay.host >= min(longest, 12)
+            if width >= 98:
+                assert lay.spark == SPARK_LEN and lay.host >= longest
     assert make_layout(58, 12).spark == 0  # too narrow: no sparkline, every column kept
+    # Wide: the gaps stop at 3 and the hosts' OS takes the rest, so columns never drift apart.
+    wide = make_layout(198, 12)
+    assert wide.gap == 3 and wide.host == 12 and wide.cell(SortKey.os) is not None
+    assert make_layout(98, 12).cell(SortKey.os) is None
 
 
 def test_timeline_places_points_in_their_buckets() -> None:

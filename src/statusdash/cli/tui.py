@@ -25,29 +25,15 @@ def api_source(
 ) -> ApiSource:
     """The TUI's data source with the reader's URL, CA and credentials, or a one-line failure.
 
-    Mirrors ``common.reader_client`` (which returns a single client): the TUI needs the pieces
-    to open a pool of clients and the WebSocket stream with the same trust and credentials.
+    The TLS files are loaded here once, so a bad path fails before the screen opens rather
+    than in the first worker.
     """
-    from statusdash.client import Credentials
     from statusdash.tls import httpx_verify
     from statusdash.tui.source import ApiSource
 
-    s = common.settings()
-    url = (server or s.server_url()).rstrip("/")
-    if cert is not None and key is None:
-        common.fail("--cert needs --key", 2)
-    token = (
-        s.statusdash_token.get_secret_value() if s.statusdash_token else common.stored_token(url)
-    )
-    if cert is None and not token:
-        common.fail(
-            f"not logged in to {url}: run `statusdash login --server {url}`, set"
-            " STATUSDASH_TOKEN, or pass a viewer certificate with --cert/--key",
-        )
-    ca_path = common.resolve_ca(s, ca)
-    creds = Credentials(token=None if cert else token, cert=cert, key=key)
+    url, ca_path, creds = common.reader_credentials(server, ca, cert, key)
     try:
-        httpx_verify(url, ca_path, cert, key)  # load the TLS files now: fail here, not later
+        httpx_verify(url, ca_path, creds.cert, creds.key)
     except (OSError, ValueError) as exc:
         common.fail(f"cannot load TLS files: {exc}")
     return ApiSource(url, ca=ca_path, credentials=creds, timeout=timeout)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from statusdash.schema import HealthStatus, HostStatus, HostSummary
 
@@ -69,6 +68,11 @@ def scaled(value: float | None, *, base: float = 1024.0, suffix: str = "") -> st
     return f"{v:.0f}P{suffix}"  # pragma: no cover - loop always returns
 
 
+def rate_pair(down: float | None, up: float | None) -> str:
+    """Two rates around a slash that stays in one column: `` 88K/91K  ``, ``1.2M/340K``."""
+    return f"{scaled(down):>4}/{scaled(up):<4}"
+
+
 def duration(seconds: float | None) -> str:
     """A short age or uptime: ``34s``, ``5m``, ``2h``, ``41d``; ``-`` when unknown."""
     if seconds is None or not math.isfinite(seconds):
@@ -94,13 +98,12 @@ def load(value: float | None) -> str:
     return f"{value:.2f}"
 
 
-def clock(t: datetime | None) -> str:
-    """Wall-clock time of day (UTC as given) for tables: ``12:00:03``."""
-    return t.strftime("%H:%M:%S") if t else "-"
-
-
 def sparkline(values: Sequence[float | None], width: int, top: float = 100.0) -> str:
-    """The last ``width`` values as block characters scaled to ``top``, padded left with spaces."""
+    """The last ``width`` values as blocks scaled to ``top``, oldest first, padded right.
+
+    Left-aligned so the line starts right after the number it belongs to, however few values a
+    new host has so far.
+    """
     if width <= 0:
         return ""
     tail = list(values)[-width:]
@@ -111,7 +114,7 @@ def sparkline(values: Sequence[float | None], width: int, top: float = 100.0) ->
             continue
         frac = min(max(v / top, 0.0), 1.0) if top > 0 else 0.0
         out.append(SPARK[min(int(frac * len(SPARK)), len(SPARK) - 1)])
-    return " " * (width - len(out)) + "".join(out)
+    return "".join(out).ljust(width)
 
 
 def host_marker(h: HostSummary) -> str:

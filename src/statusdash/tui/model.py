@@ -6,7 +6,7 @@ Workers fetch; message handlers feed this model; widgets read it. Nothing here d
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -19,7 +19,7 @@ from statusdash.schema import (
 )
 from statusdash.tui.fmt import Thresholds
 
-SPARK_LEN = 60
+SPARK_LEN = 20  # CPU values kept per host: as many as the server sends in ``cpu_recent``
 OFFLINE_AFTER_S = 10.0
 MAX_BACKOFF_S = 30.0
 
@@ -34,6 +34,7 @@ class SortKey(StrEnum):
     net = "net"
     up = "up"
     seen = "seen"
+    os = "os"
 
 
 SORT_ORDER: tuple[SortKey, ...] = tuple(SortKey)
@@ -98,6 +99,17 @@ class HostRow:
     version: int = 0
 
 
+def _note_cpu(ring: deque[float | None], h: HostSummary, new_report: bool) -> None:
+    """Keep the sparkline's values: the server's ``cpu_recent`` when it knows at least as many
+    as we do (first sight, re-sync), else our own one value per new report (an older server, or
+    one just restarted whose memory is shorter than ours)."""
+    if h.cpu_recent and len(h.cpu_recent) >= len(ring):
+        ring.clear()
+        ring.extend(h.cpu_recent[-SPARK_LEN:])
+    elif new_report:
+        ring.append(h.cpu_percent)
+
+
 def _net(h: HostSummary) -> float:
     return (h.net_rx_bytes_s or 0.0) + (h.net_tx_bytes_s or 0.0)
 
@@ -149,17 +161,20 @@ class FleetModel:
         row = self.rows.get(h.host)
         if row is None:
             row = self.rows[h.host] = HostRow(h, now)
-            row.cpu.append(h.cpu_percent)
+            _note_cpu(row.cpu, h, new_report=True)
             return
-        if h.collected_at != row.summary.collected_at:
-            row.cpu.append(h.cpu_percent)
+        _note_cpu(row.cpu, h, new_report=h.collected_at != row.summary.collected_at)
         if h != row.summary:
             row.version += 1
         row.summary = h
         row.received = now
 
     def set_sentiment(self, s: Sentiment) -> None:
+        """Keep the sentiment; its thresholds (when the server sent them) replace the local ones."""
         self.sentiment = s
+        if "thresholds" in s.model_fields_set:
+            t = s.thresholds
+            self.thresholds = replace(self.thresholds, cpu=t.cpu, memory=t.memory, disk=t.disk)
         self.version += 1
 
     def set_alerts(self, alerts: list[AlertPublic]) -> None:
@@ -214,6 +229,8 @@ class FleetModel:
         k = self.sort_key
         if k is SortKey.host:
             return (0, h.host)
+        if k is SortKey.os:
+            return (0, h.os.lower())
         if k is SortKey.status:
             return (0, float(_status_rank(h)))
         value: float | None = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 if TYPE_CHECKING:
@@ -26,7 +27,10 @@ class DataScreen(Screen[Any]):
     def redraw(self) -> None:
         """``data_changed`` once the screen's widgets are mounted, never before or after."""
         if self._ready and self.is_attached:
-            self.data_changed()
+            try:
+                self.data_changed()
+            except NoMatches:  # the app is closing and the widgets are already gone
+                return
 
     def on_mount(self) -> None:
         # Handlers run for every class in the MRO: this one after the subclass's on_mount.
@@ -37,4 +41,7 @@ class DataScreen(Screen[Any]):
         self._ready = False
 
     def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def on_resize(self) -> None:
         self.redraw()

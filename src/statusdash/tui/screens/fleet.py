@@ -11,7 +11,13 @@ from textual.widgets import Footer, Input
 from statusdash.tui.model import SortKey
 from statusdash.tui.screens.base import DataScreen
 from statusdash.tui.widgets.fleet_table import FleetTable
-from statusdash.tui.widgets.lists import LinesPanel, alert_line, service_line
+from statusdash.tui.widgets.lists import (
+    ALERT_COLUMNS,
+    SERVICE_COLUMNS,
+    LinesPanel,
+    alert_row,
+    service_row,
+)
 from statusdash.tui.widgets.status_bar import StatusBar
 
 SORT_LABELS = {
@@ -24,6 +30,7 @@ SORT_LABELS = {
     SortKey.net: "network",
     SortKey.up: "uptime",
     SortKey.seen: "last seen",
+    SortKey.os: "OS",
 }
 
 
@@ -82,15 +89,28 @@ class FleetScreen(DataScreen):
         panel.border_subtitle = warn + flt + order
         problems = {p.split(":", 1)[0]: p for p in model.problems}
         active = [a for a in model.alerts if a.state != "resolved"]
-        self.query_one("#alert-lines", LinesPanel).set_lines(
-            [alert_line(a, now) for a in active],
+        alert_lines = self.query_one("#alert-lines", LinesPanel)
+        alert_lines.set_table(
+            ALERT_COLUMNS,
+            [alert_row(a, now) for a in active],
             empty=problems.get("alerts", "no active alerts"),
         )
         self.query_one("#alerts-panel").border_title = f"Alerts ({len(active)})"
-        self.query_one("#service-lines", LinesPanel).set_lines(
-            [service_line(s) for s in model.services],
+        service_lines = self.query_one("#service-lines", LinesPanel)
+        service_lines.set_table(
+            SERVICE_COLUMNS,
+            [service_row(s, now) for s in model.services],
+            gap=2,
             empty=problems.get("services", "no services reported"),
         )
+        bad = sum(1 for s in model.services if s.status == "unhealthy")
+        self.query_one("#services-panel").border_title = (
+            f"Services ({len(model.services)}, {bad} unhealthy)" if bad else "Services"
+        )
+        # The lists take the lines they need (a quarter of the screen at most), the table the rest.
+        want = max(alert_lines.line_count, service_lines.line_count) + 2
+        cap = max(5, self.size.height // 4)
+        self.query_one("#fleet-bottom").styles.height = min(want, cap)
 
     # --- actions ---------------------------------------------------------------------------
     def action_cycle_sort(self, step: int = 1) -> None:

@@ -16,14 +16,37 @@ MOUSE_HINTS = (
 )
 
 
+# Inherited keys that do nothing useful here (focus moves, copying, sideways scrolling).
+SKIP_ACTIONS = {
+    "app.focus_next",
+    "app.focus_previous",
+    "screen.copy_text",
+    "cursor_left",
+    "cursor_right",
+    "scroll_top",
+    "scroll_bottom",
+    "page_left",
+    "page_right",
+}
+# The table widgets' own words, said as the rest of the help says them.
+RENAME = {
+    "palette": "command palette: jump to a host",
+    "Select": "Open host",
+    "Cursor up": "Up",
+    "Cursor down": "Down",
+    "Home": "First row",
+    "End": "Last row",
+}
+
+
 def help_rows(bindings: dict[str, ActiveBinding], key_display: dict[str, str]) -> list[Content]:
     """One line per action: the keys bound to it, then what it does; system bindings skipped."""
     by_action: dict[str, tuple[list[str], str]] = {}
     for key, active in bindings.items():
         b = active.binding
-        if b.system or not b.description:
+        if b.system or not b.description or b.action in SKIP_ACTIONS:
             continue
-        desc = b.description if b.description != "palette" else "command palette: jump to a host"
+        desc = RENAME.get(b.description, b.description)
         slot = by_action.setdefault(f"{id(active.node)}:{b.action}", ([], desc))
         slot[0].append(key_display.get(key, key))
     rows = []

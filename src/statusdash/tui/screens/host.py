@@ -18,11 +18,14 @@ from statusdash.tui.screens.base import DataScreen
 from statusdash.tui.source import DataSource
 from statusdash.tui.widgets.chart import AXIS_W, Chart, Series, stats, timeline
 from statusdash.tui.widgets.host_panels import (
+    CHECK_COLUMNS,
+    DISK_COLUMNS,
+    PROCESS_COLUMNS,
     RANGES,
     alerts_and_checks,
-    disk_lines,
+    disk_rows,
     facts_line,
-    process_lines,
+    process_rows,
     range_line,
 )
 from statusdash.tui.widgets.lists import LinesPanel
@@ -70,8 +73,8 @@ class HostScreen(DataScreen):
             for key, title, label, ceiling in (
                 ("cpu", "CPU %", _pct_label, fmt.nice_ceiling),
                 ("mem", "Memory %", _pct_label, fmt.nice_ceiling),
-                ("net", "Network ↓/↑ per s", _rate, fmt.nice_ceiling_bytes),
-                ("io", "Disk IO r/w per s", _rate, fmt.nice_ceiling_bytes),
+                ("net", "Network ↓/↑ bytes/s", _rate, fmt.nice_ceiling_bytes),
+                ("io", "Disk IO r/w bytes/s", _rate, fmt.nice_ceiling_bytes),
             ):
                 with Vertical(id=f"{key}-panel", classes="panel chart-panel") as panel:
                     panel.border_title = title
@@ -79,7 +82,7 @@ class HostScreen(DataScreen):
         with Horizontal(id="host-bottom"):
             for key, title, empty in (
                 ("disks", "Disks", "no disks reported"),
-                ("procs", "Top processes · cpu rss", "no processes reported"),
+                ("procs", "Top processes", "no processes reported"),
                 ("checks", "Alerts · Services", "no alerts, no checks"),
             ):
                 with Vertical(id=f"{key}-panel", classes="panel") as panel:
@@ -201,12 +204,15 @@ class HostScreen(DataScreen):
         model, now = self.sd.model, self.sd.now()
         row = model.rows.get(self.host)
         seen = model.seen_ago(row, now) if row else None
-        facts = facts_line(self.host, row.summary if row else None, self.detail, seen)
+        note = None
         if self.error:
-            facts = Content.assemble(facts, ("  ⚠ " + self.error, "$error"))
+            note = Content.styled("⚠ " + self.error, "$error")
         elif model.data_stale(now):
-            facts = Content.assemble(facts, ("  (stale: server unreachable)", "$warning"))
-        self.query_one("#host-facts", Static).update(facts)
+            note = Content.styled("(stale: server unreachable)", "$warning")
+        box = self.query_one("#host-facts", Static)
+        summary = row.summary if row else None
+        facts = facts_line(self.host, summary, self.detail, seen, box.content_region.width, note)
+        box.update(facts)
         self.query_one("#host-range", Static).update(range_line(self.since))
 
     def _draw_detail(self) -> None:
@@ -214,9 +220,15 @@ class HostScreen(DataScreen):
             return
         d = self.detail
         th = self.sd.model.thresholds
-        self.query_one("#disks-lines", LinesPanel).set_lines(disk_lines(d, th.disk))
-        self.query_one("#procs-lines", LinesPanel).set_lines(process_lines(d))
-        self.query_one("#checks-lines", LinesPanel).set_lines(alerts_and_checks(d, self.sd.now()))
+        disks = self.query_one("#disks-lines", LinesPanel)
+        disks.set_table(DISK_COLUMNS, disk_rows(d, th.disk), header=True)
+        procs = self.query_one("#procs-lines", LinesPanel)
+        procs.set_table(PROCESS_COLUMNS, process_rows(d), header=True)
+        checks = self.query_one("#checks-lines", LinesPanel)
+        checks.set_table(CHECK_COLUMNS, alerts_and_checks(d, self.sd.now()))
+        # One height for the three panels: the tallest list's, within 40% of the screen.
+        want = max(disks.line_count, procs.line_count, checks.line_count) + 2
+        self.query_one("#host-bottom").styles.height = min(want, max(5, self.size.height * 2 // 5))
         if d.report.processes is not None:
             self.query_one("#procs-panel").border_subtitle = f"{d.report.processes.count} total"
         load, mem = d.report.load, d.report.memory

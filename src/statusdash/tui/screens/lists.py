@@ -15,14 +15,38 @@ from statusdash.tui import fmt
 from statusdash.tui.messages import AllAlertsFetched
 from statusdash.tui.screens.base import DataScreen
 from statusdash.tui.source import DataSource
+from statusdash.tui.widgets.columns import fit
 from statusdash.tui.widgets.lists import (
     ALERT_MARK,
     ALERT_STYLE,
     HEALTH_STYLE,
     alert_since,
-    metrics_summary,
+    alert_text,
+    alert_value,
+    service_detail,
 )
 from statusdash.tui.widgets.status_bar import StatusBar
+
+
+def _fit_last(table: DataTable[Content | str], rows: list[tuple[str, list[Content | str]]]) -> None:
+    """Cut the last column (free text) to the room the others leave, rather than scroll sideways."""
+    if not rows:
+        return
+    labels = [c.label.plain for c in table.columns.values()]
+    pad = 2 * table.cell_padding
+    used = sum(
+        max(len(labels[i]), *(len(_plain(cells[i])) for _k, cells in rows)) + pad
+        for i in range(len(labels) - 1)
+    )
+    room = max(table.scrollable_content_region.width - used - pad, 12)
+    for _key, cells in rows:
+        text = cells[-1]
+        if len(_plain(text)) > room:
+            cells[-1] = fit(_plain(text), room)
+
+
+def _plain(cell: Content | str) -> str:
+    return cell if isinstance(cell, str) else cell.plain
 
 
 def _refill(table: DataTable[Content | str], rows: list[tuple[str, list[Content | str]]]) -> None:
@@ -60,7 +84,7 @@ class AlertsScreen(DataScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(" ", "HOST", "ALERT", "STATE", "VALUE", "FOR", "ACK")
+        table.add_columns(" ", "HOST", "STATE", "VALUE", "FOR", "ALERT")
         self.query_one("#alerts-table-panel").border_title = "Alerts"
 
     def data_changed(self) -> None:
@@ -71,25 +95,20 @@ class AlertsScreen(DataScreen):
             alerts = [a for a in alerts if a.state != "resolved"]
         rows: list[tuple[str, list[Content | str]]] = []
         for a in alerts:
-            value = ""
-            if a.value is not None and a.threshold is not None:
-                value = f"{a.value:.0f} > {a.threshold:.0f}"
-            elif a.value is not None:
-                value = f"{a.value:.0f}"
             rows.append(
                 (
                     str(a.id),
                     [
                         Content.styled(ALERT_MARK.get(a.state, "▲"), ALERT_STYLE.get(a.state, "")),
                         a.host,
-                        a.message,
-                        a.state.value,
-                        value,
+                        a.state.value + (f" ✓{a.acked_by or 'ack'}" if a.acked_at else ""),
+                        alert_value(a),
                         alert_since(a, now),
-                        "✓ " + (a.acked_by or "") if a.acked_at else "",
+                        alert_text(a),
                     ],
                 )
             )
+        _fit_last(self.query_one(DataTable), rows)
         _refill(self.query_one(DataTable), rows)
         panel = self.query_one("#alerts-table-panel")
         panel.border_title = f"Alerts · {'all' if self.show_all else 'active'} ({len(rows)})"
@@ -145,7 +164,7 @@ class ServicesScreen(DataScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(" ", "SERVICE", "HOST", "STATUS", "DETAIL", "CHECKED")
+        table.add_columns(" ", "SERVICE", "HOST", "STATUS", "CHECKED", "DETAIL")
         self.query_one("#services-table-panel").border_title = "Services"
 
     def data_changed(self) -> None:
@@ -153,7 +172,6 @@ class ServicesScreen(DataScreen):
         self.query_one(StatusBar).show(model, now)
         rows: list[tuple[str, list[Content | str]]] = []
         for i, s in enumerate(model.services):
-            detail = s.error if s.status is HealthStatus.unhealthy and s.error else ""
             age = fmt.duration((now - s.last_check).total_seconds()) if s.last_check else "-"
             rows.append(
                 (
@@ -163,12 +181,14 @@ class ServicesScreen(DataScreen):
                         s.name,
                         s.host or "",
                         s.status.value,
-                        (detail or metrics_summary(s.metrics, limit=4))[:60],
-                        f"{fmt.clock(s.last_check)} ({age})",
+                        f"{age} ago" if s.last_check else "-",
+                        service_detail(s),
                     ],
                 )
             )
-        _refill(self.query_one(DataTable), rows)
+        table = self.query_one(DataTable)
+        _fit_last(table, rows)
+        _refill(table, rows)
         bad = sum(1 for s in model.services if s.status is HealthStatus.unhealthy)
         self.query_one(
             "#services-table-panel"

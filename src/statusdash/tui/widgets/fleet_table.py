@@ -21,7 +21,7 @@ from textual.strip import Strip
 
 from statusdash.schema import HostStatus
 from statusdash.tui import fmt
-from statusdash.tui.model import FleetModel, HostRow, SortKey
+from statusdash.tui.model import SPARK_LEN, FleetModel, HostRow, SortKey
 
 
 @dataclass(frozen=True)
@@ -32,19 +32,30 @@ class Col:
     right: bool = True
 
 
+# Fixed columns after HOST and CPU, sized to their widest value: ``100%!``, ``0.42``,
+# ``1.2M/340K``, ``41d``, ``34s``.
 FIXED: tuple[Col, ...] = (
     Col(SortKey.mem, "MEM", 5),
     Col(SortKey.disk, "DISK", 5),
-    Col(SortKey.load, "LOAD", 5),
-    Col(SortKey.net, "NET ↓/↑", 11, right=False),
+    Col(SortKey.load, "LOAD", 4),
+    Col(SortKey.net, "NET ↓/↑", 9, right=False),
     Col(SortKey.up, "UP", 4),
     Col(SortKey.seen, "SEEN", 4),
 )
+LABELS = {c.key: c.label for c in FIXED} | {
+    SortKey.status: "",
+    SortKey.host: "HOST",
+    SortKey.cpu: "CPU",
+    SortKey.os: "OS",
+}
+GAUGES = {SortKey.cpu, SortKey.mem, SortKey.disk}  # ``97%!``: the label ends over the ``%``
 _PLAIN = Style()  # every segment carries a style: the NO_COLOR filter needs one
 MARK_W = 1
 CPU_W = 5
-HOST_MIN, HOST_MAX = 6, 28
-SPARK_MIN, SPARK_MAX = 6, 60
+HOST_MIN, HOST_MAX = 8, 40
+SPARK_MIN, SPARK_MAX = 8, SPARK_LEN
+GAP_MAX = 3
+OS_MIN = 12
 
 
 @dataclass(frozen=True)
@@ -55,29 +66,42 @@ class Layout:
     # (key, x, width) of every cell, for drawing the header and mapping clicks to columns.
     cells: tuple[tuple[SortKey, int, int], ...]
 
+    def cell(self, key: SortKey) -> tuple[int, int] | None:
+        """(x, width) of the column ``key``, or None when it is not shown."""
+        return next(((x, w) for k, x, w in self.cells if k == key), None)
+
 
 def make_layout(width: int, longest_host: int) -> Layout:
-    """Column widths for ``width`` cells: host sized to the fleet, the sparkline takes the rest."""
+    """Column widths for ``width`` cells, so the table reads the same at 80 and at 200 columns.
+
+    Every column but HOST has a fixed width and the sparkline sits right after the CPU %. A
+    narrow table shortens the sparkline, then HOST, then drops the sparkline; a wide one widens
+    the gaps (to 3), gives HOST room for its longest name, and shows the hosts' OS in the rest.
+    """
     fixed = MARK_W + CPU_W + sum(c.width for c in FIXED)
-    ncols = 3 + len(FIXED)  # marker, host, cpu(+spark), fixed...
-    gap = 1
-    room = width - fixed - (ncols - 1) * gap - 1  # -1: space between cpu value and spark
-    host = min(max(longest_host, HOST_MIN), HOST_MAX, max(room - SPARK_MIN, HOST_MIN))
-    spark = room - host
+    ngaps = 1 + len(FIXED)  # host|cpu, cpu|mem ... up|seen: the gaps that may widen
+    natural = min(max(longest_host, HOST_MIN), HOST_MAX)
+    room = width - fixed - 1 - ngaps  # 1: the marker's gap, never widened
+    host = min(natural, max(room - SPARK_MIN - 1, HOST_MIN))
+    spark = min(SPARK_MAX, room - host - 1)  # 1: between the CPU % and the sparkline
     if spark < SPARK_MIN:
         spark = 0
-        host = max(HOST_MIN, room + 1)
-    elif spark > SPARK_MAX:
-        extra = spark - SPARK_MAX
-        spark = SPARK_MAX
-        gap = min(4, 1 + extra // (ncols - 1))
-    cells: list[tuple[SortKey, int, int]] = []
-    x = 0
+        host = max(HOST_MIN, min(natural, room))
+    extra = room - host - (spark + 1 if spark else 0)
+    gap = 1
+    if extra > 0:
+        gap = min(GAP_MAX, 1 + extra // ngaps)
+        extra -= (gap - 1) * ngaps
+    os_w = extra - gap if extra - gap >= OS_MIN else 0
+    if not os_w:
+        host += max(extra, 0)
+    cells: list[tuple[SortKey, int, int]] = [(SortKey.status, 0, MARK_W)]
+    x = MARK_W + 1
     for key, w in (
-        (SortKey.status, MARK_W),
         (SortKey.host, host),
         (SortKey.cpu, CPU_W + (spark + 1 if spark else 0)),
         *((c.key, c.width) for c in FIXED),
+        *(((SortKey.os, os_w),) if os_w else ()),
     ):
         cells.append((key, x, w))
         x += w + gap
@@ -109,6 +133,7 @@ class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
         "fleet-table--crit",
         "fleet-table--dim",
         "fleet-table--spark",
+        "fleet-table--cursor-spark",
     }
 
     @dataclass
@@ -185,42 +210,40 @@ class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
         row = self._model.rows.get(self._view[index])
         if row is None:
             return Strip.blank(width, _PLAIN)
-        strip = self._row(row, lay, width)
+        strip = self._row(row, lay, width, cursor=index == self.cursor)
         if index == self.cursor:
             strip = strip.apply_style(self._style("fleet-table--cursor"))
         return strip
 
     def _header(self, lay: Layout, width: int) -> Strip:
+        assert self._model is not None
         base = self._style("fleet-table--header")
         sorted_style = base + self._style("fleet-table--sorted")
-        assert self._model is not None
-        labels = {c.key: c.label for c in FIXED} | {
-            SortKey.status: " ",
-            SortKey.host: "HOST",
-            SortKey.cpu: "CPU",
-        }
         segs: list[Segment] = []
         x = 0
         for key, cx, w in lay.cells:
-            if cx > x:
-                segs.append(Segment(" " * (cx - x), base))
-            label = labels[key]
-            style = base
+            label = LABELS[key]
             if key == self._model.sort_key:
-                label = label + ("▼" if self._model.reverse else "▲")
-                style = sorted_style
-            right = key in (SortKey.cpu,) or any(c.key == key and c.right for c in FIXED)
-            if key is SortKey.cpu:
-                text = label.rjust(CPU_W)[:w].ljust(w)
+                label += "▼" if self._model.reverse else "▲"
+            if key in GAUGES:  # over the number; the arrow takes the ``!`` slot
+                start = cx + CPU_W - 1 - len(LABELS[key])
+            elif any(c.key == key and c.right for c in FIXED):
+                start = cx + w - len(LABELS[key])
             else:
-                text = (label.rjust(w) if right else label.ljust(w))[:w]
-            segs.append(Segment(text, style))
-            x = cx + w
+                start = cx
+            start = max(start, x)  # a label may reach into the gap before it, never further
+            if start > x:
+                segs.append(Segment(" " * (start - x), base))
+            text = label[: max(cx + w + lay.gap - start, 0)]
+            if text:
+                style = sorted_style if key == self._model.sort_key else base
+                segs.append(Segment(text, style))
+            x = start + len(text)
         if x < width:
             segs.append(Segment(" " * (width - x), base))
-        return Strip(segs, width).crop(0, width)
+        return Strip(segs).crop(0, width)
 
-    def _row(self, row: HostRow, lay: Layout, width: int) -> Strip:
+    def _row(self, row: HostRow, lay: Layout, width: int, cursor: bool = False) -> Strip:
         assert self._model is not None and self._now is not None
         h = row.summary
         th = self._model.thresholds
@@ -239,46 +262,46 @@ class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
         )
         plain = Style()
 
-        def gauge(value: float | None, threshold: float, w: int) -> list[Segment]:
+        def gauge(value: float | None, threshold: float) -> list[Segment]:
             lvl = fmt.level(value, threshold, th.warn_margin)
             style = {"crit": st("fleet-table--crit"), "warn": st("fleet-table--warn")}.get(
                 lvl, dim if value is None else plain
             )
             over = fmt.MARK_OVER if lvl == "crit" else " "
-            return [Segment(fmt.pct(value).rjust(w - 1), style), Segment(over, style)]
+            return [Segment(fmt.pct(value).rjust(CPU_W - 1), style), Segment(over, style)]
 
+        def right(text: str, w: int, style: Style = plain) -> list[Segment]:
+            return [Segment(text.rjust(w), style)]
+
+        seen_style = st("fleet-table--stale") if self._stale or h.status != "up" else plain
         cells: dict[SortKey, list[Segment]] = {
             SortKey.status: [Segment(marker, mark_style)],
             SortKey.host: [Segment(_fit(h.host, lay.host), dim if h.status != "up" else plain)],
-            SortKey.mem: gauge(h.memory_percent, th.memory, 5),
-            SortKey.disk: gauge(h.disk_percent, th.disk, 5),
-            SortKey.load: [Segment(fmt.load(h.load_1m).rjust(5), plain)],
-            SortKey.net: [
-                Segment(
-                    _fit(f"{fmt.scaled(h.net_rx_bytes_s)}/{fmt.scaled(h.net_tx_bytes_s)}", 11),
-                    plain,
-                )
-            ],
-            SortKey.up: [Segment(fmt.duration(h.uptime_s).rjust(4), plain)],
-            SortKey.seen: [
-                Segment(
-                    fmt.duration(self._model.seen_ago(row, self._now)).rjust(4),
-                    st("fleet-table--stale") if self._stale or h.status != "up" else plain,
-                )
-            ],
+            SortKey.mem: gauge(h.memory_percent, th.memory),
+            SortKey.disk: gauge(h.disk_percent, th.disk),
+            SortKey.load: right(fmt.load(h.load_1m), 4),
+            SortKey.net: [Segment(fmt.rate_pair(h.net_rx_bytes_s, h.net_tx_bytes_s), plain)],
+            SortKey.up: right(fmt.duration(h.uptime_s), 4),
+            SortKey.seen: right(fmt.duration(self._model.seen_ago(row, self._now)), 4, seen_style),
         }
-        cpu = gauge(h.cpu_percent, th.cpu, CPU_W)
+        cpu = gauge(h.cpu_percent, th.cpu)
         if lay.spark:
             cpu.append(Segment(" ", plain))
-            cpu.append(Segment(fmt.sparkline(list(row.cpu), lay.spark), st("fleet-table--spark")))
+            # On the cursor's background (a shade of the same colour) the line takes the text's.
+            spark = st("fleet-table--cursor-spark" if cursor else "fleet-table--spark")
+            cpu.append(Segment(fmt.sparkline(list(row.cpu), lay.spark), spark))
         cells[SortKey.cpu] = cpu
         segs: list[Segment] = []
         x = 0
-        for key, cx, _w in lay.cells:
+        for key, cx, w in lay.cells:
             if cx > x:
                 segs.append(Segment(" " * (cx - x), plain))
-            segs.extend(cells[key])
-            x = cx + sum(len(s.text) for s in cells[key])
+            if key is SortKey.os:
+                cell = [Segment(_fit(h.os or "-", w).rstrip(), dim)]
+            else:
+                cell = cells[key]
+            segs.extend(cell)
+            x = cx + sum(len(s.text) for s in cell)
         if x < width:
             segs.append(Segment(" " * (width - x), plain))
         return Strip(segs).crop(0, width)

@@ -6,19 +6,32 @@ from datetime import datetime
 
 from textual.content import Content
 
-from statusdash.schema import HealthStatus, HostDetail, HostSummary
+from statusdash.schema import AlertPublic, HealthStatus, HostDetail, HostSummary
 from statusdash.tui import fmt
-from statusdash.tui.widgets.lists import HEALTH_STYLE, alert_line
+from statusdash.tui.widgets.columns import Cell, Column
+from statusdash.tui.widgets.lists import (
+    ALERT_MARK,
+    ALERT_STYLE,
+    HEALTH_STYLE,
+    alert_since,
+    alert_text,
+)
 
 RANGES: tuple[str, ...] = ("15m", "1h", "24h", "7d", "30d")
 
 
 def facts_line(
-    host: str, summary: HostSummary | None, detail: HostDetail | None, seen_ago: float | None
+    host: str,
+    summary: HostSummary | None,
+    detail: HostDetail | None,
+    seen_ago: float | None,
+    width: int = 0,
+    note: Content | None = None,
 ) -> Content:
     """``▲ apricot (up) · seen 1s · uptime 2h · Debian 12 · 6.1.0 · x86_64 · 8 cores``.
 
-    What an operator looks for first comes first, so a narrow terminal cuts the least useful.
+    What an operator looks for first comes first: ``note`` (a problem) right after the host,
+    then as many whole facts as fit in ``width`` (0: all of them).
     """
     parts: list[str] = []
     if seen_ago is not None:
@@ -33,9 +46,14 @@ def facts_line(
         parts.append(summary.os)
     marker = fmt.host_marker(summary) if summary else fmt.MARK_STALE
     status = summary.status.value if summary else "unknown"
-    return Content.assemble(
-        (f"{marker} {host}", "bold"), f" ({status})", " · " if parts else "", " · ".join(parts)
-    )
+    line = Content.assemble((f"{marker} {host}", "bold"), f" ({status})")
+    if note is not None:
+        line = Content.assemble(line, "  ", note)
+    for part in parts:
+        if width and line.cell_length + 3 + len(part) > width:
+            break
+        line = Content.assemble(line, " · ", part)
+    return line
 
 
 def range_line(current: str) -> Content:
@@ -46,76 +64,89 @@ def range_line(current: str) -> Content:
     return Content.assemble(*items)
 
 
-def disk_lines(detail: HostDetail, threshold: float) -> list[Content]:
-    """``/      93% ! 465G`` per real filesystem, worst first; swap last."""
-    out: list[Content] = []
-    mount_w = max((len(d.mount) for d in detail.report.disks), default=4)
-    mount_w = min(max(mount_w, 4), 16)
+DISK_COLUMNS = (
+    Column("MOUNT", flex=True, min_w=4, max_w=24),
+    Column("USE", right=True),
+    Column("USED/SIZE", right=True, drop=2),
+    Column("FS", style="$text-muted", drop=3),
+)
+
+
+def disk_rows(detail: HostDetail, threshold: float) -> list[list[Cell]]:
+    """``/  93%!  433G/466G  ext4`` per filesystem, fullest first; swap last."""
+    rows: list[list[Cell]] = []
     for d in sorted(detail.report.disks, key=lambda d: -d.percent):
         lvl = fmt.level(d.percent, threshold)
         style = {"crit": "$error", "warn": "$warning"}.get(lvl, "")
         mark = fmt.MARK_OVER if lvl == "crit" else " "
-        mount = d.mount if len(d.mount) <= mount_w else d.mount[: mount_w - 1] + "…"
-        out.append(
-            Content.assemble(
-                mount.ljust(mount_w),
-                " ",
-                (fmt.pct(d.percent).rjust(4) + mark, style),
-                " ",
-                fmt.scaled(d.total).rjust(5),
-                (f" {d.fstype}" if d.fstype else "", "$text-muted"),
-            )
-        )
+        use: Cell = (fmt.pct(d.percent) + mark, style) if style else fmt.pct(d.percent) + mark
+        rows.append([d.mount, use, f"{fmt.scaled(d.used)}/{fmt.scaled(d.total)}", d.fstype])
     swap = detail.report.swap
     if swap is not None and swap.total:
-        out.append(
-            Content.assemble(
-                "swap".ljust(mount_w),
-                " ",
-                fmt.pct(swap.percent).rjust(4),
-                "  ",
-                fmt.scaled(swap.total).rjust(5),
-            )
-        )
-    return out
+        used = f"{fmt.scaled(swap.used)}/{fmt.scaled(swap.total)}"
+        rows.append(["swap", fmt.pct(swap.percent) + " ", used, ""])
+    return rows
 
 
-def process_lines(detail: HostDetail) -> list[Content]:
-    """``postgres  312%  2.1G 812`` (CPU of one core, resident memory, pid), busiest first."""
+PROCESS_COLUMNS = (
+    Column("NAME", flex=True, min_w=8, max_w=20),
+    Column("CPU", right=True),
+    Column("RSS", right=True),
+    Column("PID", right=True, drop=1),
+    Column("USER", style="$text-muted", drop=2, max_w=12),
+)
+
+
+def process_rows(detail: HostDetail) -> list[list[Cell]]:
+    """``postgres  312%  2.1G  812  postgres``: busiest first (CPU of one core, resident memory)."""
     procs = detail.report.processes
     if procs is None:
         return []
-    name_w = min(max((len(p.name) for p in procs.top_cpu), default=4), 16)
-    out = []
-    for p in procs.top_cpu:
-        name = p.name if len(p.name) <= name_w else p.name[: name_w - 1] + "…"
-        out.append(
-            Content.assemble(
-                name.ljust(name_w),
-                " ",
-                f"{p.cpu_percent:4.0f}%",
-                " ",
-                fmt.scaled(p.rss).rjust(5),
-                (f" {p.pid}", "$text-muted"),
-            )
-        )
-    return out
+    return [
+        [p.name, f"{p.cpu_percent:.0f}%", fmt.scaled(p.rss), str(p.pid), p.user or ""]
+        for p in procs.top_cpu
+    ]
 
 
-def alerts_and_checks(detail: HostDetail, now: datetime) -> list[Content]:
-    """The host's active alerts, then the results of its service checks."""
-    out = [alert_line(a, now, host=False) for a in detail.alerts if a.state != "resolved"]
-    for s in detail.report.services:
-        latency = f" {s.latency_ms:.0f}ms" if s.latency_ms is not None else ""
-        detail_text = f" {s.detail}" if s.detail and s.status is not HealthStatus.healthy else ""
-        out.append(
-            Content.assemble(
-                (fmt.health_marker(s.status), HEALTH_STYLE.get(s.status, "")),
-                " ",
-                s.name,
-                " ",
-                (s.status.value, HEALTH_STYLE.get(s.status, "")),
-                (f"{latency}{detail_text}", "$text-muted"),
+CHECK_COLUMNS = (
+    Column(),
+    Column(flex=True, min_w=10),
+    Column(style="$text-muted", drop=1),
+)
+
+
+def alerts_and_checks(detail: HostDetail, now: datetime) -> list[list[Cell]]:
+    """The host's active alerts (``▲ CPU at 97%  for 2m``), then its service checks.
+
+    An alert about a service that has a check here is shown on the check's line (``▲ postgres
+    unhealthy: refused  for 2m``) rather than twice.
+    """
+    active = [a for a in detail.alerts if a.state != "resolved"]
+    checks = {s.name for s in detail.report.services}
+    on_check = {a.subject: a for a in active if a.rule == "service" and a.subject in checks}
+    rows: list[list[Cell]] = []
+    for a in active:
+        if a.subject not in on_check or on_check[a.subject] is not a:
+            rows.append([_alert_mark(a), alert_text(a, short=True), _alert_tail(a, now)])
+    # Failing checks first; Python's sort keeps services.yaml's order among equals.
+    for s in sorted(detail.report.services, key=lambda s: s.status is HealthStatus.healthy):
+        text = s.name
+        if s.status is not HealthStatus.healthy:
+            text += f" {s.status.value}" + (f": {s.detail}" if s.detail else "")
+        latency = f"{s.latency_ms:.0f}ms" if s.latency_ms is not None else ""
+        alert = on_check.get(s.name)
+        if alert is not None:
+            rows.append([_alert_mark(alert), text, _alert_tail(alert, now)])
+        else:
+            rows.append(
+                [(fmt.health_marker(s.status), HEALTH_STYLE.get(s.status, "")), text, latency]
             )
-        )
-    return out
+    return rows
+
+
+def _alert_mark(a: AlertPublic) -> Cell:
+    return (ALERT_MARK.get(a.state, "▲"), ALERT_STYLE.get(a.state, ""))
+
+
+def _alert_tail(a: AlertPublic, now: datetime) -> str:
+    return f"for {alert_since(a, now)}" + (" ✓ack" if a.acked_at else "")

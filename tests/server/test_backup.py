@@ -130,7 +130,9 @@ def test_backup_during_ingest_is_consistent_and_restores_to_a_working_server(
         "SELECT name, last_collected, (SELECT max(ts) FROM samples WHERE host_id = hosts.id)"
         " FROM hosts"
     ):
-        assert last == newest, host  # the host row and its samples are one transaction
+        # the host row is a snapshot written with its samples, at most every PERSIST_S: it may
+        # lag them, never run ahead
+        assert last <= newest, host
     mark = snap.execute("SELECT value FROM history_state WHERE name = 'rollup_id'").fetchone()[0]
     rolled = int(snap.execute("SELECT count(*) FROM samples WHERE id <= ?", (mark,)).fetchone()[0])
     assert rolled > 0

@@ -119,12 +119,14 @@ def test_samples_is_keyed_by_host_time_and_report_with_no_other_index(tmp_path: 
 
 async def test_a_duplicate_check_is_one_key_search(storage: Storage) -> None:
     """However many samples a host has in one second, a lookup never scans them."""
-    await storage.ingest([report()])
+    now = datetime.now(UTC)
+    await storage.ingest([report(at=now)])
     seen: list[str] = []
     assert storage._conn is not None
     storage._conn.set_trace_callback(seen.append)  # the statements, values filled in
-    try:
-        assert (await storage.ingest([report(), report()])).accepted == 2
+    try:  # late reports (not newer than the newest stored) are the ones looked up
+        late = [report(at=now - timedelta(seconds=5)), report(at=now)]
+        assert (await storage.ingest(late)).accepted == 2
     finally:
         storage._conn.set_trace_callback(None)
     (lookup,) = [q for q in seen if "CROSS JOIN samples" in q]
@@ -132,6 +134,44 @@ async def test_a_duplicate_check_is_one_key_search(storage: Storage) -> None:
     assert [r[-1] for r in plan if "SEARCH" in r[-1] or "SCAN s" in r[-1]] == [
         "SEARCH s USING PRIMARY KEY (host_id=? AND ts=? AND report_id=?)"
     ]
+
+
+async def test_reports_newer_than_the_newest_stored_need_no_lookup(storage: Storage) -> None:
+    now = datetime.now(UTC)
+    first = report(at=now - timedelta(seconds=20))
+    await storage.ingest([first])
+    seen: list[str] = []
+    assert storage._conn is not None
+    storage._conn.set_trace_callback(seen.append)
+    try:
+        fresh = [report(at=now - timedelta(seconds=10)), report(at=now)]
+        assert (await storage.ingest(fresh)).accepted == 2
+        assert not [q for q in seen if "CROSS JOIN samples" in q]
+        again = await storage.ingest([first, fresh[1]])  # replays are still caught
+        assert (again.accepted, again.duplicates) == (0, 2)
+    finally:
+        storage._conn.set_trace_callback(None)
+
+
+async def test_the_host_row_is_written_at_most_every_persist_s(storage: Storage) -> None:
+    """Every report is committed; the host's JSON snapshot only lags, and is flushed at close."""
+    now = datetime.now(UTC)
+    for i in range(5):
+        await storage.ingest([report(at=now - timedelta(seconds=5 - i), cpu=float(i))])
+    (latest,) = read(storage.db_path, "SELECT latest FROM hosts")[0]
+    assert MetricsReport.model_validate_json(latest).cpu.percent == 0.0  # type: ignore[union-attr]
+    assert read(storage.db_path, "SELECT count(*) FROM samples")[0][0] == 5
+    await storage.close()
+    (latest,) = read(storage.db_path, "SELECT latest FROM hosts")[0]
+    assert MetricsReport.model_validate_json(latest).cpu.percent == 4.0  # type: ignore[union-attr]
+    reopened = Storage(storage.db_path, "NORMAL")
+    reopened.open()
+    try:
+        state = reopened.cache.get("web-1")
+        assert state is not None and state.latest.cpu is not None
+        assert state.latest.cpu.percent == 4.0
+    finally:
+        await reopened.close()
 
 
 def test_arrival_ids_are_never_reused(tmp_path: Path) -> None:

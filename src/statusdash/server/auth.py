@@ -166,16 +166,17 @@ class Auth:
 # --- guards: every route depends on exactly one of these ---------------------------------------
 
 
-async def current_principal(conn: HTTPConnection) -> Principal | None:
+# Each guard resolves the caller itself: one dependency level, not two (ingest is hot).
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def _principal(conn: HTTPConnection) -> Principal | None:
     auth: Auth = conn.app.state.auth
     return auth.principal(conn)
 
 
-_Maybe = Annotated[Principal | None, Depends(current_principal)]
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-async def require_reader(p: _Maybe) -> Principal:
+async def require_reader(conn: HTTPConnection) -> Principal:
+    p = _principal(conn)
     if p is None:
         raise ApiError(
             401, "authentication required: a reader token or certificate", headers=_CHALLENGE
@@ -185,7 +186,8 @@ async def require_reader(p: _Maybe) -> Principal:
     return p
 
 
-async def require_agent(p: _Maybe) -> Principal:
+async def require_agent(conn: HTTPConnection) -> Principal:
+    p = _principal(conn)
     if p is None:
         raise ApiError(401, "authentication required: an agent certificate or API key")
     if p.role != "agent":

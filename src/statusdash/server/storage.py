@@ -16,7 +16,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,11 @@ from statusdash.server.rollups import last_id
 log = logging.getLogger(__name__)
 
 MAX_GROUP_REPORTS = 5000
+# The host row (last seen, newest report as JSON, for the cache rebuild at start) is rewritten at
+# most this often per host, and at shutdown. Rewriting a ~1.5 KB row for every report made the
+# WAL ~40x larger than the samples themselves and was the largest cost of a commit. The samples
+# are committed before every acknowledgement; only this snapshot can lag after a crash.
+PERSIST_S = 10.0
 _COLUMNS = list(METRIC_COLUMNS.values())
 # Both statements take the same row: (id, host_id, ts, report_id, *values as sent). The values
 # are scaled to integers in SQL, so the writer thread does it without holding the GIL.
@@ -104,6 +109,12 @@ class Storage:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
         self._host_ids: dict[str, int] = {}
+        # Newest collected_at stored per host id: a key newer than it cannot be a duplicate.
+        self._max_ts: dict[int, float] = {}
+        self._persisted: dict[str, float] = {}  # host -> monotonic time its row was written
+        self._dirty: dict[str, tuple[MetricsReport, float]] = {}  # newer than its row
+        self._dirty_scan = 0.0
+        self.persist_s = PERSIST_S
         self._closed = False
         self.commits = 0
 
@@ -117,6 +128,11 @@ class Storage:
         ).fetchall()
         for host_id, name, last_seen, interval_s, latest in rows:
             self._host_ids[name] = host_id
+            (top,) = self._conn.execute(
+                "SELECT max(ts) FROM samples WHERE host_id = ?", (host_id,)
+            ).fetchone()
+            if top is not None:
+                self._max_ts[host_id] = float(top)
             try:
                 report = MetricsReport.model_validate_json(latest)
             except ValueError:
@@ -155,7 +171,11 @@ class Storage:
     def _run(self) -> None:
         stop = False
         while not stop:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=self.persist_s if self._dirty else None)
+            except queue.Empty:
+                self._flush_hosts()
+                continue
             if job is None:
                 break
             jobs, n = [job], len(job.reports)
@@ -177,6 +197,7 @@ class Storage:
                 self._call(self._fail, group, exc)
             else:
                 self._call(self._complete, group)
+        self._flush_hosts()
 
     def _call(self, fn: Callable[..., None], *args: object) -> None:
         assert self._loop is not None
@@ -218,22 +239,16 @@ class Storage:
                     )
                 group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
             _insert(conn, rows)
+            now = time.monotonic()
+            dirty = dict(self._dirty)
+            written: list[str] = []
             for name, (r, received) in newest.items():
                 self._host_id(conn, r, received, added)
-                conn.execute(
-                    "UPDATE hosts SET last_seen = max(last_seen, ?), interval_s = ?,"
-                    " latest = CASE WHEN ? >= last_collected THEN ? ELSE latest END,"
-                    " last_collected = max(last_collected, ?) WHERE name = ?",
-                    (
-                        received,
-                        r.interval_s,
-                        r.collected_at.timestamp(),
-                        r.model_dump_json(by_alias=True),
-                        r.collected_at.timestamp(),
-                        name,
-                    ),
-                )
                 group.hosts[name] = HostState(name, r, _dt(received), r.interval_s)
+                dirty[name] = _newer(dirty.get(name), (r, received))
+            for name in self._due(dirty, newest, now):
+                _write_host(conn, name, *dirty.pop(name))
+                written.append(name)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -241,17 +256,63 @@ class Storage:
                 self._host_ids.pop(name, None)
             raise
         self.commits += 1
+        self._dirty = dirty
+        for name in written:
+            self._persisted[name] = now
+        for row in rows:  # (id, host_id, ts, ...)
+            if row[2] > self._max_ts.get(row[1], float("-inf")):
+                self._max_ts[row[1]] = row[2]
+
+    def _due(
+        self, dirty: dict[str, tuple[MetricsReport, float]], touched: Iterable[str], now: float
+    ) -> list[str]:
+        """Hosts whose row is due: the ones in this group, and once a second any others."""
+        names = [n for n in touched if now - self._persisted.get(n, -1e18) >= self.persist_s]
+        if now - self._dirty_scan >= 1.0:
+            self._dirty_scan = now
+            names += [
+                n
+                for n in dirty
+                if n not in touched and now - self._persisted.get(n, -1e18) >= self.persist_s
+            ]
+        return names
+
+    def _flush_hosts(self) -> None:
+        """Write every pending host row (when idle, and at shutdown)."""
+        conn = self._conn
+        if not self._dirty or conn is None:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for name, (r, received) in self._dirty.items():
+                _write_host(conn, name, r, received)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("could not write the host rows; will try again")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return
+        now = time.monotonic()
+        for name in self._dirty:
+            self._persisted[name] = now
+        self._dirty = {}
 
     def _existing(self, conn: sqlite3.Connection, keys: list[Key]) -> set[Key]:
         """The keys already in ``samples``: one primary-key lookup each, however many samples
         the host has in that second.
 
-        Hosts that have never reported have no rows, so they are not looked up. Runs outside the
-        write transaction: this thread is the only one that inserts samples.
+        Only keys that could be there are looked up: not those of hosts that have never
+        reported, nor those newer than the host's newest stored sample (the usual case; a
+        replay is never newer than what it replays). Runs outside the write transaction: this
+        thread is the only one that inserts samples.
         """
-        ids = self._host_ids
+        ids, top = self._host_ids, self._max_ts
         names = {ids[h]: h for h, _, _ in keys if h in ids}
-        params = [(ids[h], ts, rid) for h, ts, rid in keys if h in ids]
+        params = [
+            (ids[h], ts, rid)
+            for h, ts, rid in keys
+            if h in ids and ts <= top.get(ids[h], float("inf"))
+        ]
         found: set[Key] = set()
         for i in range(0, len(params), _LOOKUP_ROWS):
             chunk = params[i : i + _LOOKUP_ROWS]
@@ -300,6 +361,26 @@ class Storage:
         for job in group.jobs:
             if not job.future.done():
                 job.future.set_exception(exc)
+
+
+def _newer(
+    a: tuple[MetricsReport, float] | None, b: tuple[MetricsReport, float]
+) -> tuple[MetricsReport, float]:
+    """The newer report of the two, with the later time we heard from the host."""
+    if a is None:
+        return b
+    report = b[0] if b[0].collected_at >= a[0].collected_at else a[0]
+    return report, max(a[1], b[1])
+
+
+def _write_host(conn: sqlite3.Connection, name: str, r: MetricsReport, received: float) -> None:
+    ts = r.collected_at.timestamp()
+    conn.execute(
+        "UPDATE hosts SET last_seen = max(last_seen, ?), interval_s = ?,"
+        " latest = CASE WHEN ? >= last_collected THEN ? ELSE latest END,"
+        " last_collected = max(last_collected, ?) WHERE name = ?",
+        (received, r.interval_s, ts, r.model_dump_json(by_alias=True), ts, name),
+    )
 
 
 def _dt(epoch: float) -> datetime:

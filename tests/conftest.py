@@ -63,8 +63,12 @@ class RunningServer:
         assert self._server is not None
         return self._server.config.app
 
+    def prepare(self, app: Any) -> None:
+        """Change the app before it starts (subclasses install test configurations here)."""
+
     def start(self) -> RunningServer:
         config = uvicorn_config(self.settings, log_level="warning")
+        self.prepare(config.app)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

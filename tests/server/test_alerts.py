@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -67,26 +65,8 @@ class AlertingServer(RunningServer):
         super().__init__(settings)
         self.make_config = make_config
 
-    def start(self) -> AlertingServer:
-        app = create_app(self.settings)
+    def prepare(self, app: Any) -> None:
         install_alerting(app, self.make_config())
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.settings.status_port,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return self
 
 
 @dataclass

@@ -13,36 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from statusdash.server import backup
-from statusdash.server.app import create_app
-from statusdash.server.jobs import install_jobs
 from statusdash.settings import Settings
 from tests.conftest import Live, RunningServer, make_report, make_settings
 
 K = 25  # reports a batch: every batch is committed whole or not at all
 HOSTS = ("web-1", "web-2", "db-1")
-
-
-class JobsServer(RunningServer):
-    """RunningServer with the maintenance jobs installed (as create_app will once wired)."""
-
-    def start(self) -> JobsServer:
-        app = create_app(self.settings)
-        install_jobs(app)
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.settings.status_port, log_level="warning"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return self
 
 
 class Ingest:
@@ -97,7 +74,7 @@ def test_backup_during_ingest_is_consistent_and_restores_to_a_working_server(
 ) -> None:
     settings: Settings = make_settings(tmp_path / "data")
     db = settings.db_path
-    server = JobsServer(settings).start()
+    server = RunningServer(settings).start()
     live = Live(server)
     ingest = Ingest(live, server.app)
     ingest.thread.start()
@@ -153,7 +130,7 @@ def test_backup_during_ingest_is_consistent_and_restores_to_a_working_server(
     restored = backup.restore(dest, db)
     assert restored.saved_previous is not None and rows(restored.saved_previous) > n
     assert rows(db) == n
-    server = JobsServer(settings).start()
+    server = RunningServer(settings).start()
     try:
         live = Live(server)
         agent = live.agent("web-1")  # its key is in the restored database

@@ -12,6 +12,7 @@ import re
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from statusdash.schema import HISTORY_METRICS, HistoryPoint, HistorySeries
 from statusdash.server.errors import ApiError
@@ -151,17 +152,7 @@ def query_tier(
         _tier_sql(tier, col, by_index),
         {"t0": t0, "bucket": bucket, "h": host_id, "lo": lo, "hi": hi},
     ).fetchall()
-    pts = [
-        HistoryPoint(
-            t=datetime.fromtimestamp(t0 + b * bucket, UTC),
-            avg=s / n / scale,
-            min=lo_ / scale,
-            max=hi_ / scale,
-            count=n,
-        )
-        for b, s, lo_, hi_, n in rows
-        if 0 <= b < points and n
-    ]
+    pts = _points(rows, t0, bucket, scale, points)
     return HistorySeries(
         host=host,
         metric=metric,
@@ -171,6 +162,23 @@ def query_tier(
         tier=tier.name,
         points=pts,
     )
+
+
+def _points(
+    rows: list[Any], t0: float, bucket: float, scale: int, points: int
+) -> list[HistoryPoint]:
+    """Rows of (bucket, sum, min, max, count) in stored units -> points in the metric's units."""
+    return [
+        HistoryPoint(
+            t=datetime.fromtimestamp(t0 + b * bucket, UTC),
+            avg=s / n / scale,
+            min=lo / scale,
+            max=hi / scale,
+            count=n,
+        )
+        for b, s, lo, hi, n in rows
+        if 0 <= b < points and n
+    ]
 
 
 def query_raw(
@@ -195,17 +203,7 @@ def query_raw(
         f" AND {col} IS NOT NULL GROUP BY b ORDER BY b",
         (t0, bucket, host_id, t0, t1),
     ).fetchall()
-    pts = [
-        HistoryPoint(
-            t=datetime.fromtimestamp(t0 + b * bucket, UTC),
-            avg=s / n / scale,
-            min=lo / scale,
-            max=hi / scale,
-            count=n,
-        )
-        for b, s, lo, hi, n in rows
-        if b < points
-    ]
+    pts = _points(rows, t0, bucket, scale, points)
     return HistorySeries(
         host=host, metric=metric, since=start, until=end, bucket_s=bucket, tier="raw", points=pts
     )

@@ -80,7 +80,25 @@ class Host(SQLModel, table=True):
     latest: str = Field(description="newest report as JSON")
 
 
-class Sample(SQLModel, table=True):
+class SampleValues(SQLModel):
+    """The series columns of a raw row, scaled integers (``SCALES``); NULL where not reported."""
+
+    cpu: int | None = None
+    iowait: int | None = None
+    mem: int | None = None
+    swap: int | None = None
+    load1: int | None = None
+    load5: int | None = None
+    load15: int | None = None
+    disk: int | None = None
+    net_rx: int | None = None
+    net_tx: int | None = None
+    dio_r: int | None = None
+    dio_w: int | None = None
+    procs: int | None = None
+
+
+class Sample(SampleValues, table=True):
     """One report's series values (the raw tier), as scaled integers (``SCALES``).
 
     Keyed, WITHOUT ROWID, by (``host_id``, ``ts``, ``report_id``): a replay has the same host,
@@ -96,22 +114,9 @@ class Sample(SQLModel, table=True):
     ts: float = Field(primary_key=True, description="collected_at, epoch seconds")
     report_id: bytes = Field(sa_type=LargeBinary(16), primary_key=True)
     id: int = Field(description="arrival order: samples_pending.id, never reused")
-    cpu: int | None = None
-    iowait: int | None = None
-    mem: int | None = None
-    swap: int | None = None
-    load1: int | None = None
-    load5: int | None = None
-    load15: int | None = None
-    disk: int | None = None
-    net_rx: int | None = None
-    net_tx: int | None = None
-    dio_r: int | None = None
-    dio_w: int | None = None
-    procs: int | None = None
 
 
-class PendingSample(SQLModel, table=True):
+class PendingSample(SampleValues, table=True):
     """A copy of a raw row until the rollup job has folded it into the tiers (then deleted).
 
     Its ``AUTOINCREMENT`` id is the sample's arrival order: never reused, so the rollup
@@ -124,19 +129,6 @@ class PendingSample(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     host_id: int
     ts: float
-    cpu: int | None = None
-    iowait: int | None = None
-    mem: int | None = None
-    swap: int | None = None
-    load1: int | None = None
-    load5: int | None = None
-    load15: int | None = None
-    disk: int | None = None
-    net_rx: int | None = None
-    net_tx: int | None = None
-    dio_r: int | None = None
-    dio_w: int | None = None
-    procs: int | None = None
 
 
 class ApiKey(SQLModel, table=True):

@@ -212,7 +212,7 @@ class MetricsReport(_Wire):
 
     @property
     def worst_disk(self) -> Disk | None:
-        return max(self.disks, key=lambda d: d.percent, default=None)
+        return worst_disk(self.disks)
 
 
 class MetricsBatch(_Wire):
@@ -243,9 +243,17 @@ HISTORY_METRICS: dict[str, str] = {
 }
 
 
+def worst_disk(disks: list[Disk]) -> Disk | None:
+    """The fullest filesystem."""
+    return max(disks, key=lambda d: d.percent, default=None)
+
+
 def metric_values(r: MetricsReport) -> dict[str, float | None]:
-    """The history series values of one report, keyed by the names of ``HISTORY_METRICS``."""
-    worst = r.worst_disk
+    """The history series values of one report, keyed by the names of ``HISTORY_METRICS``.
+
+    Reads attributes only, so the server's fast decoder's structs (same names) work as well.
+    """
+    worst = worst_disk(r.disks)
     return {
         "cpu.percent": r.cpu.percent if r.cpu else None,
         "cpu.iowait": r.cpu.iowait if r.cpu else None,

@@ -25,6 +25,7 @@ from typing import Any
 from statusdash.schema import IngestAck, MetricsReport, metric_values
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, make_engine
+from statusdash.server.fastwire import to_model
 from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
 from statusdash.server.rollups import last_id
 
@@ -84,7 +85,7 @@ class StorageClosed(RuntimeError):
 
 @dataclass
 class _Job:
-    reports: Sequence[MetricsReport]
+    reports: Sequence[Any]  # MetricsReport, or fastwire's struct of the same shape
     received: float
     future: asyncio.Future[IngestAck]
 
@@ -159,8 +160,12 @@ class Storage:
         return self._host_ids[name]
 
     # --- the write path --------------------------------------------------------------------------
-    async def ingest(self, reports: Sequence[MetricsReport]) -> IngestAck:
-        """Store reports (oldest first); resolves once they are committed."""
+    async def ingest(self, reports: Sequence[Any]) -> IngestAck:
+        """Store reports (oldest first); resolves once they are committed.
+
+        Reports are ``MetricsReport``s or ``fastwire`` structs of the same shape; the newest of
+        each host becomes a ``MetricsReport`` for the cache, once per commit.
+        """
         if self._closed or self._loop is None:
             raise StorageClosed("the server is shutting down")
         fut: asyncio.Future[IngestAck] = self._loop.create_future()
@@ -215,7 +220,7 @@ class Storage:
         seen = self._existing(conn, [k for ks in keys for k in ks])
         rows: list[tuple[Any, ...]] = []
         added: list[str] = []
-        newest: dict[str, tuple[MetricsReport, float]] = {}
+        newest: dict[str, tuple[Any, float]] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             first = next_id(conn)
@@ -242,7 +247,8 @@ class Storage:
             now = time.monotonic()
             dirty = dict(self._dirty)
             written: list[str] = []
-            for name, (r, received) in newest.items():
+            for name, (raw, received) in newest.items():
+                r = to_model(raw)
                 self._host_id(conn, r, received, added)
                 group.hosts[name] = HostState(name, r, _dt(received), r.interval_s)
                 dirty[name] = _newer(dirty.get(name), (r, received))

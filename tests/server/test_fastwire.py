@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from statusdash.schema import MetricsBatch, metric_values
-from statusdash.server.fastwire import decode_batch, to_model
+from statusdash.schema import MetricsBatch, MetricsReport, metric_values
+from statusdash.server.fastwire import decode_batch, decode_report, to_json, to_model
 from tests.conftest import make_report
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -89,6 +89,13 @@ def test_whatever_the_fast_decoder_accepts_the_schema_accepts_alike(
     (model,) = slow.reports
     assert to_model(fast[0]) == model
     assert metric_values(fast[0]) == metric_values(model)
+    # the single-report route decodes with the same struct
+    single = json.dumps(json.loads(body)["reports"][0]).encode()
+    one = decode_report(single, NOW, AGE)
+    assert one is not None and to_model(one) == model
+    # and what the host row keeps reads back as the same report
+    stored = MetricsReport.model_validate_json(to_json(one), context={"now": NOW})
+    assert stored == model
 
 
 def test_valid_reports_take_the_fast_path() -> None:

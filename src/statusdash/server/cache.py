@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from statusdash.schema import HostCounts, HostStatus, HostSummary, MetricsReport
+from statusdash.schema import HostCounts, HostStatus, HostSummary, MetricsReport, worst_disk
 
 STALE_AFTER = 2.0  # intervals without a report before a host is stale
 DOWN_AFTER = 5.0  # ... and down
@@ -15,6 +15,13 @@ RECENT = 20  # CPU values kept per host for the fleet's sparklines
 
 @dataclass
 class HostState:
+    """A host's newest report and when we last heard from it.
+
+    ``latest`` is a ``MetricsReport`` or the ingest fast path's struct of the same shape (same
+    attribute names, already validated); ``fastwire.to_model`` makes the model where one is
+    needed (an API answer).
+    """
+
     name: str
     latest: MetricsReport
     last_seen: datetime
@@ -40,7 +47,7 @@ def host_status(last_seen: datetime, interval_s: float, now: datetime) -> HostSt
 
 def summarize(state: HostState, now: datetime, alerts_active: int = 0) -> HostSummary:
     r = state.latest
-    worst = r.worst_disk
+    worst = worst_disk(r.disks)
     uptime = None
     if r.system and r.system.boot_time:
         uptime = max(0.0, (r.collected_at - r.system.boot_time).total_seconds())

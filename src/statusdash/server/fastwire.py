@@ -117,6 +117,7 @@ def struct_for(model: type[BaseModel]) -> type[msgspec.Struct]:
 
 
 _BATCH = msgspec.json.Decoder(struct_for(MetricsBatch))
+_REPORT = msgspec.json.Decoder(struct_for(MetricsReport))
 
 
 def decode_batch(body: bytes, now: datetime, max_age: timedelta) -> list[Any] | None:
@@ -131,6 +132,22 @@ def decode_batch(body: bytes, now: datetime, max_age: timedelta) -> list[Any] | 
         if not oldest <= r.collected_at <= newest:
             return None
     return reports
+
+
+def decode_report(body: bytes, now: datetime, max_age: timedelta) -> Any | None:
+    """One report, or None if pydantic must decide (refused, or outside the window)."""
+    try:
+        r: Any = _REPORT.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return r if now - max_age <= r.collected_at <= now + MAX_FUTURE else None
+
+
+def to_json(report: Any) -> str:
+    """A report (model or struct) as the wire's JSON."""
+    if isinstance(report, MetricsReport):
+        return report.model_dump_json(by_alias=True)
+    return msgspec.json.encode(report).decode()
 
 
 def to_model(report: Any) -> MetricsReport:

@@ -25,7 +25,7 @@ from typing import Any
 from statusdash.schema import IngestAck, MetricsReport, metric_values
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, make_engine
-from statusdash.server.fastwire import to_model
+from statusdash.server.fastwire import to_json
 from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
 from statusdash.server.rollups import last_id
 
@@ -163,8 +163,8 @@ class Storage:
     async def ingest(self, reports: Sequence[Any]) -> IngestAck:
         """Store reports (oldest first); resolves once they are committed.
 
-        Reports are ``MetricsReport``s or ``fastwire`` structs of the same shape; the newest of
-        each host becomes a ``MetricsReport`` for the cache, once per commit.
+        Reports are ``MetricsReport``s or ``fastwire`` structs of the same shape (same attribute
+        names); the cache keeps either, and readers that need the model call ``to_model``.
         """
         if self._closed or self._loop is None:
             raise StorageClosed("the server is shutting down")
@@ -247,8 +247,7 @@ class Storage:
             now = time.monotonic()
             dirty = dict(self._dirty)
             written: list[str] = []
-            for name, (raw, received) in newest.items():
-                r = to_model(raw)
+            for name, (r, received) in newest.items():
                 self._host_id(conn, r, received, added)
                 group.hosts[name] = HostState(name, r, _dt(received), r.interval_s)
                 dirty[name] = _newer(dirty.get(name), (r, received))
@@ -385,7 +384,7 @@ def _write_host(conn: sqlite3.Connection, name: str, r: MetricsReport, received:
         "UPDATE hosts SET last_seen = max(last_seen, ?), interval_s = ?,"
         " latest = CASE WHEN ? >= last_collected THEN ? ELSE latest END,"
         " last_collected = max(last_collected, ?) WHERE name = ?",
-        (received, r.interval_s, ts, r.model_dump_json(by_alias=True), ts, name),
+        (received, r.interval_s, ts, to_json(r), ts, name),
     )
 
 

@@ -20,6 +20,7 @@ from statusdash.server import history
 from statusdash.server.auth import ReaderDep
 from statusdash.server.cache import summarize
 from statusdash.server.errors import ApiError
+from statusdash.server.fastwire import to_model
 from statusdash.server.services import sentiment
 from statusdash.server.storage import Storage
 
@@ -58,7 +59,7 @@ async def show_host(request: Request, host: HostPath, _: ReaderDep) -> HostDetai
     app = request.app
     return HostDetail(
         summary=summarize(state, utcnow(), app.state.host_alerts_active(host)),
-        report=state.latest,
+        report=to_model(state.latest),
         alerts=app.state.host_alerts(host),
     )
 

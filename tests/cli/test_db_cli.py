@@ -79,12 +79,15 @@ def test_backup_check_and_restore_round_trip(live_server: Live, tmp_path: Path, 
 def test_prune_deletes_past_retention_and_reports_it(env: Path) -> None:
     db = new_db(env.parent)
     now = time.time()
+    # 40 days ago, on a minute boundary plus 5 s: with up to 1 s of jitter per sample, each of
+    # the 120 samples (one a minute) falls in a minute of its own, whatever the clock says now
+    old = (now - 40 * 86400) // 60 * 60 + 5
     with closing(connect(db, "NORMAL")) as conn:
         h = add_host(conn, "old-host")
-        insert_raw(conn, series(h, now - 40 * 86400, 120, 60.0))  # two hours, 40 days ago
+        insert_raw(conn, series(h, old, 120, 60.0))  # two hours, 40 days ago
         insert_raw(conn, series(h, now - 600, 30, 10.0, seed=2))  # recent
         rollups.roll_up(conn, pause_s=0, now=now - 7 * 3600)  # as if they arrived 7 h ago
-        insert_raw(conn, series(h, now - 40 * 86400, 5, 10.0, seed=3))  # a late spool, just now
+        insert_raw(conn, series(h, old, 5, 10.0, seed=3))  # a late spool, just now
     r = runner.invoke(app, ["prune", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import types
 import typing
+import uuid
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -77,17 +78,14 @@ def _type(tp: Any, metadata: list[Any] | None = None) -> Any:
         out = dict[_type(key), _type(value)]  # type: ignore[misc]
     elif isinstance(tp, type) and issubclass(tp, BaseModel):
         out = struct_for(tp)
-    elif tp in (int, float, str, bool, datetime) or (isinstance(tp, type) and issubclass(tp, Enum)):
+    elif tp in (int, float, str, bool, datetime, uuid.UUID) or (
+        isinstance(tp, type) and issubclass(tp, Enum)
+    ):
         out = tp
     elif tp is type(None):
         return tp
     else:
-        import uuid
-
-        if tp is uuid.UUID:
-            out = tp
-        else:
-            raise TypeError(f"no msgspec equivalent for {tp!r}")
+        raise TypeError(f"no msgspec equivalent for {tp!r}")
     kw = _meta(list(metadata or []), tp)
     return Annotated[out, msgspec.Meta(**kw)] if kw else out
 

@@ -258,3 +258,12 @@ def test_restore_refuses_code_newer_and_foreign_files(
     assert r.stderr.startswith("statusdash: restore refused: ") and says in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
     assert current.read_bytes() == before
+
+
+def test_check_reports_an_old_version_without_upgrading_it(tmp_path: Path, cli_env: Path) -> None:
+    cli_env.mkdir()
+    shutil.copyfile(FIXTURES / "db_v1.sqlite", cli_env / "statusdash.db")
+    r = runner.invoke(db_app, ["check"])
+    assert r.exit_code == 0, r.output
+    assert "schema version 1 (upgraded at the next start)" in r.stdout
+    assert user_version(cli_env / "statusdash.db") == 0  # check only reads

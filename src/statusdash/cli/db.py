@@ -112,20 +112,28 @@ def check(
 ) -> None:
     """Run SQLite's integrity check (safe while the server runs) and show what each tier holds."""
     import sqlite3
+    from contextlib import closing
 
     from statusdash.server import backup
 
     _, db, backups = _paths(data_dir)
     _need_db(db)
+    from statusdash.errors import StatusdashError
+    from statusdash.server import migrations
+
     try:
         verdict = backup.check_database(db, quick=quick)
         info = _tiers(db) if verdict == "ok" else {}
-    except (backup.BackupError, sqlite3.Error) as exc:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            version = migrations.inspect(conn).version
+    except (backup.BackupError, sqlite3.Error, StatusdashError) as exc:
         fail(f"check failed: {exc}")
     found = backup.list_backups(backups)
     report: dict[str, Any] = {
         "database": str(db),
         "integrity": verdict,
+        "schema_version": version,
+        "schema_known": migrations.VERSION,
         **info,
         "backups": len(found),
         "newest_backup": str(found[-1]) if found else None,
@@ -134,6 +142,8 @@ def check(
         print_json(report)
     else:
         typer.echo(f"{db}: integrity {verdict}")
+        upgrade = "current" if version == migrations.VERSION else "upgraded at the next start"
+        typer.echo(f"  schema version {version} ({upgrade})")
         for name, n in report.get("rows", {}).items():
             typer.echo(f"  {name:<4} {n:>12,} rows")
         if "rollup_lag" in report:
@@ -168,14 +178,13 @@ def prune(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     import sqlite3
 
     from statusdash.server import rollups
-    from statusdash.server.db import connect
-    from statusdash.server.rollup_models import ensure_tables_at
+    from statusdash.server.db import connect, ensure_schema
 
     s, db, _ = _paths(data_dir)
     _need_db(db)
     retention = rollups.Retention.from_settings(s)
     try:
-        ensure_tables_at(db)
+        ensure_schema(db)
         conn = connect(db, s.db_synchronous)
         try:
             rolled = rollups.roll_up(conn)
@@ -203,18 +212,33 @@ def restore(
         bool, typer.Option(help="save the current database as statusdash.db.pre-restore-*")
     ] = True,
 ) -> None:
-    """Replace the database with FILE. Stop the server first: this refuses while it runs."""
-    import sqlite3
+    """Replace the database with FILE. Stop the server first: this refuses while it runs.
 
-    from statusdash.server import backup
+    FILE must be one of our databases with no triggers or views, of a schema version this
+    statusdash knows; an older one is upgraded after the copy, as a start would.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    from statusdash.errors import StatusdashError
+    from statusdash.server import backup, migrations
+    from statusdash.server.db import ensure_schema
 
     _, db, _ = _paths(data_dir)
+    try:
+        with closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as conn:
+            migrations.check_restorable(conn)
+    except (StatusdashError, sqlite3.Error) as exc:
+        fail(f"restore refused: {exc}")
     if not yes and not typer.confirm(f"Replace {db} with {file}?"):
         fail("restore cancelled", 1)
     try:
         result = backup.restore(file, db, keep_previous=keep_previous)
-    except (backup.BackupError, sqlite3.Error, OSError) as exc:
+        upgraded = ensure_schema(db)
+    except (backup.BackupError, sqlite3.Error, OSError, StatusdashError) as exc:
         fail(f"restore failed: {exc}")
     typer.echo(f"restored {db} from {file}")
+    if upgraded.before != upgraded.after:
+        typer.echo(f"schema upgraded from version {upgraded.before} to {upgraded.after}")
     if result.saved_previous is not None:
         typer.echo(f"the previous database is kept as {result.saved_previous}", err=True)

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from statusdash import __version__
 from statusdash.server import errors
 from statusdash.server.auth import Auth, require_reader, unguarded_routes
-from statusdash.server.db import Readers, make_engine
+from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.extensions import install_alerting
 from statusdash.server.jobs import install_jobs
 from statusdash.server.routes import auth as auth_routes
@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the app; refuses to if a secret is missing or a route has no guard."""
     settings.require_server_secrets()
     settings.status_data_dir.mkdir(parents=True, exist_ok=True)
-    make_engine(settings.db_path).dispose()  # schema exists before any reader connects
+    ensure_schema(settings.db_path)  # upgraded (or refused) before any reader connects
     storage = Storage(settings.db_path, settings.db_synchronous)
     readers = Readers(settings.db_path)
 

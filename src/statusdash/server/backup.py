@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from statusdash.server.db import BUSY_TIMEOUT_MS
+from statusdash.server.migrations import REQUIRED_TABLES
 
 PAGES_PER_STEP = 1024  # 4 MiB at the default page size: a progress tick, not a lock
 _NAME = re.compile(r"^statusdash-\d{8}T\d{6}\.\d{3}Z\.db$")
 Progress = Callable[[int, int], None]  # (pages copied, total pages)
-REQUIRED_TABLES = ("hosts", "samples")
 
 
 class BackupError(RuntimeError):
@@ -120,7 +120,7 @@ def check_database(path: Path, *, quick: bool = False) -> str:
         return f"not a usable SQLite database: {exc}"
     finally:
         conn.close()
-    missing = [t for t in REQUIRED_TABLES if t not in names]
+    missing = sorted(REQUIRED_TABLES - names)
     if result == "ok" and missing:
         return f"not a statusdash database (no {', '.join(missing)} table)"
     return result

@@ -1,7 +1,8 @@
-"""The SQLite file: schema creation through SQLModel, pragmas, and per-thread read connections."""
+"""The SQLite file: pragmas, the schema check and upgrade at open, per-thread read connections."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -10,12 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from statusdash.server import models  # noqa: F401  (registers the tables)
-from statusdash.server.alerts import models as _alert_models  # noqa: F401
+from statusdash.server import migrations
 
 BUSY_TIMEOUT_MS = 10_000
+log = logging.getLogger(__name__)
 
 
 def _pragmas(conn: sqlite3.Connection, synchronous: str = "FULL") -> None:
@@ -32,16 +33,34 @@ def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     return conn
 
 
-def make_engine(path: Path) -> Engine:
-    """A SQLAlchemy engine on the file, tables created, for the admin commands and reads."""
+def ensure_schema(path: Path) -> migrations.Upgrade:
+    """Create or upgrade the schema of the file (``migrations.upgrade``); refuses a foreign one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        result = migrations.upgrade(conn)
+    finally:
+        conn.close()
+    if result.changed and result.before:
+        log.info(
+            "%s: schema upgraded from version %d to %d%s",
+            path,
+            result.before,
+            result.after,
+            "".join(f"; added {x}" for x in result.created + result.added),
+        )
+    return result
+
+
+def make_engine(path: Path) -> Engine:
+    """A SQLAlchemy engine on the file, schema ensured, for the admin commands and reads."""
+    ensure_schema(path)
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         _pragmas(dbapi_conn)
 
-    SQLModel.metadata.create_all(engine)
     return engine
 
 

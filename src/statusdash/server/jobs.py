@@ -197,7 +197,7 @@ class _Conn:
 def install_jobs(app: FastAPI) -> None:
     """Register rollup, retention and backup jobs; they start after storage opens (idempotent)."""
     from statusdash.server import backup, rollups
-    from statusdash.server.rollup_models import ensure_tables_at
+    from statusdash.server.db import ensure_schema
 
     if getattr(app.state, "jobs", None) is not None:
         return
@@ -229,7 +229,7 @@ def install_jobs(app: FastAPI) -> None:
     sched.register("backup", cfg.backup_interval_s, backup_job, first_delay_s=first)
 
     async def start_jobs(app: FastAPI) -> None:
-        await asyncio.to_thread(ensure_tables_at, db_path)
+        await asyncio.to_thread(ensure_schema, db_path)
         sched.start()
 
     async def stop_jobs(app: FastAPI) -> None:

@@ -9,10 +9,8 @@ and a row costs ~170 bytes instead of ~360 with REALs. The 52 metric columns are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Column, Float, Integer, String, Table
-from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from statusdash.server.models import METRIC_COLUMNS
@@ -74,20 +72,3 @@ rollup_checkpoints = Table(
     Column("at", Float, primary_key=True),
     Column("max_id", Integer, nullable=False),
 )
-TABLES: list[Table] = [rollup_1m, rollup_1h, history_state, rollup_checkpoints]
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create the rollup tables if they are missing (idempotent)."""
-    SQLModel.metadata.create_all(engine, tables=TABLES)
-
-
-def ensure_tables_at(db_path: Path) -> None:
-    """``ensure_tables`` on a database file (the lead's ``make_engine`` sets the pragmas)."""
-    from statusdash.server.db import make_engine
-
-    engine = make_engine(db_path)
-    try:
-        ensure_tables(engine)
-    finally:
-        engine.dispose()

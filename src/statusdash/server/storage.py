@@ -24,7 +24,7 @@ from typing import Any
 
 from statusdash.schema import IngestAck, MetricsReport, metric_values
 from statusdash.server.cache import HostState, LatestCache
-from statusdash.server.db import connect, make_engine
+from statusdash.server.db import connect, ensure_schema
 from statusdash.server.fastwire import to_json
 from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
 from statusdash.server.rollups import last_id
@@ -122,7 +122,7 @@ class Storage:
     # --- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:
         """Create the schema, rebuild the cache from the database and start the writer."""
-        make_engine(self.db_path).dispose()
+        ensure_schema(self.db_path)
         self._conn = connect(self.db_path, self.synchronous)
         rows = self._conn.execute(
             "SELECT id, name, last_seen, interval_s, latest FROM hosts"

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from statusdash.schema import AlertState
 from statusdash.server.alerts import models  # noqa: F401  (registers the tables)
 from statusdash.server.alerts.engine import Alert
-from statusdash.server.db import connect, make_engine
+from statusdash.server.db import connect, ensure_schema
 
 T = TypeVar("T")
 
@@ -133,7 +133,7 @@ class AlertStore:
         return await loop.run_in_executor(self._executor, partial(fn, *args))
 
     def open(self) -> None:
-        make_engine(self.db_path).dispose()  # creates our tables if they are missing
+        ensure_schema(self.db_path)
         self._conn = connect(self.db_path, self.synchronous)
 
     def close(self) -> None:

@@ -225,7 +225,7 @@ def start(
         time.sleep(0.05)
     ctx = None
     if tls and client is not None and client.cert:
-        from statusdash.tls import client_context
+        from statusdash.tlsclient import client_context
 
         ca = work / "data" / "vault" / "ca" / "ca.crt"
         ctx = client_context(ca, Path(client.cert), Path(client.key) if client.key else None)

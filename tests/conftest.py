@@ -201,7 +201,7 @@ class TlsLive(Live):
 
     def client(self, name: str | None, **kw: Any) -> httpx.Client:
         """An httpx client presenting ``clients/<name>`` (or no certificate)."""
-        from statusdash.tls import client_context
+        from statusdash.tlsclient import client_context
 
         clients = self.vault / "clients"
         cert = (clients / f"{name}.crt") if name else None

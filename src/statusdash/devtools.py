@@ -84,7 +84,7 @@ def certs() -> None:
 def _wait_health(s: Settings, url: str, timeout: float = 20.0) -> bool:
     import httpx
 
-    from statusdash.tls import httpx_verify
+    from statusdash.tlsclient import httpx_verify
 
     verify = httpx_verify(url, s.ca_cert)
     deadline = time.monotonic() + timeout

@@ -192,7 +192,7 @@ def test_a_bad_services_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
 def test_the_default_services_file_is_used_only_if_it_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from statusdash.checks import parse_services
+    from statusdash.agent.checks.config import parse_services
     from statusdash.cli import agent
 
     default = tmp_path / "services.yaml"

@@ -20,7 +20,8 @@ from statusdash.agent.monitor import (
     ServiceMonitor,
     to_event,
 )
-from statusdash.checks import CheckResult, ServicesConfig, parse_services
+from statusdash.agent.checks.config import ServicesConfig, parse_services
+from statusdash.agent.checks.run import CheckResult
 from statusdash.schema import ServiceCheckResult
 from statusdash.server.health_events import ServicePayload, parse_events
 

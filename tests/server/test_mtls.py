@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from statusdash import pki
-from statusdash.tls import client_context
+from statusdash.tlsclient import client_context
 from tests.conftest import TlsLive, make_report
 
 

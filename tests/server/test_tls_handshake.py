@@ -40,7 +40,7 @@ from statusdash.server.tls import (
     peer_identity,
 )
 from statusdash.settings import Settings
-from statusdash.tls import client_context
+from statusdash.tlsclient import client_context
 
 pytestmark = pytest.mark.xdist_group("tls_handshake")
 

@@ -18,13 +18,8 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
-from statusdash.checks import (
-    HEALTHY,
-    Checker,
-    CheckResult,
-    CheckSpec,
-    ServicesConfig,
-)
+from statusdash.agent.checks.config import CheckSpec, ServicesConfig
+from statusdash.agent.checks.run import HEALTHY, Checker, CheckResult
 
 log = logging.getLogger("statusdash.agent.services")
 

@@ -16,7 +16,7 @@ from statusdash import __version__
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.diagnose import explain, handshake_advice
 from statusdash.agent.spool import Entry, Spool
-from statusdash.tls import httpx_verify
+from statusdash.tlsclient import httpx_verify
 
 if TYPE_CHECKING:
     from statusdash.agent.monitor import EventQueue

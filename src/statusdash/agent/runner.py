@@ -109,7 +109,7 @@ class Agent:
     def _services(self) -> ServiceMonitor | None:
         if not self.cfg.services:
             return None
-        from statusdash.checks import parse_services
+        from statusdash.agent.checks.config import parse_services
 
         return ServiceMonitor(parse_services(self.cfg.services), wake=self.waker.poke)
 

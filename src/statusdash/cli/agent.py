@@ -81,7 +81,7 @@ def _services(path: Path | None) -> tuple[dict[str, Any] | None, str | None]:
         if not DEFAULT_SERVICES.is_file():
             return None, None
         path = DEFAULT_SERVICES
-    from statusdash.checks import ChecksError, load_services
+    from statusdash.agent.checks.config import ChecksError, load_services
 
     try:
         config = load_services(path)
@@ -133,7 +133,7 @@ def _credentials(
     if https:
         import ssl
 
-        from statusdash.tls import client_context
+        from statusdash.tlsclient import client_context
 
         try:
             client_context(ca, cert, key)
@@ -236,7 +236,8 @@ def _dry_run(
 
     from statusdash.agent.runner import ONCE_SAMPLE_S
     from statusdash.agent.sampler import Collector
-    from statusdash.checks import parse_services, run_checks
+    from statusdash.agent.checks.config import parse_services
+    from statusdash.agent.checks.run import run_checks
     from statusdash.schema import MetricsReport
 
     collector = Collector(host, interval, mounts)

@@ -32,7 +32,7 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
     }
     if settings.mtls_enabled:
         from statusdash.pki import PkiError
-        from statusdash.server.tls import mtls_setup
+        from statusdash.server.mtls import mtls_setup
 
         try:
             kwargs.update(mtls_setup(settings, app))

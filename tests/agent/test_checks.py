@@ -260,7 +260,8 @@ def test_the_daemon_s_check_modules_load_neither_yaml_nor_pydantic_nor_psutil() 
     import sys
 
     code = (
-        "import sys, statusdash.agent.checks.run, statusdash.agent.monitor, statusdash.agent.runner;"
+        "import sys, statusdash.agent.checks.run, statusdash.agent.monitor,"
+        " statusdash.agent.runner;"
         " print([m for m in ('yaml', 'pydantic', 'psutil') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

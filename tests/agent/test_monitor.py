@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from statusdash.agent.checks.config import ServicesConfig, parse_services
+from statusdash.agent.checks.run import CheckResult
 from statusdash.agent.monitor import (
     ChangeTracker,
     CheckSchedule,
@@ -20,8 +22,6 @@ from statusdash.agent.monitor import (
     ServiceMonitor,
     to_event,
 )
-from statusdash.agent.checks.config import ServicesConfig, parse_services
-from statusdash.agent.checks.run import CheckResult
 from statusdash.schema import ServiceCheckResult
 from statusdash.server.health_events import ServicePayload, parse_events
 

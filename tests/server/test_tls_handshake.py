@@ -29,16 +29,16 @@ from fastapi.responses import JSONResponse
 from websockets.sync.client import connect as ws_connect
 
 from statusdash import pki
-from statusdash.server.tls import (
+from statusdash.server.mtls import (
     MTLSHttpToolsProtocol,
     MTLSWebSocketsProtocol,
-    RevocationWatcher,
     ServerTLS,
     TlsSetupError,
     build_server_context,
     mtls_setup,
     peer_identity,
 )
+from statusdash.server.revocation import RevocationWatcher
 from statusdash.settings import Settings
 from statusdash.tlsclient import client_context
 

@@ -76,7 +76,7 @@ class Sender:
         self._client = httpx.Client(
             base_url=cfg.server_url.rstrip("/"),
             headers=headers,
-            # a context built by us: httpx ignores cert= when verify= is a path (facts.md)
+            # a context built by us: httpx ignores cert= when verify= is a path
             verify=httpx_verify(cfg.server_url, cfg.ca, cfg.cert, cfg.key),
             timeout=httpx.Timeout(cfg.timeout_s, connect=min(5.0, cfg.timeout_s)),
             limits=httpx.Limits(

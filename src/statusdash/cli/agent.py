@@ -234,10 +234,10 @@ def _dry_run(
 
     from pydantic import ValidationError
 
-    from statusdash.agent.runner import ONCE_SAMPLE_S
-    from statusdash.agent.sampler import Collector
     from statusdash.agent.checks.config import parse_services
     from statusdash.agent.checks.run import run_checks
+    from statusdash.agent.runner import ONCE_SAMPLE_S
+    from statusdash.agent.sampler import Collector
     from statusdash.schema import MetricsReport
 
     collector = Collector(host, interval, mounts)

@@ -180,13 +180,13 @@ def live_server(tmp_path: Path) -> Iterator[Live]:
 
 def make_vault(vault: Path, agents: tuple[str, ...] = ("web-1", "db-1")) -> Path:
     """A vault made by our own PKI code: CA, server cert for 127.0.0.1, agents and a viewer."""
-    from statusdash import pki
+    from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert
 
-    pki.init_ca(vault)
-    pki.issue_server_cert(vault, ["localhost", "127.0.0.1"])
+    init_ca(vault)
+    issue_server_cert(vault, ["localhost", "127.0.0.1"])
     for name in agents:
-        pki.issue_client_cert(vault, name, "agent")
-    pki.issue_client_cert(vault, "viewer", "viewer")
+        issue_client_cert(vault, name, "agent")
+    issue_client_cert(vault, "viewer", "viewer")
     return vault
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import psutil
 import pytest
 
-from statusdash import pki
 from statusdash.agent.checks.config import (
     ChecksError,
     CheckSpec,
@@ -28,6 +27,7 @@ from statusdash.agent.checks.config import (
 )
 from statusdash.agent.checks.run import CheckResult, run_checks
 from statusdash.agent.checks.run import run_check as _run_check
+from statusdash.pki.ca import init_ca, issue_server_cert
 from statusdash.schema import HealthStatus, ServiceCheckResult
 
 
@@ -58,8 +58,8 @@ def http_port() -> Iterator[int]:
 @pytest.fixture
 def https(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     vault = tmp_path / "vault"
-    ca = pki.init_ca(vault)
-    cert = pki.issue_server_cert(vault, ["127.0.0.1"])
+    ca = init_ca(vault)
+    cert = issue_server_cert(vault, ["127.0.0.1"])
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert.cert_path, cert.key_path)

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, cast
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from statusdash import pki
+from statusdash.pki.ca import CRL_VALIDITY, reissue_crl
+from statusdash.pki.check import PkiError, parse_client_cert, utcnow
+from statusdash.pki.vault import CRL_REFRESH_MARGIN, crl_needs_refresh, load_crl, paths
 from statusdash.server.revocation import RevocationWatcher
 from statusdash.settings import Settings
 
@@ -41,7 +43,7 @@ _MISSING = object()
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-class TlsSetupError(pki.PkiError, ValueError):
+class TlsSetupError(PkiError, ValueError):
     """The server cannot serve mTLS with what is in the vault; the message says what to run."""
 
 
@@ -60,8 +62,8 @@ def build_server_context(
     *,
     on_refused: Callable[[str], None] | None = None,
     refresh_crl: bool = True,
-    crl_validity: timedelta = pki.CRL_VALIDITY,
-    refresh_margin: timedelta = pki.CRL_REFRESH_MARGIN,
+    crl_validity: timedelta = CRL_VALIDITY,
+    refresh_margin: timedelta = CRL_REFRESH_MARGIN,
 ) -> ssl.SSLContext:
     """The server context: our cert, our CA as trust, client certs optional but checked + CRL.
 
@@ -71,7 +73,7 @@ def build_server_context(
     CA key is here: with CRL checking on, a missing or expired CRL would refuse every client.
     Refused handshakes are logged with OpenSSL's reason and passed to ``on_refused``.
     """
-    p = pki.paths(vault)
+    p = paths(vault)
     for path, fix in (
         (p.ca_cert, "statusdash certs init"),
         (p.server_cert, "statusdash certs server --san <name-or-ip> ..."),
@@ -79,14 +81,14 @@ def build_server_context(
     ):
         if not path.exists():
             raise TlsSetupError(f"mTLS needs {path}, which is missing: run `{fix}`")
-    if refresh_crl and p.ca_key.exists() and pki.crl_needs_refresh(vault, refresh_margin):
-        renewed = pki.reissue_crl(vault, crl_validity)
+    if refresh_crl and p.ca_key.exists() and crl_needs_refresh(vault, refresh_margin):
+        renewed = reissue_crl(vault, crl_validity)
         log.info("CRL re-issued, valid until %s", f"{renewed:%Y-%m-%d %H:%M} UTC")
     try:
-        next_update = pki.load_crl(vault).next_update_utc
-    except pki.PkiError as exc:
+        next_update = load_crl(vault).next_update_utc
+    except PkiError as exc:
         raise TlsSetupError(f"{exc}; without a CRL every client certificate is refused") from None
-    if next_update is not None and next_update <= pki.utcnow():
+    if next_update is not None and next_update <= utcnow():
         raise TlsSetupError(
             f"the CRL {p.crl} expired at {next_update:%Y-%m-%d %H:%M} UTC and the CA key is not"
             " here to re-issue it: every client certificate would be refused. Run"
@@ -185,7 +187,7 @@ class MTLSWebSocketsProtocol(WebSocketsSansIOProtocol):
 @lru_cache(maxsize=1024)
 def _identity_from_pem(pem: str) -> PeerIdentity | None:
     try:
-        info = pki.parse_client_cert(pem.encode("ascii"))
+        info = parse_client_cert(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         return None
     return PeerIdentity(info.cn, info.role or "", info.serial)
@@ -253,7 +255,7 @@ def mtls_setup(settings: Settings, app: FastAPI) -> dict[str, Any]:
         server_tls = ServerTLS(settings.vault_path)
     except TlsSetupError:
         raise
-    except pki.PkiError as exc:
+    except PkiError as exc:
         raise TlsSetupError(str(exc)) from None
     auth = app.state.auth
     auth.peer_identity = peer_identity

@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from statusdash import pki
+from statusdash.pki.ca import CRL_VALIDITY, locked, reissue_crl
+from statusdash.pki.check import PkiError, utcnow
+from statusdash.pki.vault import CRL_REFRESH_MARGIN, load_crl, paths, revoked_serials
 
 log = logging.getLogger("statusdash.tls")
 
@@ -41,12 +43,12 @@ class RevocationWatcher:
         vault: Path | str,
         *,
         interval_s: float = 2.0,
-        crl_validity: timedelta = pki.CRL_VALIDITY,
-        refresh_margin: timedelta = pki.CRL_REFRESH_MARGIN,
+        crl_validity: timedelta = CRL_VALIDITY,
+        refresh_margin: timedelta = CRL_REFRESH_MARGIN,
         reissue: bool = True,
     ) -> None:
         self.vault = Path(vault)
-        self.paths = pki.paths(vault)
+        self.paths = paths(vault)
         self.interval_s = interval_s
         self.crl_validity = crl_validity
         self.refresh_margin = refresh_margin
@@ -81,16 +83,16 @@ class RevocationWatcher:
         can_reissue = self.reissue and self.paths.ca_key.exists()
         try:
             reloaded = self._reload_if_changed()
-        except pki.PkiError as exc:
+        except PkiError as exc:
             if not can_reissue:
                 raise
             log.error("bad CRL, re-issuing it from %s: %s", self.paths.revoked_db, exc)
             reloaded, self.next_update = False, None
         if can_reissue and self._needs_refresh():
-            next_update = pki.reissue_crl(self.vault, self.crl_validity)
+            next_update = reissue_crl(self.vault, self.crl_validity)
             log.info("CRL re-issued, valid until %s", f"{next_update:%Y-%m-%d %H:%M} UTC")
             reloaded = self._reload_if_changed() or reloaded
-        if self.next_update is not None and self.next_update <= pki.utcnow():
+        if self.next_update is not None and self.next_update <= utcnow():
             log.error(
                 "the CRL %s expired at %s: every client certificate is refused until it is"
                 " re-issued (`statusdash certs crl` on the CA host)",
@@ -102,7 +104,7 @@ class RevocationWatcher:
     def _needs_refresh(self) -> bool:
         if self.next_update is None:
             return True
-        return self.next_update - pki.utcnow() < self.refresh_margin
+        return self.next_update - utcnow() < self.refresh_margin
 
     def _reload_if_changed(self) -> bool:
         sig = (_file_sig(self.paths.crl), _file_sig(self.paths.revoked_db))
@@ -110,10 +112,10 @@ class RevocationWatcher:
             return False
         # Under the CA lock: `revoke` writes revoked.json and then the CRL; reading between the
         # two would load the old CRL and remember the new signature of the pair.
-        with pki.locked(self.paths):
+        with locked(self.paths):
             sig = (_file_sig(self.paths.crl), _file_sig(self.paths.revoked_db))
-            crl = pki.load_crl(self.vault)  # signature-checked; raises PkiError
-            denied = pki.revoked_serials(self.vault)
+            crl = load_crl(self.vault)  # signature-checked; raises PkiError
+            denied = revoked_serials(self.vault)
         for ctx in self._contexts:
             ctx.load_verify_locations(cafile=self.paths.crl)
         self._denylist = frozenset(denied | self._denylist)
@@ -128,7 +130,7 @@ class RevocationWatcher:
         while True:
             try:
                 await asyncio.to_thread(self.check_now)
-            except (pki.PkiError, OSError, ssl.SSLError) as exc:
+            except (PkiError, OSError, ssl.SSLError) as exc:
                 log.error("revocation check failed (keeping the previous denylist): %s", exc)
             except Exception:  # a dead watcher would silently stop revocations
                 log.exception("revocation check failed (keeping the previous denylist)")

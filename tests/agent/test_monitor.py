@@ -54,7 +54,7 @@ def test_each_check_runs_on_its_own_interval() -> None:
     sched = CheckSchedule(_cfg())
     assert sched.next_due() == 0
     assert sched.due(0) == ["web", "pg"]
-    assert sched.due(5) == [] and sched.sleep_for(5) == 5 and sched.next_due() == 10
+    assert sched.due(5) == [] and sched.next_due() == 10
     assert sched.due(10) == ["web"]
     assert sched.due(30) == ["web", "pg"]
 

@@ -48,12 +48,6 @@ class CheckSchedule:
             return float("inf")
         return min(self._next.get(s.name, 0.0) for s in self.config.services)
 
-    def sleep_for(self, now: float) -> float:
-        """Seconds until the next check is due."""
-        if not self.config.services:
-            return self.config.interval
-        return max(0.0, self.next_due() - now)
-
 
 def error_of(r: CheckResult) -> str:
     """What is wrong ("" when healthy): part of a status, so a new error is a change."""

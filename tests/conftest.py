@@ -212,7 +212,7 @@ class TlsLive(Live):
 
 @pytest.fixture
 def tls_server(tmp_path: Path, vault_template: Path) -> Iterator[TlsLive]:
-    """The real app with mTLS on, over a copy of a vault made by ``statusdash.pki``."""
+    """The real app with mTLS on, over a copy of a vault made by ``statusdash.pki.ca``."""
     import shutil
 
     vault = tmp_path / "vault"

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from statusdash.errors import StatusdashError
 from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert, reissue_crl, revoke
 from statusdash.pki.check import (
     PkiError,
@@ -105,6 +106,11 @@ def test_keys_are_0600_from_creation_whatever_the_umask(
 def test_keys_are_ecdsa_p256(vault: Path) -> None:
     key = serialization.load_pem_private_key(paths(vault).client_key("web01").read_bytes(), None)
     assert key.curve.name == "secp256r1"  # type: ignore[union-attr]
+
+
+def test_pki_errors_are_domain_errors(tmp_path: Path) -> None:
+    with pytest.raises(StatusdashError, match="certs init"):  # what the CLI boundary prints
+        issue_client_cert(tmp_path, "web01")
 
 
 def test_init_refuses_to_overwrite_without_force(vault: Path) -> None:

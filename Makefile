@@ -40,4 +40,4 @@ demo: certs
 	$(BIN)/python -m statusdash.devtools demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,8 +1,7 @@
-"""``make bench``: run every benchmark module that exists and print one table of figures.
+"""``make bench``: run every benchmark module and print one table of figures.
 
-Modules are optional (``bench/agent_bench.py``, ``tui_bench.py`` and ``history_bench.py`` come from
-other work): an absent one is listed as skipped; one that fails to import or run prints its error,
-the others still run, and the exit code is 1 at the end. ``--strict`` also fails on a missed target.
+A module that fails to import or run prints its error, the others still run, and the exit code is
+1 at the end. ``--strict`` also fails on a missed target.
 """
 
 from __future__ import annotations
@@ -36,16 +35,6 @@ OMIT = {"detail"}  # nested detail a module already printed while it ran
 
 class TimeLimit(Exception):
     """A benchmark module ran past its time limit."""
-
-
-def load(modname: str) -> ModuleType | None:
-    """The module, or None if it does not exist (an import error inside it still raises)."""
-    try:
-        return importlib.import_module(modname)
-    except ModuleNotFoundError as exc:
-        if exc.name == modname:
-            return None
-        raise
 
 
 @contextlib.contextmanager
@@ -107,7 +96,7 @@ def missed_targets(figures: Any) -> list[str]:
     return [k for k, v in flatten(figures) if k.endswith("_ok") and v is False]
 
 
-def print_table(results: dict[str, Any], errors: dict[str, str], skipped: list[str]) -> None:
+def print_table(results: dict[str, Any], errors: dict[str, str]) -> None:
     rows = [(mod, key, fmt(val)) for mod, figs in results.items() for key, val in flatten(figs)]
     w_mod = max([len(r[0]) for r in rows] + [6])
     w_key = max([len(r[1]) for r in rows] + [6])
@@ -124,8 +113,6 @@ def print_table(results: dict[str, Any], errors: dict[str, str], skipped: list[s
     for mod, key, val in rows:
         print(f"{mod if mod != last else '':<{w_mod}}  {key:<{w_key}}  {val}")
         last = mod
-    for name in skipped:
-        print(f"{name:<{w_mod}}  (not present: skipped)")
     for name, err in errors.items():
         print(f"{name:<{w_mod}}  FAILED: {err}")
     print("=" * 78)
@@ -149,18 +136,13 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    skipped: list[str] = []
     for name, modname, kwargs, quick in MODULES:
         if args.only and name not in args.only:
             continue
         print(f"--- {name} ({modname})", flush=True)
         t0 = time.monotonic()
         try:
-            mod = load(modname)
-            if mod is None:
-                print(f"    {modname} does not exist yet: skipped", flush=True)
-                skipped.append(name)
-                continue
+            mod = importlib.import_module(modname)
             results[name] = run_module(name, mod, quick if args.quick else kwargs)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -172,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"    {name} done in {time.monotonic() - t0:.0f} s", flush=True)
 
-    print_table(results, errors, skipped)
+    print_table(results, errors)
     missed = {name: missed_targets(figs) for name, figs in results.items()}
     missed = {k: v for k, v in missed.items() if v}
     if missed:

@@ -9,7 +9,6 @@ file must hold every acknowledged report exactly once, or the benchmark fails.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -33,11 +32,6 @@ BUSY_MACHINE_CORES = 0.3  # other processes' CPU during a phase above which figu
 
 class BenchError(RuntimeError):
     """The benchmark could not run, or what it measured is wrong (lost or doubled reports)."""
-
-
-def tls_available() -> bool:
-    """True once the server's mTLS module exists (runner.uvicorn_config wires it)."""
-    return importlib.util.find_spec("statusdash.server.tls") is not None
 
 
 def make_clients(work: Path, hosts: list[str], tls: bool) -> tuple[list[Client], str | None]:
@@ -311,10 +305,8 @@ def run_transport(
 def run(
     tls: bool | None = None, seconds: float = 8.0, warmup: float = 2.0, rounds: int = 2, **kw: Any
 ) -> dict[str, Any]:
-    """Plain HTTP, then mTLS if the server has it (``tls=None``); figures per transport."""
+    """Plain HTTP, then mTLS (``tls=None``), or the one transport asked; figures per transport."""
     transports = [False, True] if tls is None else [tls]
-    if tls is None and not tls_available():
-        transports = [False]
     out: dict[str, Any] = {
         "clients": kw.get("clients", 50),
         "batch": f"{kw.get('batch_clients', 20)} clients x {kw.get('batch_size', 500)} reports",
@@ -328,8 +320,6 @@ def run(
         except BenchError as exc:
             print(f"[ingest/{name}] FAILED: {exc}", file=sys.stderr, flush=True)
             failed.append(f"{name}: {exc}")
-    if tls is None and not tls_available():
-        out["mtls"] = "not measured: statusdash.server.tls does not exist yet"
     if failed:
         raise BenchError(" | ".join(failed))
     return out

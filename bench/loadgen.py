@@ -278,7 +278,7 @@ class Generator:
         async def one(client: Client) -> Conn:
             ctx: ssl.SSLContext | None = None
             if spec.ca is not None:
-                from statusdash.tls import client_context
+                from statusdash.tlsclient import client_context
 
                 ctx = client_context(
                     Path(spec.ca),

@@ -150,16 +150,17 @@ def provision(data: Path, hosts: list[str], tls: bool) -> tuple[list[Client], st
         from statusdash.server import keys
 
         return [Client(h, api_key=keys.issue(data / "statusdash.db", h).key) for h in hosts], None
-    from statusdash import pki
+    from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert
+    from statusdash.pki.vault import paths
 
     vault = data / "vault"
-    pki.init_ca(vault)
-    pki.issue_server_cert(vault, ["localhost", "127.0.0.1"])
+    init_ca(vault)
+    issue_server_cert(vault, ["localhost", "127.0.0.1"])
     clients = []
     for h in hosts:
-        cert = pki.issue_client_cert(vault, h, "agent")
+        cert = issue_client_cert(vault, h, "agent")
         clients.append(Client(h, cert=str(cert.cert_path), key=str(cert.key_path)))
-    return clients, str(pki.paths(vault).ca_cert)
+    return clients, str(paths(vault).ca_cert)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -225,7 +226,7 @@ def start(
         time.sleep(0.05)
     ctx = None
     if tls and client is not None and client.cert:
-        from statusdash.tls import client_context
+        from statusdash.tlsclient import client_context
 
         ca = work / "data" / "vault" / "ca" / "ca.crt"
         ctx = client_context(ca, Path(client.cert), Path(client.key) if client.key else None)

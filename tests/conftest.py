@@ -180,13 +180,13 @@ def live_server(tmp_path: Path) -> Iterator[Live]:
 
 def make_vault(vault: Path, agents: tuple[str, ...] = ("web-1", "db-1")) -> Path:
     """A vault made by our own PKI code: CA, server cert for 127.0.0.1, agents and a viewer."""
-    from statusdash import pki
+    from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert
 
-    pki.init_ca(vault)
-    pki.issue_server_cert(vault, ["localhost", "127.0.0.1"])
+    init_ca(vault)
+    issue_server_cert(vault, ["localhost", "127.0.0.1"])
     for name in agents:
-        pki.issue_client_cert(vault, name, "agent")
-    pki.issue_client_cert(vault, "viewer", "viewer")
+        issue_client_cert(vault, name, "agent")
+    issue_client_cert(vault, "viewer", "viewer")
     return vault
 
 
@@ -201,7 +201,7 @@ class TlsLive(Live):
 
     def client(self, name: str | None, **kw: Any) -> httpx.Client:
         """An httpx client presenting ``clients/<name>`` (or no certificate)."""
-        from statusdash.tls import client_context
+        from statusdash.tlsclient import client_context
 
         clients = self.vault / "clients"
         cert = (clients / f"{name}.crt") if name else None
@@ -212,7 +212,7 @@ class TlsLive(Live):
 
 @pytest.fixture
 def tls_server(tmp_path: Path, vault_template: Path) -> Iterator[TlsLive]:
-    """The real app with mTLS on, over a copy of a vault made by ``statusdash.pki``."""
+    """The real app with mTLS on, over a copy of a vault made by ``statusdash.pki.ca``."""
     import shutil
 
     vault = tmp_path / "vault"

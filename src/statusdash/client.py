@@ -20,7 +20,7 @@ from statusdash.schema import (
     ServiceHealth,
     TokenResponse,
 )
-from statusdash.tls import httpx_verify
+from statusdash.tlsclient import httpx_verify
 
 
 class ClientError(Exception):

@@ -62,21 +62,22 @@ def setup() -> None:
 
 def certs() -> None:
     """The usual set: CA, server certificate, this host's agent certificate and a viewer."""
-    from statusdash import pki
+    from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert
+    from statusdash.pki.vault import paths
 
     s = load_settings()
     vault = s.vault_path
-    p = pki.paths(vault)
+    p = paths(vault)
     if not p.ca_cert.exists():
-        pki.init_ca(vault)
+        init_ca(vault)
         print(f"CA created in {p.ca_dir}")
     if not p.server_cert.exists():
         sans = ["localhost", "127.0.0.1", "::1", socket.gethostname().lower()]
-        pki.issue_server_cert(vault, sans)
+        issue_server_cert(vault, sans)
         print(f"server certificate for {', '.join(sans)}")
     for name, role in ((local_host_id(), "agent"), (VIEWER, "viewer")):
         if not p.client_cert(name).exists():
-            pki.issue_client_cert(vault, name, role)
+            issue_client_cert(vault, name, role)
             print(f"{role} certificate for {name}")
     print(f"certificates ready in {vault}")
 
@@ -84,7 +85,7 @@ def certs() -> None:
 def _wait_health(s: Settings, url: str, timeout: float = 20.0) -> bool:
     import httpx
 
-    from statusdash.tls import httpx_verify
+    from statusdash.tlsclient import httpx_verify
 
     verify = httpx_verify(url, s.ca_cert)
     deadline = time.monotonic() + timeout

@@ -18,17 +18,16 @@ from typing import Any
 import psutil
 import pytest
 
-from statusdash import pki
-from statusdash.checks import (
-    CheckResult,
+from statusdash.agent.checks.config import (
     ChecksError,
     CheckSpec,
     ServicesConfig,
     load_services,
     parse_services,
-    run_checks,
 )
-from statusdash.checks import run_check as _run_check
+from statusdash.agent.checks.run import CheckResult, run_checks
+from statusdash.agent.checks.run import run_check as _run_check
+from statusdash.pki.ca import init_ca, issue_server_cert
 from statusdash.schema import HealthStatus, ServiceCheckResult
 
 
@@ -59,8 +58,8 @@ def http_port() -> Iterator[int]:
 @pytest.fixture
 def https(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     vault = tmp_path / "vault"
-    ca = pki.init_ca(vault)
-    cert = pki.issue_server_cert(vault, ["127.0.0.1"])
+    ca = init_ca(vault)
+    cert = issue_server_cert(vault, ["127.0.0.1"])
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert.cert_path, cert.key_path)
@@ -89,7 +88,7 @@ def run_check(s: CheckSpec) -> ServiceCheckResult:
 
 
 def test_statuses_are_the_wire_schema_s() -> None:
-    from statusdash.checks import HEALTHY, UNHEALTHY, UNKNOWN
+    from statusdash.agent.checks.run import HEALTHY, UNHEALTHY, UNKNOWN
 
     assert [s.value for s in HealthStatus] == [HEALTHY, UNHEALTHY, UNKNOWN]
 
@@ -261,12 +260,13 @@ def test_the_daemon_s_check_modules_load_neither_yaml_nor_pydantic_nor_psutil() 
     import sys
 
     code = (
-        "import sys, statusdash.checks, statusdash.agent.monitor, statusdash.agent.runner;"
+        "import sys, statusdash.agent.checks.run, statusdash.agent.monitor,"
+        " statusdash.agent.runner;"
         " print([m for m in ('yaml', 'pydantic', 'psutil') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['psutil']"  # the sampler's own, not the checks'
-    code = "import sys, statusdash.checks; print('psutil' in sys.modules)"
+    code = "import sys, statusdash.agent.checks.run; print('psutil' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

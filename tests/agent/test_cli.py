@@ -56,6 +56,18 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_the_agent_takes_its_host_id_by_the_one_rule(tmp_path: Path) -> None:
+    import socket
+
+    from statusdash import hostid
+
+    out = run([*CLI, "--once", "--dry-run"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["host"] == hostid.from_hostname(socket.gethostname())
+    newline = run([*CLI, "--once", "--dry-run", "--host-id", "web-1\n"], tmp_path)
+    assert newline.returncode == 2 and "not a valid host id" in newline.stderr
+
+
 def test_missing_credentials_say_how_to_get_some(tmp_path: Path) -> None:
     out = run(
         [
@@ -192,7 +204,7 @@ def test_a_bad_services_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
 def test_the_default_services_file_is_used_only_if_it_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from statusdash.checks import parse_services
+    from statusdash.agent.checks.config import parse_services
     from statusdash.cli import agent
 
     default = tmp_path / "services.yaml"

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from statusdash.agent.procs import ProcessTracker, ProcStat, parse_stat, rank, read_proc
+import pytest
+
+from statusdash.agent.procs import (
+    ProcDir,
+    ProcessTracker,
+    ProcStat,
+    parse_stat,
+    rank,
+    read_proc,
+)
 from statusdash.schema import Processes
 
 # /proc/<pid>/stat lines as the kernel writes them (fields 14/15 utime/stime, 22 start, 24 rss)
@@ -70,3 +80,22 @@ def test_read_proc_sees_this_process() -> None:
     me = procs[os.getpid()]
     assert me.rss > 0 and me.cpu_s > 0 and me.name.startswith(("python", "pytest"))
     assert len(procs) > 1
+
+
+def test_the_one_proc_walker_lists_pids_and_reads_their_files(tmp_path: Path) -> None:
+    for pid, comm in (("7", b"nginx\n"), ("42", b"sshd\n")):
+        (tmp_path / pid).mkdir()
+        (tmp_path / pid / "comm").write_bytes(comm)
+        (tmp_path / pid / "stat").write_bytes(STAT.replace(b"4242 (", pid.encode() + b" (", 1))
+    (tmp_path / "self").mkdir()  # not a pid
+    (tmp_path / "meminfo").write_bytes(b"MemTotal: 1 kB\n")
+    with ProcDir(str(tmp_path)) as proc:
+        assert sorted(proc.pids()) == [7, 42]
+        assert proc.read(7, "comm") == b"nginx\n"
+        assert proc.read(42, "comm", 3) == b"ssh"
+        with pytest.raises(OSError):
+            proc.read(99, "comm")  # a process that exited since the listing
+    assert sorted(st.pid for st in read_proc(str(tmp_path))) == [7, 42]
+    with ProcDir() as real:
+        assert os.getpid() in set(real.pids())
+        assert real.read(os.getpid(), "comm")

@@ -12,8 +12,9 @@ import pytest
 
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.monitor import EventQueue, to_event
-from statusdash.agent.push import Backoff, Sender
+from statusdash.agent.push import Sender
 from statusdash.agent.spool import Spool
+from statusdash.backoff import Backoff
 from tests.agent.standin import StandIn
 from tests.conftest import free_port
 
@@ -142,7 +143,7 @@ def test_deadline_stops_between_batches(standin: StandIn, tmp_path: Path) -> Non
 
 
 def test_backoff_grows_to_its_cap_and_resets() -> None:
-    b = Backoff(1.0, 30.0, random.Random(1))
+    b = Backoff(1.0, 30.0, rng=random.Random(1))
     delays = [b.next_delay() for _ in range(10)]
     assert 0.5 <= delays[0] <= 1.0
     assert 2.0 <= delays[2] <= 4.0

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from statusdash.agent.checks.config import parse_services
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.runner import Agent
-from statusdash.checks import parse_services
 from statusdash.schema import HealthStatus, MetricsReport
 from tests.agent.agentproc import AgentProc, clean_env, spooled
 from tests.agent.standin import StandIn

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from statusdash import schema
-from statusdash.agent.config import default_host_id
 from statusdash.agent.sampler import SCHEMA_VERSION, Collector
+from statusdash.hostid import from_hostname as default_host_id
 
 
 def test_schema_version_matches_the_wire_schema() -> None:

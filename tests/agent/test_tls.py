@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from statusdash import pki
 from statusdash.agent.config import AgentConfig
-from statusdash.agent.diagnose import _expiry_only
 from statusdash.agent.runner import Agent
+from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert
+from statusdash.pki.check import utcnow
 from tests.agent.agentproc import stored
 from tests.conftest import Live, RunningServer, make_settings
 
@@ -20,16 +20,16 @@ from tests.conftest import Live, RunningServer, make_settings
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
     v = tmp_path_factory.mktemp("vault")
-    pki.init_ca(v)
-    pki.issue_server_cert(v, ["127.0.0.1", "localhost"])
-    pki.issue_client_cert(v, "web-1")
-    now = pki.utcnow()
-    pki.issue_client_cert(
+    init_ca(v)
+    issue_server_cert(v, ["127.0.0.1", "localhost"])
+    issue_client_cert(v, "web-1")
+    now = utcnow()
+    issue_client_cert(
         v, "old-1", not_before=now - timedelta(days=30), not_after=now - timedelta(days=1)
     )
     other = tmp_path_factory.mktemp("other-vault")
-    pki.init_ca(other, cn="someone else's CA")
-    pki.issue_client_cert(other, "web-1")
+    init_ca(other, cn="someone else's CA")
+    issue_client_cert(other, "web-1")
     (v / "foreign").mkdir()
     for ext in ("crt", "key"):
         (v / "foreign" / f"web-1.{ext}").write_bytes((other / f"clients/web-1.{ext}").read_bytes())
@@ -96,9 +96,3 @@ def test_refused_handshake_names_the_likely_cause(
     assert cause in message
     assert "probably refused our client certificate" in caplog.text
     assert stored(mtls_server.settings.db_path) == []
-
-
-def test_fallback_diagnosis_checks_expiry(vault: Path) -> None:
-    assert "expired on" in _expiry_only(vault / "clients" / "old-1.crt")[0]
-    assert _expiry_only(vault / "clients" / "web-1.crt") == []
-    assert "cannot read" in _expiry_only(vault / "nope.crt")[0]

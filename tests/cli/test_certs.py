@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from statusdash import pki
 from statusdash.cli.certs import app
+from statusdash.pki.ca import init_ca, issue_client_cert
+from statusdash.pki.check import load_cert, utcnow
+from statusdash.pki.vault import load_crl
 
 runner = CliRunner()
 
@@ -58,12 +60,12 @@ def test_ls_json_round_trip(vault: Path) -> None:
         "ops": "viewer",
         "web01": "agent",
     }
-    web01 = pki.load_cert(vault / "clients" / "web01.crt")
+    web01 = load_cert(vault / "clients" / "web01.crt")
     assert rows["web01"]["serial"] == f"{web01.serial_number:x}"
     assert rows["web01"]["not_after"] == web01.not_valid_after_utc.isoformat()
     assert rows["web01"]["status"] == "valid"
     assert rows["web01"]["revoked"] is False
-    ops_days = pki.load_cert(vault / "clients" / "ops.crt").not_valid_after_utc - pki.utcnow()
+    ops_days = load_cert(vault / "clients" / "ops.crt").not_valid_after_utc - utcnow()
     assert timedelta(days=29) < ops_days <= timedelta(days=30)
     table = run("ls", "--vault", vault).stdout
     assert "web01" in table and "agent" in table and f"{web01.serial_number:x}" in table
@@ -74,7 +76,7 @@ def test_server_certificate_sans(vault: Path) -> None:
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["purpose"] == "server"
-    cert = pki.load_cert(vault / "server" / "status.crt")
+    cert = load_cert(vault / "server" / "status.crt")
     assert "10.0.0.5" in str(cert.extensions)
 
 
@@ -120,7 +122,7 @@ def test_revoke_and_verify(vault: Path) -> None:
     as_json = run("verify", crt, "--json", "--vault", vault)
     assert as_json.exit_code == 1
     assert json.loads(as_json.stdout)["problems"] == [
-        f"revoked (serial {pki.load_cert(crt).serial_number:x} is on the CRL)"
+        f"revoked (serial {load_cert(crt).serial_number:x} is on the CRL)"
     ]
     assert "already revoked" in run("revoke", "web01", "--vault", vault).stdout
     missing = run("revoke", "ghost", "--vault", vault)
@@ -129,10 +131,10 @@ def test_revoke_and_verify(vault: Path) -> None:
 
 def test_verify_explains_why_not(vault: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    pki.init_ca(other)
-    pki.issue_client_cert(other, "web01")
-    now = pki.utcnow()
-    pki.issue_client_cert(
+    init_ca(other)
+    issue_client_cert(other, "web01")
+    now = utcnow()
+    issue_client_cert(
         vault, "old", not_before=now - timedelta(days=3), not_after=now - timedelta(days=1)
     )
     cases = [
@@ -162,10 +164,10 @@ def test_crl_command_and_vault_from_env(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env from the project
     monkeypatch.setenv("VAULT_PATH", str(vault))
-    before = pki.load_crl(vault).next_update_utc
+    before = load_crl(vault).next_update_utc
     result = run("crl", "--days", "1")
     assert result.exit_code == 0, result.stderr
-    after = pki.load_crl(vault).next_update_utc
+    after = load_crl(vault).next_update_utc
     assert before is not None and after is not None and after < before
     assert "web01" in ls_json(vault)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from statusdash import devtools, pki
+from statusdash import devtools
+from statusdash.pki.vault import list_certs, paths
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,11 +42,11 @@ def test_certs_makes_the_usual_set_once(project: Path) -> None:
     devtools.setup()
     devtools.certs()
     vault = project / "vault" / "certs"
-    p = pki.paths(vault)
+    p = paths(vault)
     host = devtools.local_host_id()
     for f in (p.ca_key, p.server_key, p.client_key(host), p.client_key("viewer")):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
-    roles = {r.name: r.role for r in pki.list_certs(vault)}
+    roles = {r.name: r.role for r in list_certs(vault)}
     assert roles[host] == "agent" and roles["viewer"] == "viewer"
     ca_before = p.ca_cert.read_bytes()
     devtools.certs()  # idempotent: the CA and certificates are not replaced

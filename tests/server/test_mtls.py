@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from statusdash import pki
-from statusdash.tls import client_context
+from statusdash.pki.ca import init_ca, issue_client_cert, revoke
+from statusdash.pki.check import load_cert, utcnow
+from statusdash.tlsclient import client_context
 from tests.conftest import TlsLive, make_report
 
 
@@ -73,15 +74,15 @@ def _refused(live: TlsLive, ctx: object) -> None:
 def test_bad_certificates_are_refused_at_the_handshake(tls_server: TlsLive, tmp_path: Path) -> None:
     vault = tls_server.vault
     ca = vault / "ca" / "ca.crt"
-    now = pki.utcnow()
-    expired = pki.issue_client_cert(
+    now = utcnow()
+    expired = issue_client_cert(
         vault,
         "old-1",
         "agent",
         not_before=now - timedelta(days=30),
         not_after=now - timedelta(days=1),
     )
-    future = pki.issue_client_cert(
+    future = issue_client_cert(
         vault,
         "new-1",
         "agent",
@@ -108,8 +109,8 @@ def test_bad_certificates_are_refused_at_the_handshake(tls_server: TlsLive, tmp_
 
 
 def make_other_ca(vault: Path) -> Path:
-    pki.init_ca(vault, cn="someone else's CA")
-    pki.issue_client_cert(vault, "web-1", "agent")
+    init_ca(vault, cn="someone else's CA")
+    issue_client_cert(vault, "web-1", "agent")
     return vault
 
 
@@ -117,10 +118,10 @@ def test_revoked_certificate_is_refused_even_on_an_open_connection(tls_server: T
     import time
 
     watcher = tls_server.server.app.state.server_tls.watcher
-    serial = pki.load_cert(tls_server.vault / "clients" / "web-1.crt").serial_number
+    serial = load_cert(tls_server.vault / "clients" / "web-1.crt").serial_number
     with tls_server.client("web-1") as agent:
         assert agent.post("/api/metrics/report", json=make_report("web-1")).status_code == 200
-        pki.revoke(tls_server.vault, "web-1")  # what `statusdash certs revoke web-1` does
+        revoke(tls_server.vault, "web-1")  # what `statusdash certs revoke web-1` does
         deadline = time.monotonic() + 10
         while not watcher.is_revoked(serial):
             assert time.monotonic() < deadline, "the server never picked up the revocation"

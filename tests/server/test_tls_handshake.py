@@ -28,19 +28,21 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from websockets.sync.client import connect as ws_connect
 
-from statusdash import pki
-from statusdash.server.tls import (
+from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert, reissue_crl, revoke
+from statusdash.pki.check import load_cert, utcnow
+from statusdash.pki.vault import crl_needs_refresh, load_crl, paths
+from statusdash.server.mtls import (
     MTLSHttpToolsProtocol,
     MTLSWebSocketsProtocol,
-    RevocationWatcher,
     ServerTLS,
     TlsSetupError,
     build_server_context,
     mtls_setup,
     peer_identity,
 )
+from statusdash.server.revocation import RevocationWatcher
 from statusdash.settings import Settings
-from statusdash.tls import client_context
+from statusdash.tlsclient import client_context
 
 pytestmark = pytest.mark.xdist_group("tls_handshake")
 
@@ -87,20 +89,20 @@ class Live:
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
     v = tmp_path_factory.mktemp("tls") / "vault"
-    now = pki.utcnow()
-    pki.init_ca(v)
-    pki.issue_server_cert(v, ["localhost", "127.0.0.1"])
-    pki.issue_client_cert(v, "web01")
-    pki.issue_client_cert(v, "web02")
-    pki.issue_client_cert(v, "ops", "viewer")
+    now = utcnow()
+    init_ca(v)
+    issue_server_cert(v, ["localhost", "127.0.0.1"])
+    issue_client_cert(v, "web01")
+    issue_client_cert(v, "web02")
+    issue_client_cert(v, "ops", "viewer")
     day = timedelta(days=1)
-    pki.issue_client_cert(v, "old", not_before=now - 9 * day, not_after=now - day)
-    pki.issue_client_cert(v, "future", not_before=now + day, not_after=now + 9 * day)
-    pki.issue_client_cert(v, "gone")
-    pki.revoke(v, "gone")
+    issue_client_cert(v, "old", not_before=now - 9 * day, not_after=now - day)
+    issue_client_cert(v, "future", not_before=now + day, not_after=now + 9 * day)
+    issue_client_cert(v, "gone")
+    revoke(v, "gone")
     other = v.parent / "other"
-    pki.init_ca(other)
-    pki.issue_client_cert(other, "web01")
+    init_ca(other)
+    issue_client_cert(other, "web01")
     return v
 
 
@@ -138,10 +140,10 @@ def ctx_for(
     vault: Path, name: str | None = None, *, ca_vault: Path | None = None
 ) -> ssl.SSLContext:
     """A client context trusting ``vault``'s CA with the client cert ``name`` of ``ca_vault``."""
-    src = pki.paths(ca_vault or vault)
+    src = paths(ca_vault or vault)
     if name is None:
-        return client_context(pki.paths(vault).ca_cert)
-    return client_context(pki.paths(vault).ca_cert, src.client_cert(name), src.client_key(name))
+        return client_context(paths(vault).ca_cert)
+    return client_context(paths(vault).ca_cert, src.client_cert(name), src.client_key(name))
 
 
 def raw_request(port: int, ctx: ssl.SSLContext) -> str:
@@ -157,7 +159,7 @@ def raw_request(port: int, ctx: ssl.SSLContext) -> str:
 
 
 def test_good_agent_is_accepted_and_identified(vault: Path, live: Live) -> None:
-    serial = pki.load_cert(pki.paths(vault).client_cert("web01")).serial_number
+    serial = load_cert(paths(vault).client_cert("web01")).serial_number
     with httpx.Client(base_url=live.url, verify=ctx_for(vault, "web01")) as client:
         answers = [client.get("/whoami").json() for _ in range(3)]
     assert answers[0]["peer"] == {"cn": "web01", "role": "agent", "serial": serial}
@@ -191,7 +193,7 @@ def test_no_certificate_passes_tls_but_has_no_identity(vault: Path, live: Live) 
 def test_bad_certificates_are_refused_at_the_handshake(
     vault: Path, live: Live, name: str, reason: str
 ) -> None:
-    p = pki.paths(vault)
+    p = paths(vault)
     if name == "other-ca":
         ctx = ctx_for(vault, "web01", ca_vault=vault.parent / "other")
     elif name == "server-cert":
@@ -219,11 +221,11 @@ def test_revocation_reaches_open_connections_and_new_handshakes(
     shutil.copytree(vault, v)
     srv = start(v, interval_s=0.05)
     try:
-        serial = pki.load_cert(pki.paths(v).client_cert("web01")).serial_number
+        serial = load_cert(paths(v).client_cert("web01")).serial_number
         with httpx.Client(base_url=srv.url, verify=ctx_for(v, "web01")) as client:
             first = client.get("/whoami")
             assert first.status_code == 200
-            pki.revoke(v, "web01")  # as `statusdash certs revoke web01` would, on disk
+            revoke(v, "web01")  # as `statusdash certs revoke web01` would, on disk
             deadline = time.monotonic() + 5
             while not srv.tls.watcher.is_revoked(serial):
                 assert time.monotonic() < deadline, "the watcher never picked up the new CRL"
@@ -254,15 +256,15 @@ def test_plain_asyncio_loop_works_the_same(vault: Path) -> None:
 def test_watcher_reissues_a_crl_near_expiry(vault: Path, tmp_path: Path) -> None:
     v = tmp_path / "vault"
     shutil.copytree(vault, v)
-    pki.reissue_crl(v, timedelta(hours=12))
+    reissue_crl(v, timedelta(hours=12))
     ctx = build_server_context(v, refresh_crl=False)
     watcher = RevocationWatcher(v)
     watcher.attach(ctx)
     assert watcher.check_now()
     assert watcher.next_update is not None
-    assert watcher.next_update - pki.utcnow() > timedelta(days=6)
-    assert pki.load_crl(v).next_update_utc == watcher.next_update
-    assert watcher.denylist == {pki.load_cert(pki.paths(v).client_cert("gone")).serial_number}
+    assert watcher.next_update - utcnow() > timedelta(days=6)
+    assert load_crl(v).next_update_utc == watcher.next_update
+    assert watcher.denylist == {load_cert(paths(v).client_cert("gone")).serial_number}
     assert not watcher.check_now(), "nothing changed, nothing reloaded"
 
 
@@ -273,9 +275,9 @@ async def test_watcher_keeps_its_denylist_through_a_bad_crl(
     shutil.copytree(vault, v)
     watcher = RevocationWatcher(v, interval_s=0.01, reissue=False)
     watcher.check_now()
-    gone = pki.load_cert(pki.paths(v).client_cert("gone")).serial_number
+    gone = load_cert(paths(v).client_cert("gone")).serial_number
     assert watcher.denylist == {gone}
-    pki.paths(v).crl.write_text("garbage")
+    paths(v).crl.write_text("garbage")
     async with watcher.running():
         await asyncio.sleep(0.1)
     assert watcher.denylist == {gone}, "a bad read never shrinks the denylist"
@@ -284,7 +286,7 @@ async def test_watcher_keeps_its_denylist_through_a_bad_crl(
     repairing = RevocationWatcher(v)
     assert repairing.check_now()
     assert repairing.denylist == {gone}
-    assert pki.load_crl(v).get_revoked_certificate_by_serial_number(gone) is not None
+    assert load_crl(v).get_revoked_certificate_by_serial_number(gone) is not None
 
 
 def test_startup_refreshes_an_expired_crl_when_the_ca_key_is_here(
@@ -292,11 +294,11 @@ def test_startup_refreshes_an_expired_crl_when_the_ca_key_is_here(
 ) -> None:
     v = tmp_path / "vault"
     shutil.copytree(vault, v)
-    pki.reissue_crl(v, timedelta(hours=1), now=pki.utcnow() - timedelta(hours=2))
+    reissue_crl(v, timedelta(hours=1), now=utcnow() - timedelta(hours=2))
     build_server_context(v)
-    assert not pki.crl_needs_refresh(v)
-    pki.reissue_crl(v, timedelta(hours=1), now=pki.utcnow() - timedelta(hours=2))
-    pki.paths(v).ca_key.unlink()  # a server host without the CA key cannot fix it
+    assert not crl_needs_refresh(v)
+    reissue_crl(v, timedelta(hours=1), now=utcnow() - timedelta(hours=2))
+    paths(v).ca_key.unlink()  # a server host without the CA key cannot fix it
     with pytest.raises(TlsSetupError, match=r"expired.*every client certificate"):
         build_server_context(v)
 
@@ -323,7 +325,7 @@ async def test_mtls_setup_wires_auth_and_lifespan_hooks(vault: Path, tmp_path: P
     assert kwargs["ws"] is MTLSWebSocketsProtocol
     assert kwargs["ssl_context_factory"](None, None) is app.state.server_tls.context
     assert app.state.auth.peer_identity is peer_identity
-    gone = pki.load_cert(pki.paths(vault).client_cert("gone")).serial_number
+    gone = load_cert(paths(vault).client_cert("gone")).serial_number
     assert app.state.auth.is_revoked(gone)
     watcher = app.state.server_tls.watcher
     await app.state.on_startup[0](app)
@@ -338,7 +340,7 @@ async def test_mtls_setup_wires_auth_and_lifespan_hooks(vault: Path, tmp_path: P
 def test_peer_identity_without_tls_or_with_native_extension(vault: Path) -> None:
     assert peer_identity({"type": "http"}) is None
     assert peer_identity({"type": "http", "extensions": {"tls": {"client_cert_chain": []}}}) is None
-    pem = pki.paths(vault).client_cert("ops").read_text()
+    pem = paths(vault).client_cert("ops").read_text()
     tls: dict[str, Any] = {"client_cert_chain": (c for c in [pem])}  # spec: any iterable
     ident = peer_identity({"extensions": {"tls": tls}})
     assert ident is not None

@@ -5,26 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 CONFIG_ENV = "STATUSDASH_AGENT_CONFIG"
-_HOST_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")  # = statusdash.schema.HOST_ID_PATTERN
-
-
-def valid_host_id(name: str) -> bool:
-    return bool(_HOST_ID_RE.match(name))
-
-
-def default_host_id(hostname: str | None = None) -> str:
-    """This machine's name, lowercased and made a valid host id."""
-    name = (hostname if hostname is not None else socket.gethostname()).strip().lower()
-    name = re.sub(r"[^a-z0-9._-]+", "-", name)
-    name = name.lstrip("._-")[:63].rstrip("-") or "localhost"
-    return name
 
 
 def default_spool_dir() -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -51,33 +50,9 @@ def explain(exc: Exception, url: str, has_cert: bool) -> Explained:
 
 def check_certificate(ca: Path | None, cert: Path, key: Path | None) -> list[str]:
     """Likely reasons the server refuses our certificate; empty if none is visible here."""
-    try:
-        from statusdash.certcheck import diagnose_client_cert
-    except ImportError:
-        try:
-            from statusdash.pki import diagnose_client_cert
-        except ImportError:
-            return _expiry_only(cert)
+    from statusdash.pki.check import diagnose_client_cert  # cryptography: only once refused
+
     return diagnose_client_cert(ca or cert, cert, key or cert)
-
-
-def _expiry_only(cert_path: Path) -> list[str]:
-    """The fallback when the PKI helpers are missing: is the certificate within its dates?"""
-    from cryptography import x509
-
-    try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    except (OSError, ValueError) as exc:
-        return [f"cannot read the client certificate {cert_path}: {exc}"]
-    now = datetime.now(UTC)
-    if cert.not_valid_after_utc < now:
-        return [f"the client certificate {cert_path} expired on {cert.not_valid_after_utc:%F}"]
-    if cert.not_valid_before_utc > now:
-        return [
-            f"the client certificate {cert_path} is not valid before"
-            f" {cert.not_valid_before_utc:%F %T} UTC (check the clock)"
-        ]
-    return []
 
 
 def handshake_advice(ca: Path | None, cert: Path, key: Path | None) -> str:

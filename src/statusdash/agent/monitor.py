@@ -18,13 +18,8 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
-from statusdash.checks import (
-    HEALTHY,
-    Checker,
-    CheckResult,
-    CheckSpec,
-    ServicesConfig,
-)
+from statusdash.agent.checks.config import CheckSpec, ServicesConfig
+from statusdash.agent.checks.run import HEALTHY, Checker, CheckResult
 
 log = logging.getLogger("statusdash.agent.services")
 
@@ -52,12 +47,6 @@ class CheckSchedule:
         if not self.config.services:
             return float("inf")
         return min(self._next.get(s.name, 0.0) for s in self.config.services)
-
-    def sleep_for(self, now: float) -> float:
-        """Seconds until the next check is due."""
-        if not self.config.services:
-            return self.config.interval
-        return max(0.0, self.next_due() - now)
 
 
 def error_of(r: CheckResult) -> str:

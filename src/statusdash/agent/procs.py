@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from statusdash.agent.rates import percent
@@ -46,29 +46,48 @@ def parse_stat(pid: int, data: bytes, clock_ticks: int, page_size: int) -> ProcS
     return ProcStat(pid, name, ticks / clock_ticks, start, rss_pages * page_size)
 
 
+class ProcDir:
+    """The one walk of ``/proc``: its pid directories, and their files read relative to one
+    open directory (``os.open``/``os.read``: a buffered file object costs three times more)."""
+
+    def __init__(self, path: str = "/proc") -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+    def __enter__(self) -> ProcDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+
+    def pids(self) -> Iterator[int]:
+        """The pids listed now; a process may be gone by the time it is read."""
+        for entry in os.listdir(self._fd):
+            if entry.isdigit():
+                yield int(entry)
+
+    def read(self, pid: int, name: str, size: int = 4096) -> bytes:
+        """Up to ``size`` bytes of ``/proc/<pid>/<name>``; OSError if the process is gone."""
+        fd = os.open(f"{pid}/{name}", os.O_RDONLY, dir_fd=self._fd)
+        try:
+            return os.read(fd, size)
+        finally:
+            os.close(fd)
+
+
 def read_proc(proc_dir: str = "/proc") -> list[ProcStat]:
     """Every process of ``proc_dir``, one read of its ``stat`` each; vanished ones skipped."""
     clock_ticks = os.sysconf("SC_CLK_TCK")
     page_size = os.sysconf("SC_PAGE_SIZE")
     out: list[ProcStat] = []
-    dfd = os.open(proc_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for entry in os.listdir(dfd):
-            if not entry.isdigit():
-                continue
+    with ProcDir(proc_dir) as proc:
+        for pid in proc.pids():
             try:
-                fd = os.open(entry + "/stat", os.O_RDONLY, dir_fd=dfd)
-                try:
-                    data = os.read(fd, 4096)
-                finally:
-                    os.close(fd)
+                data = proc.read(pid, "stat")
             except OSError:  # exited since the listing, or hidden from us
                 continue
-            st = parse_stat(int(entry), data, clock_ticks, page_size)
+            st = parse_stat(pid, data, clock_ticks, page_size)
             if st is not None:
                 out.append(st)
-    finally:
-        os.close(dfd)
     return out
 
 

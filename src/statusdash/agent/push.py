@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from statusdash import __version__
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.diagnose import explain, handshake_advice
 from statusdash.agent.spool import Entry, Spool
-from statusdash.tls import httpx_verify
+from statusdash.tlsclient import httpx_verify
 
 if TYPE_CHECKING:
     from statusdash.agent.monitor import EventQueue
@@ -30,24 +29,6 @@ MAX_REJECT_STREAK = 3
 REMIND_S = 300.0
 MAX_EVENTS = 256  # = the server's cap per POST /api/events
 MAX_EVENTS_BYTES = 192 * 1024  # under the server's 256 KB
-
-
-class Backoff:
-    """Exponential backoff with a cap and jitter (each delay drawn from its upper half)."""
-
-    def __init__(self, base_s: float = 1.0, cap_s: float = 60.0, rng: random.Random | None = None):
-        self.base_s = base_s
-        self.cap_s = cap_s
-        self.failures = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        ceiling = min(self.cap_s, self.base_s * 2 ** min(self.failures - 1, 30))
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 @dataclass
@@ -76,7 +57,7 @@ class Sender:
         self._client = httpx.Client(
             base_url=cfg.server_url.rstrip("/"),
             headers=headers,
-            # a context built by us: httpx ignores cert= when verify= is a path (facts.md)
+            # a context built by us: httpx ignores cert= when verify= is a path
             verify=httpx_verify(cfg.server_url, cfg.ca, cfg.cert, cfg.key),
             timeout=httpx.Timeout(cfg.timeout_s, connect=min(5.0, cfg.timeout_s)),
             limits=httpx.Limits(

@@ -17,9 +17,10 @@ from typing import Any
 from statusdash.agent.config import CONFIG_ENV, AgentConfig
 from statusdash.agent.diagnose import check_certificate
 from statusdash.agent.monitor import ServiceMonitor
-from statusdash.agent.push import Backoff, Delivery, Sender, encode
+from statusdash.agent.push import Delivery, Sender, encode
 from statusdash.agent.sampler import Collector
 from statusdash.agent.spool import Entry, Spool, SpoolError
+from statusdash.backoff import Backoff
 
 log = logging.getLogger("statusdash.agent")
 
@@ -109,7 +110,7 @@ class Agent:
     def _services(self) -> ServiceMonitor | None:
         if not self.cfg.services:
             return None
-        from statusdash.checks import parse_services
+        from statusdash.agent.checks.config import parse_services
 
         return ServiceMonitor(parse_services(self.cfg.services), wake=self.waker.poke)
 
@@ -159,7 +160,7 @@ class Agent:
             self.spool.close()
             return 1
         self.waker.install()
-        backoff = Backoff(1.0, cfg.backoff_max_s, self._rng)
+        backoff = Backoff(1.0, cfg.backoff_max_s, rng=self._rng)
         try:
             collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
             self.monitor = self._services()

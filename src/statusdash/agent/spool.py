@@ -5,10 +5,12 @@ One file per report, written to a temporary name and renamed into place (atomic:
 survives a killed process; against power loss the file and the directory are fsynced, at once
 with ``sync=True``, or (the agent's way) only for reports that stay after a delivery attempt:
 an acknowledged report never costs an fsync, and a report whose host lost power mid-push could
-not have been more useful anyway. A file left empty by a power loss is set aside at the next
-start. We chose files over SQLite because a damaged file costs one report where a
-damaged database costs the spool, operators can inspect and clear it with ``ls`` and ``rm``,
-and the daemon stays smaller. File names carry a sequence number (delivery order, whatever the
+not have been more useful anyway. That deferred fsync is why the spool keeps its own writer
+instead of ``statusdash.fsutil.atomic_write``, which fsyncs every file at once: a different
+durability, on purpose. A file left empty by a power loss is set aside at the next start. We
+chose files over SQLite because a damaged file costs one report where a damaged database costs
+the spool, operators can inspect and clear it with ``ls`` and ``rm``, and the daemon stays
+smaller. File names carry a sequence number (delivery order, whatever the
 clock does) and the collection time in milliseconds (age bound without opening the file).
 """
 

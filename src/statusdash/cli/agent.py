@@ -62,10 +62,10 @@ SpoolOpt = Annotated[
 
 
 def _host_id(host_id: str | None) -> str:
-    from statusdash.agent.config import default_host_id, valid_host_id
+    from statusdash import hostid
 
-    host = host_id if host_id is not None else default_host_id()
-    if not valid_host_id(host):
+    host = host_id if host_id is not None else hostid.from_hostname()
+    if not hostid.is_valid(host):
         fail(
             f"--host-id {host!r} is not a valid host id (lowercase letters, digits, '.', '_',"
             " '-'; at most 63 characters)",
@@ -81,7 +81,7 @@ def _services(path: Path | None) -> tuple[dict[str, Any] | None, str | None]:
         if not DEFAULT_SERVICES.is_file():
             return None, None
         path = DEFAULT_SERVICES
-    from statusdash.checks import ChecksError, load_services
+    from statusdash.agent.checks.config import ChecksError, load_services
 
     try:
         config = load_services(path)
@@ -133,7 +133,7 @@ def _credentials(
     if https:
         import ssl
 
-        from statusdash.tls import client_context
+        from statusdash.tlsclient import client_context
 
         try:
             client_context(ca, cert, key)
@@ -234,9 +234,10 @@ def _dry_run(
 
     from pydantic import ValidationError
 
+    from statusdash.agent.checks.config import parse_services
+    from statusdash.agent.checks.run import run_checks
     from statusdash.agent.runner import ONCE_SAMPLE_S
     from statusdash.agent.sampler import Collector
-    from statusdash.checks import parse_services, run_checks
     from statusdash.schema import MetricsReport
 
     collector = Collector(host, interval, mounts)
@@ -306,6 +307,7 @@ def install_service(
     import pwd
 
     from statusdash.agent import service
+    from statusdash.fsutil import atomic_write
 
     unit_path = unit_file or service.UNIT_PATH
     env_path = env_file or service.ENV_PATH
@@ -336,10 +338,10 @@ def install_service(
         typer.echo(f"# {unit_path}\n{unit}\n# {env_path}\n{env}\n# then:\n{hint}")
         return
     try:
-        _write(unit_path, unit, 0o644)
+        atomic_write(unit_path, unit, 0o644)
         env_written = not env_path.exists()
         if env_written:
-            _write(env_path, env, 0o600)
+            atomic_write(env_path, env, 0o600)
     except OSError as exc:
         fail(
             f"cannot write {exc.filename or unit_path}: {exc.strerror or exc}"
@@ -352,16 +354,6 @@ def install_service(
 
 def _valid_user(name: str) -> bool:
     return bool(name) and len(name) <= 32 and all(c.isalnum() or c in "-_." for c in name)
-
-
-def _write(path: Path, text: str, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def _vault(vault: Path | None) -> Path:
 
 def _run(fn: Callable[[], T]) -> T:
     """Run a PKI call: its errors become one line, exit 1 (exit 2 for bad input)."""
-    from statusdash.pki import PkiError
+    from statusdash.pki.check import PkiError
 
     try:
         return fn()
@@ -63,11 +63,12 @@ def _day(dt: Any) -> str:
 @app.command("init")
 def init(vault: VaultOpt = None, force: ForceOpt = False, days: DaysOpt = None) -> None:
     """Create the CA (key, certificate, empty CRL). Refuses to replace one without --force."""
-    from statusdash import pki
+    from statusdash.pki.ca import CA_DAYS, init_ca
+    from statusdash.pki.vault import paths
 
     v = _vault(vault)
-    path = _run(lambda: pki.init_ca(v, force=force, days=days or pki.CA_DAYS))
-    typer.echo(f"CA created: {path} (key {pki.paths(v).ca_key}, mode 0600; keep it private)")
+    path = _run(lambda: init_ca(v, force=force, days=days or CA_DAYS))
+    typer.echo(f"CA created: {path} (key {paths(v).ca_key}, mode 0600; keep it private)")
 
 
 @app.command("server")
@@ -83,7 +84,7 @@ def server(
     """Issue the server certificate (default SANs: localhost, 127.0.0.1, ::1, this hostname)."""
     import socket
 
-    from statusdash import pki
+    from statusdash.pki.ca import SERVER_DAYS, issue_server_cert
 
     names = list(san or [])
     if not names:
@@ -92,7 +93,7 @@ def server(
         if host and host != "localhost" and all(c.isalnum() or c in ".-" for c in host):
             names.append(host)
     v = _vault(vault)
-    c = _run(lambda: pki.issue_server_cert(v, names, days or pki.SERVER_DAYS, force=force))
+    c = _run(lambda: issue_server_cert(v, names, days or SERVER_DAYS, force=force))
     typer.echo(f"server certificate for {', '.join(names)}: {c.cert_path}")
     typer.echo(f"  serial {c.serial:x}, valid until {_day(c.not_after)}; restart the server")
 
@@ -108,12 +109,10 @@ def issue(
     ] = False,
 ) -> None:
     """Issue a client certificate: CN = HOST, role agent (ingest) or viewer (read)."""
-    from statusdash import pki
+    from statusdash.pki.ca import CLIENT_DAYS, issue_client_cert
 
     v = _vault(vault)
-    c = _run(
-        lambda: pki.issue_client_cert(v, host, role.value, days or pki.CLIENT_DAYS, force=force)
-    )
+    c = _run(lambda: issue_client_cert(v, host, role.value, days or CLIENT_DAYS, force=force))
     typer.echo(f"{c.role} certificate for {c.name}: {c.cert_path}")
     typer.echo(f"  key {c.key_path} (mode 0600), serial {c.serial:x}, until {_day(c.not_after)}")
     typer.echo(f"  copy ca/ca.crt, clients/{c.name}.crt and clients/{c.name}.key to the host")
@@ -122,10 +121,10 @@ def issue(
 @app.command("ls")
 def ls(vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
     """List the CA, server and client certificates with role, serial, expiry and revocation."""
-    from statusdash import pki
+    from statusdash.pki.vault import list_certs
 
     v = _vault(vault)
-    records = _run(lambda: pki.list_certs(v))
+    records = _run(lambda: list_certs(v))
     if as_json:
         print_json(
             [
@@ -164,7 +163,7 @@ def revoke(
     vault: VaultOpt = None,
 ) -> None:
     """Revoke HOST's certificate and re-issue the CRL; a running server applies it in seconds."""
-    from statusdash import pki
+    from statusdash.pki.ca import revoke as revoke_cert
 
     if (host is None) == (serial is None):
         fail("give either HOST or --serial", 2)
@@ -173,7 +172,7 @@ def revoke(
     except ValueError:
         fail(f"--serial {serial!r} is not a hexadecimal serial", 2)
     v = _vault(vault)
-    r = _run(lambda: pki.revoke(v, host, serial=number))
+    r = _run(lambda: revoke_cert(v, host, serial=number))
     state = "was already revoked" if r.already else "revoked"
     typer.echo(f"{r.name} (serial {r.serial:x}) {state}; CRL valid until {_day(r.crl_next_update)}")
 
@@ -186,11 +185,12 @@ def crl(
     """Re-issue the CRL now (a running server with the CA key does this by itself)."""
     from datetime import timedelta
 
-    from statusdash import pki
+    from statusdash.pki.ca import reissue_crl
+    from statusdash.pki.vault import paths
 
     v = _vault(vault)
-    next_update = _run(lambda: pki.reissue_crl(v, timedelta(days=days)))
-    typer.echo(f"CRL {pki.paths(v).crl} re-issued, valid until {_day(next_update)}")
+    next_update = _run(lambda: reissue_crl(v, timedelta(days=days)))
+    typer.echo(f"CRL {paths(v).crl} re-issued, valid until {_day(next_update)}")
 
 
 @app.command("verify")
@@ -203,10 +203,10 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Say whether FILE chains to our CA, is valid now and unrevoked, and if not, why."""
-    from statusdash import pki
+    from statusdash.pki.vault import verify_cert
 
     v = _vault(vault)
-    r = _run(lambda: pki.verify_cert(v, file, purpose.value))  # type: ignore[arg-type]
+    r = _run(lambda: verify_cert(v, file, purpose.value))  # type: ignore[arg-type]
     if as_json:
         print_json(
             {

@@ -28,7 +28,7 @@ def api_source(
     The TLS files are loaded here once, so a bad path fails before the screen opens rather
     than in the first worker.
     """
-    from statusdash.tls import httpx_verify
+    from statusdash.tlsclient import httpx_verify
     from statusdash.tui.source import ApiSource
 
     url, ca_path, creds = common.reader_credentials(server, ca, cert, key)

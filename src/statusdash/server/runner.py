@@ -31,8 +31,8 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
         "server_header": False,
     }
     if settings.mtls_enabled:
-        from statusdash.pki import PkiError
-        from statusdash.server.tls import mtls_setup
+        from statusdash.pki.check import PkiError
+        from statusdash.server.mtls import mtls_setup
 
         try:
             kwargs.update(mtls_setup(settings, app))

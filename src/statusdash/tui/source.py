@@ -184,7 +184,7 @@ class _WebSocketStream:
         from websockets.exceptions import InvalidStatus, WebSocketException
         from websockets.sync.client import connect
 
-        from statusdash.tls import client_context
+        from statusdash.tlsclient import client_context
 
         url = "ws" + base_url.removeprefix("http") + STREAM_PATH
         ssl_ctx = client_context(ca, creds.cert, creds.key) if url.startswith("wss") else None

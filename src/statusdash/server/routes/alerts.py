@@ -13,9 +13,9 @@ from statusdash.schema import AlertPublic
 from statusdash.server.alerts.rules import EVENT_RULE, RULE_NAMES, parse_duration
 from statusdash.server.alerts.service import AlertService
 from statusdash.server.auth import ReaderDep
+from statusdash.server.body import read_body
 from statusdash.server.errors import ApiError, invalid
 from statusdash.server.notify import Notifier
-from statusdash.server.routes.ingest import read_body
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 MAX_SILENCE_S = 90 * 86400

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from statusdash.server.auth import AgentDep
+from statusdash.server.body import read_body
 from statusdash.server.health_events import HealthEvents, parse_events
-from statusdash.server.routes.ingest import read_body
 
 router = APIRouter(prefix="/api", tags=["events"])
 MAX_EVENTS_BYTES = 256 * 1024

@@ -19,30 +19,11 @@ from statusdash.schema import (
 )
 from statusdash.server import fastwire
 from statusdash.server.auth import AgentDep, Principal
+from statusdash.server.body import read_body
 from statusdash.server.errors import ApiError, invalid
 from statusdash.server.storage import Storage, StorageClosed
 
 router = APIRouter(prefix="/api/metrics", tags=["ingest"])
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` (before any parsing)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ApiError(400, "Content-Length is not a number") from None
-        if size > limit:
-            raise ApiError(413, f"body of {size} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise ApiError(413, f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _context(request: Request) -> dict[str, Any]:

@@ -1,11 +1,7 @@
-"""Our own certificate authority: CA, server and client certificates, revocation and the CRL.
+"""Issuing and revoking: the CA, server and client certificates, the revocation record and CRL.
 
-Files keep the seed layout under the vault (``VAULT_PATH``, default ``vault/certs``):
-``ca/ca.crt``, ``ca/ca.key``, ``ca/crl.pem``, ``ca/revoked.json`` (what the CRL is rebuilt
-from), ``server/status.crt|.key``, ``clients/<name>.crt|.key`` and ``clients/retired/`` (rotated
-certificates). Keys are ECDSA P-256, created with mode 0600. A client's role is its subject OU
-(``agent`` or ``viewer``). The read-only side lives in :mod:`statusdash.certcheck`
-(re-exported here).
+Keys are ECDSA P-256, created with mode 0600. A client's role is its subject OU (``agent`` or
+``viewer``). Where the files live: ``statusdash.pki.vault``.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,40 +21,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from statusdash.certcheck import (
-    CRL_REFRESH_MARGIN,
-    ROLES,
-    CertRecord,
-    ClientCertInfo,
-    PkiError,
-    Purpose,
-    Role,
+from statusdash import hostid
+from statusdash.fsutil import PRIVATE_DIR, PRIVATE_FILE, atomic_write
+from statusdash.pki.check import ROLES, PkiError, load_cert, load_key, utcnow
+from statusdash.pki.vault import (
     VaultPaths,
-    VerifyResult,
-    crl_needs_refresh,
-    diagnose_client_cert,
     list_certs,
-    load_cert,
-    load_crl,
-    load_key,
-    parse_client_cert,
     paths,
     read_revoked_db,
     revoked_entries,
-    revoked_serials,
-    role_of,
-    utcnow,
-    verify_cert,
 )
-from statusdash.schema import HOST_ID_RE
 
-__all__ = [
-    "CRL_REFRESH_MARGIN", "ROLES", "CertRecord", "ClientCertInfo", "PkiError", "Purpose", "Role",
-    "VaultPaths", "VerifyResult", "crl_needs_refresh", "diagnose_client_cert", "list_certs",
-    "load_cert", "load_crl", "parse_client_cert", "paths", "revoked_serials", "role_of",
-    "utcnow", "verify_cert",
-]  # fmt: skip
-
+PUBLIC_FILE = 0o644
 ORG = "statusdash"
 CA_DAYS = 3650
 SERVER_DAYS = 825
@@ -87,25 +60,9 @@ class RevokeResult:
     crl_next_update: datetime
 
 
-# --- files -----------------------------------------------------------------------------------
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write atomically; the file is created with ``mode`` (never chmod-ed afterwards)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
+# --- files ---------------------------------------------------------------------------------
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    _write(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    atomic_write(path, cert.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -114,14 +71,14 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write(path, pem, 0o600)
+    atomic_write(path, pem, PRIVATE_FILE)
 
 
 @contextlib.contextmanager
 def locked(p: VaultPaths) -> Iterator[None]:
     """Serialise changes to the CA: the CLI and a running server may both re-issue the CRL."""
-    p.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(p.ca_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    p.ca_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    fd = os.open(p.ca_dir / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -270,7 +227,7 @@ def issue_client_cert(
     With ``force`` an existing certificate of that name is moved to ``clients/retired/`` (it
     stays valid until it expires or is revoked) and its old key is deleted from the vault.
     """
-    if not HOST_ID_RE.match(name):
+    if not hostid.is_valid(name):
         raise ValueError(
             f"{name!r} is not a valid host id (lowercase letters, digits, '.', '_', '-';"
             " at most 63 characters)"
@@ -289,7 +246,7 @@ def issue_client_cert(
     eku = ExtendedKeyUsageOID.CLIENT_AUTH
     cert, key = _issue(p, _name(name, role), eku, days, not_before, not_after)
     if old is not None:
-        p.retired_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        p.retired_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         os.replace(crt, p.retired_dir / f"{name}.{old.serial_number:x}.crt")
     _write_key(key_path, key)
     _write_cert(crt, cert)
@@ -303,7 +260,7 @@ def _issued(name: str, role: str, cert: x509.Certificate, crt: Path, key: Path) 
 
 # --- revocation ------------------------------------------------------------------------------
 def _write_revoked_db(p: VaultPaths, data: dict[str, object]) -> None:
-    _write(p.revoked_db, (json.dumps(data, indent=1) + "\n").encode(), 0o644)
+    atomic_write(p.revoked_db, json.dumps(data, indent=1) + "\n", PUBLIC_FILE)
 
 
 def revoke(
@@ -371,5 +328,5 @@ def _reissue_crllocked(p: VaultPaths, validity: timedelta, now: datetime | None)
         builder = builder.add_revoked_certificate(entry.revocation_date(when).build())
     crl = builder.sign(ca_key, hashes.SHA256())
     _write_revoked_db(p, db)
-    _write(p.crl, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+    atomic_write(p.crl, crl.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE)
     return next_update

@@ -1,7 +1,8 @@
 """Client-side TLS contexts for httpx (agent, CLI, TUI).
 
 httpx 0.28.1 silently sends no client certificate when ``verify`` is a path and ``cert`` is set
-(see shared/design/facts.md), so we always build the ``ssl.SSLContext`` ourselves.
+(its path-``verify`` branch returns before it loads ``cert``), so we always build the
+``ssl.SSLContext`` ourselves.
 """
 
 from __future__ import annotations

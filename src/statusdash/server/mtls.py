@@ -1,12 +1,13 @@
 """Server-side mutual TLS under uvicorn: who is on the other end of each connection.
 
-No ASGI server hands the client certificate to the app (see shared/design/facts.md), so our
-protocol classes read it once per connection, after the handshake, and expose it through the
-ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain"]``). :func:`peer_identity`
-turns that into (cn, role, serial), cached per connection. :class:`RevocationWatcher` keeps the
-CRL in the running context fresh and holds the denylist that the auth dependency checks on
-every request (TLS does not re-check kept-alive connections). :class:`ServerTLS` bundles it all,
-and :func:`mtls_setup` wires it into the app made by ``create_app``.
+No ASGI server hands the verified client certificate to the app (uvicorn 0.54, hypercorn and
+granian can demand one, but the app cannot see who it is), so our protocol classes read it once
+per connection, after the handshake, and expose it through the ASGI TLS extension
+(``scope["extensions"]["tls"]["client_cert_chain"]``). :func:`peer_identity` turns that into
+(cn, role, serial), cached per connection. ``statusdash.server.revocation.RevocationWatcher``
+keeps the CRL in the running context fresh and holds the denylist that the auth dependency checks
+on every request (TLS does not re-check kept-alive connections). :class:`ServerTLS` bundles it
+all, and :func:`mtls_setup` wires it into the app made by ``create_app``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING, Any, cast
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from statusdash import pki
+from statusdash.pki.ca import CRL_VALIDITY, reissue_crl
+from statusdash.pki.check import PkiError, parse_client_cert, utcnow
+from statusdash.pki.vault import CRL_REFRESH_MARGIN, crl_needs_refresh, load_crl, paths
+from statusdash.server.revocation import RevocationWatcher
 from statusdash.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ _MISSING = object()
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-class TlsSetupError(pki.PkiError, ValueError):
+class TlsSetupError(PkiError, ValueError):
     """The server cannot serve mTLS with what is in the vault; the message says what to run."""
 
 
@@ -59,8 +62,8 @@ def build_server_context(
     *,
     on_refused: Callable[[str], None] | None = None,
     refresh_crl: bool = True,
-    crl_validity: timedelta = pki.CRL_VALIDITY,
-    refresh_margin: timedelta = pki.CRL_REFRESH_MARGIN,
+    crl_validity: timedelta = CRL_VALIDITY,
+    refresh_margin: timedelta = CRL_REFRESH_MARGIN,
 ) -> ssl.SSLContext:
     """The server context: our cert, our CA as trust, client certs optional but checked + CRL.
 
@@ -70,7 +73,7 @@ def build_server_context(
     CA key is here: with CRL checking on, a missing or expired CRL would refuse every client.
     Refused handshakes are logged with OpenSSL's reason and passed to ``on_refused``.
     """
-    p = pki.paths(vault)
+    p = paths(vault)
     for path, fix in (
         (p.ca_cert, "statusdash certs init"),
         (p.server_cert, "statusdash certs server --san <name-or-ip> ..."),
@@ -78,14 +81,14 @@ def build_server_context(
     ):
         if not path.exists():
             raise TlsSetupError(f"mTLS needs {path}, which is missing: run `{fix}`")
-    if refresh_crl and p.ca_key.exists() and pki.crl_needs_refresh(vault, refresh_margin):
-        renewed = pki.reissue_crl(vault, crl_validity)
+    if refresh_crl and p.ca_key.exists() and crl_needs_refresh(vault, refresh_margin):
+        renewed = reissue_crl(vault, crl_validity)
         log.info("CRL re-issued, valid until %s", f"{renewed:%Y-%m-%d %H:%M} UTC")
     try:
-        next_update = pki.load_crl(vault).next_update_utc
-    except pki.PkiError as exc:
+        next_update = load_crl(vault).next_update_utc
+    except PkiError as exc:
         raise TlsSetupError(f"{exc}; without a CRL every client certificate is refused") from None
-    if next_update is not None and next_update <= pki.utcnow():
+    if next_update is not None and next_update <= utcnow():
         raise TlsSetupError(
             f"the CRL {p.crl} expired at {next_update:%Y-%m-%d %H:%M} UTC and the CA key is not"
             " here to re-issue it: every client certificate would be refused. Run"
@@ -184,7 +187,7 @@ class MTLSWebSocketsProtocol(WebSocketsSansIOProtocol):
 @lru_cache(maxsize=1024)
 def _identity_from_pem(pem: str) -> PeerIdentity | None:
     try:
-        info = pki.parse_client_cert(pem.encode("ascii"))
+        info = parse_client_cert(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         return None
     return PeerIdentity(info.cn, info.role or "", info.serial)
@@ -208,143 +211,6 @@ def peer_identity(scope: Mapping[str, Any]) -> PeerIdentity | None:
     with contextlib.suppress(TypeError):
         tls[_IDENTITY_KEY] = identity
     return identity
-
-
-# --- revocation --------------------------------------------------------------------------------
-def _file_sig(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-class RevocationWatcher:
-    """Keeps the CRL in the running SSL contexts fresh, and the denylist of revoked serials.
-
-    A newly loaded CRL only applies to new handshakes; connections opened before a revocation
-    stay up, which is why the app must check :meth:`is_revoked` on every request. With the CA
-    key on this host, the CRL is re-issued when less than ``refresh_margin`` is left.
-    """
-
-    def __init__(
-        self,
-        vault: Path | str,
-        *,
-        interval_s: float = 2.0,
-        crl_validity: timedelta = pki.CRL_VALIDITY,
-        refresh_margin: timedelta = pki.CRL_REFRESH_MARGIN,
-        reissue: bool = True,
-    ) -> None:
-        self.vault = Path(vault)
-        self.paths = pki.paths(vault)
-        self.interval_s = interval_s
-        self.crl_validity = crl_validity
-        self.refresh_margin = refresh_margin
-        self.reissue = reissue
-        self.reloads = 0
-        self.next_update: datetime | None = None
-        self._contexts: list[ssl.SSLContext] = []
-        self._denylist: frozenset[int] = frozenset()
-        self._seen: tuple[object, object] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def denylist(self) -> frozenset[int]:
-        return self._denylist
-
-    def is_revoked(self, serial: int) -> bool:
-        """True if ``serial`` is revoked; a set lookup, cheap enough for every request."""
-        return serial in self._denylist
-
-    def attach(self, ctx: ssl.SSLContext) -> None:
-        """Reload the CRL into ``ctx`` from now on (it must already trust our CA)."""
-        self._contexts.append(ctx)
-        self._seen = None
-
-    def check_now(self) -> bool:
-        """Reload CRL and denylist if their files changed; re-issue a CRL near expiry.
-
-        Blocking file I/O: call it from a thread (``run`` does). Returns True if it reloaded.
-        On error the previous denylist stays (it never shrinks on a bad read); an unreadable or
-        forged CRL is re-issued from ``ca/revoked.json`` when the CA key is here.
-        """
-        can_reissue = self.reissue and self.paths.ca_key.exists()
-        try:
-            reloaded = self._reload_if_changed()
-        except pki.PkiError as exc:
-            if not can_reissue:
-                raise
-            log.error("bad CRL, re-issuing it from %s: %s", self.paths.revoked_db, exc)
-            reloaded, self.next_update = False, None
-        if can_reissue and self._needs_refresh():
-            next_update = pki.reissue_crl(self.vault, self.crl_validity)
-            log.info("CRL re-issued, valid until %s", f"{next_update:%Y-%m-%d %H:%M} UTC")
-            reloaded = self._reload_if_changed() or reloaded
-        if self.next_update is not None and self.next_update <= pki.utcnow():
-            log.error(
-                "the CRL %s expired at %s: every client certificate is refused until it is"
-                " re-issued (`statusdash certs crl` on the CA host)",
-                self.paths.crl,
-                self.next_update,
-            )
-        return reloaded
-
-    def _needs_refresh(self) -> bool:
-        if self.next_update is None:
-            return True
-        return self.next_update - pki.utcnow() < self.refresh_margin
-
-    def _reload_if_changed(self) -> bool:
-        sig = (_file_sig(self.paths.crl), _file_sig(self.paths.revoked_db))
-        if sig == self._seen:
-            return False
-        # Under the CA lock: `revoke` writes revoked.json and then the CRL; reading between the
-        # two would load the old CRL and remember the new signature of the pair.
-        with pki.locked(self.paths):
-            sig = (_file_sig(self.paths.crl), _file_sig(self.paths.revoked_db))
-            crl = pki.load_crl(self.vault)  # signature-checked; raises PkiError
-            denied = pki.revoked_serials(self.vault)
-        for ctx in self._contexts:
-            ctx.load_verify_locations(cafile=self.paths.crl)
-        self._denylist = frozenset(denied | self._denylist)
-        self.next_update = crl.next_update_utc
-        self._seen = sig
-        self.reloads += 1
-        log.info("CRL loaded: %d revoked serials, next update %s", len(denied), self.next_update)
-        return True
-
-    async def run(self) -> None:
-        """Check every ``interval_s`` until cancelled; errors are logged, never fatal."""
-        while True:
-            try:
-                await asyncio.to_thread(self.check_now)
-            except (pki.PkiError, OSError, ssl.SSLError) as exc:
-                log.error("revocation check failed (keeping the previous denylist): %s", exc)
-            except Exception:  # a dead watcher would silently stop revocations
-                log.exception("revocation check failed (keeping the previous denylist)")
-            await asyncio.sleep(self.interval_s)
-
-    def start(self) -> None:
-        """Start :meth:`run` as a task of the running loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name="statusdash-revocation-watcher")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[RevocationWatcher]:
-        """Run the watcher for the duration of the block (the app's lifespan)."""
-        self.start()
-        try:
-            yield self
-        finally:
-            await self.stop()
 
 
 # --- wiring ------------------------------------------------------------------------------------
@@ -389,7 +255,7 @@ def mtls_setup(settings: Settings, app: FastAPI) -> dict[str, Any]:
         server_tls = ServerTLS(settings.vault_path)
     except TlsSetupError:
         raise
-    except pki.PkiError as exc:
+    except PkiError as exc:
         raise TlsSetupError(str(exc)) from None
     auth = app.state.auth
     auth.peer_identity = peer_identity

@@ -1,0 +1,1 @@
+"""Service checks: ``config`` reads services.yaml, ``run`` runs the checks."""

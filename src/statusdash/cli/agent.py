@@ -9,19 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from statusdash.cli.common import fail, settings
+from statusdash.cli.boundary import fail, group
+from statusdash.cli.common import ServerOpt, settings
 
 if TYPE_CHECKING:
     from statusdash.agent.config import AgentConfig
 
-app = typer.Typer(help="Run the agent that pushes this host's metrics.", no_args_is_help=True)
+app = group(help="Run the agent that pushes this host's metrics.")
 
 NO_EXEC_ENV = "STATUSDASH_AGENT_NO_EXEC"
 DEFAULT_SERVICES = Path("/etc/statusdash/services.yaml")
 
-ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="server URL [env: STATUSDASH_SERVER]")
-]
 IntervalOpt = Annotated[
     float,
     typer.Option(

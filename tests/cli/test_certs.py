@@ -100,7 +100,8 @@ def test_issue_twice_needs_force(vault: Path) -> None:
     assert result.exit_code == 1
     assert "already has a certificate" in result.stderr
     assert run("issue", "web01", "--force", "--certs-dir", vault).exit_code == 0
-    retired = [r for r in json.loads(run("ls", "--json", "--certs-dir", vault).stdout) if r["retired"]]
+    listed = json.loads(run("ls", "--json", "--certs-dir", vault).stdout)
+    retired = [r for r in listed if r["retired"]]
     assert [r["name"] for r in retired] == ["web01"]
     assert run("revoke", "--serial", retired[0]["serial"], "--certs-dir", vault).exit_code == 0
     assert ls_json(vault)["web01"]["revoked"] is False

@@ -38,7 +38,7 @@ CertsDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--certs-dir",
-        help="vault with ca/ca.crt and clients/HOST.crt|.key [env: VAULT_PATH]",
+        help="vault with ca/ca.crt and clients/HOST.crt|.key (env VAULT_PATH)",
     ),
 ]
 ServicesOpt = Annotated[
@@ -150,13 +150,13 @@ def run(
     host_id: HostOpt = None,
     certs_dir: CertsDirOpt = None,
     ca: Annotated[
-        Path | None, typer.Option("--ca", help="CA certificate to trust [env: STATUSDASH_CA]")
+        Path | None, typer.Option("--ca", help="CA certificate to trust (env STATUSDASH_CA)")
     ] = None,
     cert: Annotated[Path | None, typer.Option("--cert", help="client certificate")] = None,
     key: Annotated[Path | None, typer.Option("--key", help="key of --cert")] = None,
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", help="API key instead of a certificate [env: API_KEY]"),
+        typer.Option("--api-key", help="API key instead of a certificate (env API_KEY)"),
     ] = None,
     spool_dir: SpoolOpt = None,
     spool_max_mb: Annotated[

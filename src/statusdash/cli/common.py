@@ -33,13 +33,11 @@ R = TypeVar("R")
 PANEL = "Connection"
 ServerOpt = Annotated[
     str | None,
-    typer.Option("--server", help="server URL [env: STATUSDASH_SERVER]", rich_help_panel=PANEL),
+    typer.Option("--server", help="server URL (env STATUSDASH_SERVER)", rich_help_panel=PANEL),
 ]
 CaOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--ca", help="CA certificate to trust [env: STATUSDASH_CA]", rich_help_panel=PANEL
-    ),
+    typer.Option("--ca", help="CA certificate to trust (env STATUSDASH_CA)", rich_help_panel=PANEL),
 ]
 CertOpt = Annotated[
     Path | None, typer.Option("--cert", help="viewer client certificate", rich_help_panel=PANEL)
@@ -48,10 +46,10 @@ KeyOpt = Annotated[Path | None, typer.Option("--key", help="key of --cert", rich
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 CertsDirOpt = Annotated[
     Path | None,
-    typer.Option("--certs-dir", help="certificate directory [env: VAULT_PATH]"),
+    typer.Option("--certs-dir", help="certificate directory (env VAULT_PATH)"),
 ]
 DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="server data dir [env: STATUS_DATA_DIR]")
+    Path | None, typer.Option("--data-dir", help="server data dir (env STATUS_DATA_DIR)")
 ]
 
 

@@ -14,8 +14,8 @@ app = group(help="Run the statusdash server.")
 
 @app.command("run")
 def run(
-    bind: Annotated[str | None, typer.Option("--bind", help="address [env: STATUS_BIND]")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="port [env: STATUS_PORT]")] = None,
+    bind: Annotated[str | None, typer.Option("--bind", help="address (env STATUS_BIND)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="port (env STATUS_PORT)")] = None,
     data_dir: DataDirOpt = None,
     certs_dir: CertsDirOpt = None,
     insecure_http: Annotated[

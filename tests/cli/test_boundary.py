@@ -113,7 +113,6 @@ def test_every_reader_command_shows_the_connection_options(command: list[str]) -
     assert result.exit_code == 0, result.output
     for option in ("--server", "--ca", "--cert", "--key"):
         assert option in result.output
-    assert "Connection" in result.output
 
 
 def test_the_connection_options_reach_the_command() -> None:
@@ -158,9 +157,9 @@ def _loaded(stage: str, names: tuple[str, ...]) -> set[str]:
 
 
 def test_importing_the_cli_loads_nothing_heavy() -> None:
-    assert _loaded("import", OURS + THIRD) == set()
+    assert _loaded("import", (*OURS, *THIRD)) == set()
 
 
 def test_hosts_ls_help_loads_none_of_our_heavy_modules() -> None:
-    """Typer 0.29 itself loads pydantic (it coerces parameters with it) and Rich to draw help."""
-    assert _loaded("help", OURS) == set()
+    """Typer 0.29 itself loads pydantic: it coerces parameters with it."""
+    assert _loaded("help", (*OURS, "rich.table")) == set()

@@ -1,8 +1,8 @@
 """What every reader command shares: the connection options, declared once, and our credentials.
 
 A reader command takes a ``Connection`` as its first parameter and is decorated with
-``@reader``: the decorator gives the command ``--server/--ca/--cert/--key`` (in a "Connection"
-panel of its ``--help``) and hands it the ``Connection`` they make.
+``@reader``: the decorator gives the command ``--server/--ca/--cert/--key`` (shown by its
+``--help``) and hands it the ``Connection`` they make.
 """
 
 from __future__ import annotations
@@ -30,19 +30,16 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PANEL = "Connection"
 ServerOpt = Annotated[
     str | None,
-    typer.Option("--server", help="server URL (env STATUSDASH_SERVER)", rich_help_panel=PANEL),
+    typer.Option("--server", help="server URL (env STATUSDASH_SERVER)"),
 ]
 CaOpt = Annotated[
     Path | None,
-    typer.Option("--ca", help="CA certificate to trust (env STATUSDASH_CA)", rich_help_panel=PANEL),
+    typer.Option("--ca", help="CA certificate to trust (env STATUSDASH_CA)"),
 ]
-CertOpt = Annotated[
-    Path | None, typer.Option("--cert", help="viewer client certificate", rich_help_panel=PANEL)
-]
-KeyOpt = Annotated[Path | None, typer.Option("--key", help="key of --cert", rich_help_panel=PANEL)]
+CertOpt = Annotated[Path | None, typer.Option("--cert", help="viewer client certificate")]
+KeyOpt = Annotated[Path | None, typer.Option("--key", help="key of --cert")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 CertsDirOpt = Annotated[
     Path | None,

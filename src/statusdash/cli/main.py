@@ -17,6 +17,7 @@ from statusdash.cli.boundary import Boundary
 app = typer.Typer(
     name="statusdash",
     cls=Boundary,
+    rich_markup_mode=None,  # plain help, as every group (boundary.group): Rich costs start-up
     help="Terminal-first monitoring: server, agent, certificates and TUI in one command.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -11,6 +11,7 @@ from typing import Any, Self
 
 import httpx
 
+from statusdash.errors import StatusdashError
 from statusdash.schema import (
     AlertPublic,
     HistorySeries,
@@ -23,8 +24,12 @@ from statusdash.schema import (
 from statusdash.tlsclient import httpx_verify
 
 
-class ClientError(Exception):
+class ClientError(StatusdashError):
     """Base of the errors a reader can show as a message."""
+
+
+class TlsFilesError(ClientError):
+    """The CA, certificate or key given to a reader cannot be loaded."""
 
 
 class ServerUnreachable(ClientError):
@@ -34,10 +39,12 @@ class ServerUnreachable(ClientError):
 
 
 class ApiError(ClientError):
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(f"{detail} (HTTP {status}, {error})")
+    """The server's refusal: ``(status, code, detail)`` in the server's ``ApiError`` order."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{detail} (HTTP {status}, {code})")
         self.status = status
-        self.error = error
+        self.code = code
         self.detail = detail
 
 
@@ -66,7 +73,7 @@ class ApiClient:
         creds = credentials or Credentials()
         headers = {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
         if verify is None:
-            verify = httpx_verify(self.base_url, ca, creds.cert, creds.key)
+            verify = tls_verify(self.base_url, ca, creds.cert, creds.key)
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, verify=verify, timeout=timeout
         )
@@ -146,6 +153,16 @@ class ApiClient:
 
     def services(self) -> list[ServiceHealth]:
         return [ServiceHealth.model_validate(s) for s in self.request("GET", "/api/services")]
+
+
+def tls_verify(
+    url: str, ca: Path | None, cert: Path | None = None, key: Path | None = None
+) -> ssl.SSLContext | bool:
+    """httpx's ``verify=`` for ``url``; ``TlsFilesError`` if a file cannot be loaded."""
+    try:
+        return httpx_verify(url, ca, cert, key)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise TlsFilesError(f"cannot load TLS files: {exc}") from exc
 
 
 def _reason(exc: httpx.TransportError) -> str:

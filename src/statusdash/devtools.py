@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from statusdash.schema import HOST_ID_RE
+from statusdash import hostid
 from statusdash.settings import Settings, load_settings
 
 ENV = Path(".env")
@@ -26,9 +26,8 @@ VIEWER = "viewer"
 
 
 def local_host_id() -> str:
-    """This machine's host id: the hostname, lower-cased and cut to the host-id pattern."""
-    name = re.sub(r"[^a-z0-9._-]", "-", socket.gethostname().lower()).lstrip("._-")[:63]
-    return name if HOST_ID_RE.match(name) else "localhost"
+    """This machine's host id, by the rule the agent uses for its default (``hostid``)."""
+    return hostid.from_hostname()
 
 
 def _fill(text: str) -> str:

@@ -53,9 +53,13 @@ def is_duration(text: str) -> bool:
 
 def humanize(seconds: float | None, *, empty: str = "-") -> str:
     """A short human duration: ``45s``, ``12m``, ``3h``, ``41d`` (the largest unit that fits)."""
-    if seconds is None or not math.isfinite(seconds):
+    try:
+        s = float(seconds) if seconds is not None else math.nan
+    except OverflowError:  # an int past float's range
         return empty
-    s = max(0.0, seconds)
+    if not math.isfinite(s):
+        return empty
+    s = max(0.0, s)
     if s < 60:
         return f"{int(s)}s"
     if s < 3600:

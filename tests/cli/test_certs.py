@@ -29,26 +29,26 @@ def run(*args: str | Path) -> Result:
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
     v = tmp_path / "vault"
-    assert run("init", "--vault", v).exit_code == 0
-    assert run("server", "--san", "localhost", "--san", "10.0.0.5", "--vault", v).exit_code == 0
-    assert run("issue", "web01", "--vault", v).exit_code == 0
-    assert run("issue", "ops", "--role", "viewer", "--days", "30", "--vault", v).exit_code == 0
+    assert run("init", "--certs-dir", v).exit_code == 0
+    assert run("server", "--san", "localhost", "--san", "10.0.0.5", "--certs-dir", v).exit_code == 0
+    assert run("issue", "web01", "--certs-dir", v).exit_code == 0
+    assert run("issue", "ops", "--role", "viewer", "--days", "30", "--certs-dir", v).exit_code == 0
     return v
 
 
 def ls_json(vault: Path) -> dict[str, dict[str, object]]:
-    result = run("ls", "--json", "--vault", vault)
+    result = run("ls", "--json", "--certs-dir", vault)
     assert result.exit_code == 0
     return {row["name"]: row for row in json.loads(result.stdout) if not row["retired"]}
 
 
 def test_init_refuses_overwrite(vault: Path) -> None:
     ca = (vault / "ca" / "ca.crt").read_bytes()
-    result = run("init", "--vault", vault)
+    result = run("init", "--certs-dir", vault)
     assert result.exit_code == 1
     assert "already exists" in result.stderr and "--force" in result.stderr
     assert (vault / "ca" / "ca.crt").read_bytes() == ca
-    assert run("init", "--force", "--vault", vault).exit_code == 0
+    assert run("init", "--force", "--certs-dir", vault).exit_code == 0
     assert (vault / "ca" / "ca.crt").read_bytes() != ca
 
 
@@ -67,12 +67,12 @@ def test_ls_json_round_trip(vault: Path) -> None:
     assert rows["web01"]["revoked"] is False
     ops_days = load_cert(vault / "clients" / "ops.crt").not_valid_after_utc - utcnow()
     assert timedelta(days=29) < ops_days <= timedelta(days=30)
-    table = run("ls", "--vault", vault).stdout
+    table = run("ls", "--certs-dir", vault).stdout
     assert "web01" in table and "agent" in table and f"{web01.serial_number:x}" in table
 
 
 def test_server_certificate_sans(vault: Path) -> None:
-    result = run("verify", vault / "server" / "status.crt", "--json", "--vault", vault)
+    result = run("verify", vault / "server" / "status.crt", "--json", "--certs-dir", vault)
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["purpose"] == "server"
@@ -92,40 +92,41 @@ def test_server_certificate_sans(vault: Path) -> None:
     ],
 )
 def test_usage_errors_exit_2(vault: Path, args: list[str], message: str) -> None:
-    result = run(*args, "--vault", vault)
+    result = run(*args, "--certs-dir", vault)
     assert result.exit_code == 2
     assert message in result.stderr
 
 
 def test_issue_twice_needs_force(vault: Path) -> None:
-    result = run("issue", "web01", "--vault", vault)
+    result = run("issue", "web01", "--certs-dir", vault)
     assert result.exit_code == 1
     assert "already has a certificate" in result.stderr
-    assert run("issue", "web01", "--force", "--vault", vault).exit_code == 0
-    retired = [r for r in json.loads(run("ls", "--json", "--vault", vault).stdout) if r["retired"]]
+    assert run("issue", "web01", "--force", "--certs-dir", vault).exit_code == 0
+    listed = json.loads(run("ls", "--json", "--certs-dir", vault).stdout)
+    retired = [r for r in listed if r["retired"]]
     assert [r["name"] for r in retired] == ["web01"]
-    assert run("revoke", "--serial", retired[0]["serial"], "--vault", vault).exit_code == 0
+    assert run("revoke", "--serial", retired[0]["serial"], "--certs-dir", vault).exit_code == 0
     assert ls_json(vault)["web01"]["revoked"] is False
 
 
 def test_revoke_and_verify(vault: Path) -> None:
     crt = vault / "clients" / "web01.crt"
-    ok = run("verify", crt, "--vault", vault)
+    ok = run("verify", crt, "--certs-dir", vault)
     assert ok.exit_code == 0 and ok.stdout.startswith("OK:")
-    result = run("revoke", "web01", "--vault", vault)
+    result = run("revoke", "web01", "--certs-dir", vault)
     assert result.exit_code == 0 and "revoked" in result.stdout
     assert ls_json(vault)["web01"]["revoked"] is True
     assert ls_json(vault)["web01"]["status"] == "revoked"
-    bad = run("verify", crt, "--vault", vault)
+    bad = run("verify", crt, "--certs-dir", vault)
     assert bad.exit_code == 1
     assert "INVALID" in bad.stderr and "revoked" in bad.stderr
-    as_json = run("verify", crt, "--json", "--vault", vault)
+    as_json = run("verify", crt, "--json", "--certs-dir", vault)
     assert as_json.exit_code == 1
     assert json.loads(as_json.stdout)["problems"] == [
         f"revoked (serial {load_cert(crt).serial_number:x} is on the CRL)"
     ]
-    assert "already revoked" in run("revoke", "web01", "--vault", vault).stdout
-    missing = run("revoke", "ghost", "--vault", vault)
+    assert "already revoked" in run("revoke", "web01", "--certs-dir", vault).stdout
+    missing = run("revoke", "ghost", "--certs-dir", vault)
     assert missing.exit_code == 1 and "no certificate for 'ghost'" in missing.stderr
 
 
@@ -143,20 +144,20 @@ def test_verify_explains_why_not(vault: Path, tmp_path: Path) -> None:
         (vault / "server" / "status.crt", ["--as", "client"], "no clientAuth"),
     ]
     for path, extra, why in cases:
-        result = run("verify", path, *extra, "--vault", vault)
+        result = run("verify", path, *extra, "--certs-dir", vault)
         assert result.exit_code == 1, path
         assert why in result.stderr, result.stderr
-    unreadable = run("verify", tmp_path / "nope.crt", "--vault", vault)
+    unreadable = run("verify", tmp_path / "nope.crt", "--certs-dir", vault)
     assert unreadable.exit_code == 1 and "cannot read" in unreadable.stderr
-    garbage = run("verify", vault / "ca" / "revoked.json", "--vault", vault)
+    garbage = run("verify", vault / "ca" / "revoked.json", "--certs-dir", vault)
     assert garbage.exit_code == 1 and "not a certificate" in garbage.stderr
 
 
 def test_no_ca_yet_says_what_to_run(tmp_path: Path) -> None:
-    result = run("issue", "web01", "--vault", tmp_path / "empty")
+    result = run("issue", "web01", "--certs-dir", tmp_path / "empty")
     assert result.exit_code == 1
     assert "statusdash certs init" in result.stderr
-    assert run("ls", "--json", "--vault", tmp_path / "empty").stdout.strip() == "[]"
+    assert run("ls", "--json", "--certs-dir", tmp_path / "empty").stdout.strip() == "[]"
 
 
 def test_crl_command_and_vault_from_env(

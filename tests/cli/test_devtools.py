@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import stat
 from pathlib import Path
 
 import pytest
 
-from statusdash import devtools
+from statusdash import devtools, hostid
 from statusdash.pki.vault import list_certs, paths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,3 +52,26 @@ def test_certs_makes_the_usual_set_once(project: Path) -> None:
     ca_before = p.ca_cert.read_bytes()
     devtools.certs()  # idempotent: the CA and certificates are not replaced
     assert p.ca_cert.read_bytes() == ca_before
+
+
+@pytest.mark.parametrize(
+    ("hostname", "expected"),
+    [
+        ("My Host!!", "my-host"),
+        ("WEB-01.Example.ORG", "web-01.example.org"),
+        ("--dev box--", "dev-box"),
+        ("日本-host", "host"),
+        ("x" * 80, "x" * 63),
+        ("!!!", "localhost"),
+        ("", "localhost"),
+    ],
+)
+def test_make_certs_names_the_host_as_the_agent_does(
+    hostname: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate `make certs` issues is the one a plain `agent run` looks for."""
+    from statusdash.agent.config import default_host_id
+
+    monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+    assert devtools.local_host_id() == default_host_id() == expected
+    assert hostid.is_valid(expected)

@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 
 from statusdash.cli.main import app
 from statusdash.schema import HostDetail, HostSummary
-from tests.conftest import ADMIN_PASSWORD, Live, free_port, make_report
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    Live,
+    RunningServer,
+    free_port,
+    make_report,
+    make_settings,
+)
 
 runner = CliRunner()
 
@@ -107,3 +114,25 @@ def test_server_run_without_secrets_names_them(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "STATUS_ADMIN_PASSWORD" in r.stderr and "make setup" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_hosts_ls_flags_what_the_server_judges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's thresholds (cpu 99, memory 30), not the CLI's own defaults (90, 85)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    settings = make_settings(tmp_path / "data", cpu_threshold=99, memory_threshold=30)
+    server = RunningServer(settings).start()
+    try:
+        live = Live(server)
+        live.agent("web-1").post("/api/metrics/report", json=make_report("web-1", cpu=97, mem=40))
+        env = {"STATUSDASH_SERVER": live.url, "STATUSDASH_TOKEN": live.token()}
+        r = runner.invoke(app, ["hosts", "ls"], env=env)
+        assert r.exit_code == 0, r.output
+        assert "97% " in r.stdout and "97% !" not in r.stdout and "40% !" in r.stdout
+        assert "1 host" in r.stdout
+        r = runner.invoke(app, ["hosts", "show", "web-1"], env=env)
+        assert "cpu 97%  mem 40% !" in r.stdout
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from statusdash import units
 from statusdash.schema import HistoryPoint, HistorySeries, HostStatus, HostSummary, Sentiment
 from statusdash.tui import fmt
 from statusdash.tui.model import MAX_BACKOFF_S, SPARK_LEN, ConnState, FleetModel, SortKey
@@ -30,7 +31,7 @@ from tests.tui.fleetdata import NOW, frames, sentiment
     ],
 )
 def test_scaled(value: float | None, text: str) -> None:
-    assert fmt.scaled(value) == text
+    assert units.size(value) == text
 
 
 @pytest.mark.parametrize(
@@ -202,7 +203,7 @@ def test_render_chart_shape() -> None:
     assert plain[0].startswith("  100┤") and plain[-1].endswith("now")
     assert all(len(p) == 20 for p in plain[:-1])
     assert plain[3].rstrip().endswith("█")  # the 100% column is full to the bottom row
-    two = render_chart([Series("↓", [1, 2]), Series("↑", [2, 1])], 30, 7, fmt.scaled)
+    two = render_chart([Series("↓", [1, 2]), Series("↑", [2, 1])], 30, 7, units.size)
     assert sum("↓" in ln.plain for ln in two) == 1 and sum("↑" in ln.plain for ln in two) == 1
 
 

@@ -9,19 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from statusdash.cli.common import fail, settings
+from statusdash.cli.boundary import fail, group
+from statusdash.cli.common import ServerOpt, settings
 
 if TYPE_CHECKING:
     from statusdash.agent.config import AgentConfig
 
-app = typer.Typer(help="Run the agent that pushes this host's metrics.", no_args_is_help=True)
+app = group(help="Run the agent that pushes this host's metrics.")
 
 NO_EXEC_ENV = "STATUSDASH_AGENT_NO_EXEC"
 DEFAULT_SERVICES = Path("/etc/statusdash/services.yaml")
 
-ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="server URL [env: STATUSDASH_SERVER]")
-]
 IntervalOpt = Annotated[
     float,
     typer.Option(
@@ -40,7 +38,7 @@ CertsDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--certs-dir",
-        help="vault with ca/ca.crt and clients/HOST.crt|.key [env: VAULT_PATH]",
+        help="vault with ca/ca.crt and clients/HOST.crt|.key (env VAULT_PATH)",
     ),
 ]
 ServicesOpt = Annotated[
@@ -152,13 +150,13 @@ def run(
     host_id: HostOpt = None,
     certs_dir: CertsDirOpt = None,
     ca: Annotated[
-        Path | None, typer.Option("--ca", help="CA certificate to trust [env: STATUSDASH_CA]")
+        Path | None, typer.Option("--ca", help="CA certificate to trust (env STATUSDASH_CA)")
     ] = None,
     cert: Annotated[Path | None, typer.Option("--cert", help="client certificate")] = None,
     key: Annotated[Path | None, typer.Option("--key", help="key of --cert")] = None,
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", help="API key instead of a certificate [env: API_KEY]"),
+        typer.Option("--api-key", help="API key instead of a certificate (env API_KEY)"),
     ] = None,
     spool_dir: SpoolOpt = None,
     spool_max_mb: Annotated[

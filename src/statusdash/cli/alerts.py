@@ -7,25 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from statusdash.cli.common import (
-    CaOpt,
-    CertOpt,
-    JsonOpt,
-    KeyOpt,
-    ServerOpt,
-    call,
-    fail,
-    print_json,
-    reader_client,
-)
-from statusdash.cli.hosts import human_age
+from statusdash import durations
+from statusdash.cli.boundary import fail, group
+from statusdash.cli.common import Connection, JsonOpt, print_json, reader
+from statusdash.durations import humanize
 
 if TYPE_CHECKING:
     from statusdash.schema import AlertPublic
 
-app = typer.Typer(
-    help="Alerts: list, acknowledge, silence, test the webhooks.", no_args_is_help=True
-)
+app = group(help="Alerts: list, acknowledge, silence, test the webhooks.")
 RULES = ("cpu", "memory", "disk", "offline", "service", "event")
 MARK = {"firing": "▲", "pending": "△", "resolved": "✓"}
 
@@ -33,7 +23,7 @@ MARK = {"firing": "▲", "pending": "△", "resolved": "✓"}
 def _age(then: datetime | None) -> str:
     if then is None:
         return "-"
-    return human_age((datetime.now(UTC) - then).total_seconds())
+    return humanize((datetime.now(UTC) - then).total_seconds())
 
 
 def _table(rows: list[AlertPublic]) -> None:
@@ -71,17 +61,15 @@ def _table(rows: list[AlertPublic]) -> None:
 
 
 @app.command("ls")
+@reader
 def ls(
+    conn: Connection,
     show_all: Annotated[bool, typer.Option("--all", help="resolved alerts too")] = False,
     as_json: JsonOpt = False,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    cert: CertOpt = None,
-    key: KeyOpt = None,
 ) -> None:
     """Active alerts (pending and firing); with --all the resolved ones too."""
-    with reader_client(server, ca, cert, key) as client:
-        rows = call(lambda: client.alerts("all" if show_all else "active"))
+    with conn.client() as client:
+        rows = client.alerts("all" if show_all else "active")
     if as_json:
         print_json([a.model_dump(mode="json") for a in rows])
     elif not rows:
@@ -91,17 +79,15 @@ def ls(
 
 
 @app.command("ack")
+@reader
 def ack(
+    conn: Connection,
     alert_id: Annotated[int, typer.Argument(help="alert id (from alerts ls)", min=1)],
     as_json: JsonOpt = False,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    cert: CertOpt = None,
-    key: KeyOpt = None,
 ) -> None:
     """Acknowledge an open alert: it stays until it resolves, marked as seen."""
-    with reader_client(server, ca, cert, key) as client:
-        body = call(lambda: client.request("POST", f"/api/alerts/{alert_id}/ack"))
+    with conn.client() as client:
+        body = client.request("POST", f"/api/alerts/{alert_id}/ack")
     if as_json:
         print_json(body)
     else:
@@ -118,7 +104,9 @@ def _target(target: str) -> dict[str, str]:
 
 
 @app.command("silence")
+@reader
 def silence(
+    conn: Connection,
     target: Annotated[
         str, typer.Argument(help="a host id or glob (web-*), or a rule: " + ", ".join(RULES))
     ],
@@ -128,16 +116,10 @@ def silence(
     ] = None,
     comment: Annotated[str, typer.Option("--comment", help="why, for the others")] = "",
     as_json: JsonOpt = False,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    cert: CertOpt = None,
-    key: KeyOpt = None,
 ) -> None:
     """Mute the notifications of a host's (or a rule's) alerts for a while."""
-    from statusdash.server.alerts.rules import parse_duration
-
     try:
-        seconds = parse_duration(for_)
+        seconds = durations.parse(for_)
     except ValueError as exc:
         fail(f"--for: {exc}", 2)
     if seconds <= 0:
@@ -145,8 +127,8 @@ def silence(
     body: dict[str, Any] = {**_target(target), "for": seconds, "comment": comment}
     if subject:
         body["subject"] = subject
-    with reader_client(server, ca, cert, key) as client:
-        made = call(lambda: client.request("POST", "/api/alerts/silences", json=body))
+    with conn.client() as client:
+        made = client.request("POST", "/api/alerts/silences", json=body)
     if as_json:
         print_json(made)
         return
@@ -155,16 +137,14 @@ def silence(
 
 
 @app.command("silences")
+@reader
 def silences(
+    conn: Connection,
     as_json: JsonOpt = False,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    cert: CertOpt = None,
-    key: KeyOpt = None,
 ) -> None:
     """Silences in force."""
-    with reader_client(server, ca, cert, key) as client:
-        rows = call(lambda: client.request("GET", "/api/alerts/silences"))
+    with conn.client() as client:
+        rows = client.request("GET", "/api/alerts/silences")
     if as_json:
         print_json(rows)
         return
@@ -177,16 +157,14 @@ def silences(
 
 
 @app.command("test-notify")
+@reader
 def test_notify(
+    conn: Connection,
     as_json: JsonOpt = False,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    cert: CertOpt = None,
-    key: KeyOpt = None,
 ) -> None:
     """Send a test message to every webhook the server has; exit 1 if any delivery fails."""
-    with reader_client(server, ca, cert, key, timeout=60.0) as client:
-        result = call(lambda: client.request("POST", "/api/alerts/test-notify"))
+    with conn.client(timeout=60.0) as client:
+        result = client.request("POST", "/api/alerts/test-notify")
     if as_json:
         print_json(result)
     else:

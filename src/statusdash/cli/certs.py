@@ -1,7 +1,7 @@
 """``statusdash certs``: our own CA, the server certificate, client certificates and the CRL.
 
 Run on the CA host (the one holding ``ca/ca.key``, usually the server). Files keep the seed
-layout under ``--vault`` (default VAULT_PATH, ``vault/certs``); see docs/trust.md.
+layout under ``--certs-dir`` (default VAULT_PATH, ``vault/certs``); see docs/trust.md.
 """
 
 from __future__ import annotations
@@ -13,16 +13,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from statusdash.cli.common import JsonOpt, fail, print_json, settings
+from statusdash.cli.boundary import fail, group
+from statusdash.cli.common import CertsDirOpt, JsonOpt, print_json, settings
 
 T = TypeVar("T")
 
-app = typer.Typer(
-    help="Certificates: CA, server, agents and viewers; revocation (CRL).", no_args_is_help=True
-)
-VaultOpt = Annotated[
-    Path | None, typer.Option("--vault", help="certificate directory [env: VAULT_PATH]")
-]
+app = group(help="Certificates: CA, server, agents and viewers; revocation (CRL).")
 DaysOpt = Annotated[int | None, typer.Option("--days", min=1, help="validity in days")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="replace what exists")]
 
@@ -38,8 +34,8 @@ class PurposeChoice(StrEnum):
     server = "server"
 
 
-def _vault(vault: Path | None) -> Path:
-    return vault if vault is not None else settings().vault_path
+def _vault(certs_dir: Path | None) -> Path:
+    return certs_dir if certs_dir is not None else settings().vault_path
 
 
 def _run(fn: Callable[[], T]) -> T:
@@ -52,8 +48,6 @@ def _run(fn: Callable[[], T]) -> T:
         fail(str(exc), 2)
     except PkiError as exc:
         fail(str(exc), 1)
-    except OSError as exc:
-        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
 
 
 def _day(dt: Any) -> str:
@@ -61,12 +55,12 @@ def _day(dt: Any) -> str:
 
 
 @app.command("init")
-def init(vault: VaultOpt = None, force: ForceOpt = False, days: DaysOpt = None) -> None:
+def init(certs_dir: CertsDirOpt = None, force: ForceOpt = False, days: DaysOpt = None) -> None:
     """Create the CA (key, certificate, empty CRL). Refuses to replace one without --force."""
     from statusdash.pki.ca import CA_DAYS, init_ca
     from statusdash.pki.vault import paths
 
-    v = _vault(vault)
+    v = _vault(certs_dir)
     path = _run(lambda: init_ca(v, force=force, days=days or CA_DAYS))
     typer.echo(f"CA created: {path} (key {paths(v).ca_key}, mode 0600; keep it private)")
 
@@ -77,7 +71,7 @@ def server(
         list[str] | None,
         typer.Option("--san", help="DNS name or IP clients use to reach the server (repeat)"),
     ] = None,
-    vault: VaultOpt = None,
+    certs_dir: CertsDirOpt = None,
     days: DaysOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -92,7 +86,7 @@ def server(
         host = socket.gethostname().lower()
         if host and host != "localhost" and all(c.isalnum() or c in ".-" for c in host):
             names.append(host)
-    v = _vault(vault)
+    v = _vault(certs_dir)
     c = _run(lambda: issue_server_cert(v, names, days or SERVER_DAYS, force=force))
     typer.echo(f"server certificate for {', '.join(names)}: {c.cert_path}")
     typer.echo(f"  serial {c.serial:x}, valid until {_day(c.not_after)}; restart the server")
@@ -103,7 +97,7 @@ def issue(
     host: Annotated[str, typer.Argument(help="host id (the certificate's CN)")],
     role: Annotated[RoleChoice, typer.Option("--role", help="what it may do")] = RoleChoice.agent,
     days: DaysOpt = None,
-    vault: VaultOpt = None,
+    certs_dir: CertsDirOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="rotate: issue anew, retire (not revoke) the old one")
     ] = False,
@@ -111,7 +105,7 @@ def issue(
     """Issue a client certificate: CN = HOST, role agent (ingest) or viewer (read)."""
     from statusdash.pki.ca import CLIENT_DAYS, issue_client_cert
 
-    v = _vault(vault)
+    v = _vault(certs_dir)
     c = _run(lambda: issue_client_cert(v, host, role.value, days or CLIENT_DAYS, force=force))
     typer.echo(f"{c.role} certificate for {c.name}: {c.cert_path}")
     typer.echo(f"  key {c.key_path} (mode 0600), serial {c.serial:x}, until {_day(c.not_after)}")
@@ -119,11 +113,11 @@ def issue(
 
 
 @app.command("ls")
-def ls(vault: VaultOpt = None, as_json: JsonOpt = False) -> None:
+def ls(certs_dir: CertsDirOpt = None, as_json: JsonOpt = False) -> None:
     """List the CA, server and client certificates with role, serial, expiry and revocation."""
     from statusdash.pki.vault import list_certs
 
-    v = _vault(vault)
+    v = _vault(certs_dir)
     records = _run(lambda: list_certs(v))
     if as_json:
         print_json(
@@ -160,7 +154,7 @@ def revoke(
     serial: Annotated[
         str | None, typer.Option("--serial", help="revoke by serial (hex), e.g. a retired one")
     ] = None,
-    vault: VaultOpt = None,
+    certs_dir: CertsDirOpt = None,
 ) -> None:
     """Revoke HOST's certificate and re-issue the CRL; a running server applies it in seconds."""
     from statusdash.pki.ca import revoke as revoke_cert
@@ -171,7 +165,7 @@ def revoke(
         number = int(serial, 16) if serial is not None else None
     except ValueError:
         fail(f"--serial {serial!r} is not a hexadecimal serial", 2)
-    v = _vault(vault)
+    v = _vault(certs_dir)
     r = _run(lambda: revoke_cert(v, host, serial=number))
     state = "was already revoked" if r.already else "revoked"
     typer.echo(f"{r.name} (serial {r.serial:x}) {state}; CRL valid until {_day(r.crl_next_update)}")
@@ -180,7 +174,7 @@ def revoke(
 @app.command("crl")
 def crl(
     days: Annotated[int, typer.Option("--days", min=1, help="CRL validity in days")] = 7,
-    vault: VaultOpt = None,
+    certs_dir: CertsDirOpt = None,
 ) -> None:
     """Re-issue the CRL now (a running server with the CA key does this by itself)."""
     from datetime import timedelta
@@ -188,7 +182,7 @@ def crl(
     from statusdash.pki.ca import reissue_crl
     from statusdash.pki.vault import paths
 
-    v = _vault(vault)
+    v = _vault(certs_dir)
     next_update = _run(lambda: reissue_crl(v, timedelta(days=days)))
     typer.echo(f"CRL {paths(v).crl} re-issued, valid until {_day(next_update)}")
 
@@ -199,13 +193,13 @@ def verify(
     purpose: Annotated[
         PurposeChoice, typer.Option("--as", help="check as client or server certificate")
     ] = PurposeChoice.auto,
-    vault: VaultOpt = None,
+    certs_dir: CertsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Say whether FILE chains to our CA, is valid now and unrevoked, and if not, why."""
     from statusdash.pki.vault import verify_cert
 
-    v = _vault(vault)
+    v = _vault(certs_dir)
     r = _run(lambda: verify_cert(v, file, purpose.value))  # type: ignore[arg-type]
     if as_json:
         print_json(

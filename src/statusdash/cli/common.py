@@ -1,48 +1,130 @@
-"""What every reader command shares: finding the server, its CA and our credentials."""
+"""What every reader command shares: the connection options, declared once, and our credentials.
+
+A reader command takes a ``Connection`` as its first parameter and is decorated with
+``@reader``: the decorator gives the command ``--server/--ca/--cert/--key`` (shown by its
+``--help``) and hands it the ``Connection`` they make.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
 import time
+import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import typer
+
+from statusdash.cli.boundary import fail
 
 if TYPE_CHECKING:
     from statusdash.client import ApiClient, Credentials
     from statusdash.settings import Settings
 
-T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="server URL [env: STATUSDASH_SERVER]")
+    str | None,
+    typer.Option("--server", help="server URL (env STATUSDASH_SERVER)"),
 ]
-CaOpt = Annotated[Path | None, typer.Option("--ca", help="CA certificate to trust")]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option("--ca", help="CA certificate to trust (env STATUSDASH_CA)"),
+]
 CertOpt = Annotated[Path | None, typer.Option("--cert", help="viewer client certificate")]
 KeyOpt = Annotated[Path | None, typer.Option("--key", help="key of --cert")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+CertsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--certs-dir", help="certificate directory (env VAULT_PATH)"),
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="server data dir (env STATUS_DATA_DIR)")
+]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """One clear line on stderr and an exit code; never a traceback."""
-    typer.echo(f"statusdash: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def settings() -> Settings:
+def settings(**overrides: Any) -> Settings:
+    """The settings (``overrides`` are flags that win when given); a bad one is a usage error."""
     from pydantic import ValidationError
 
     from statusdash.settings import load_settings
 
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"bad setting {'.'.join(map(str, first['loc'])).upper()}: {first['msg']}", 2)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a reader finds the server and how it proves itself, as given on the command line."""
+
+    server: str | None = None
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    def resolve(self) -> tuple[str, Path | None, Credentials]:
+        """(server URL, CA to trust, credentials), or a clear failure saying how to get some."""
+        from statusdash.client import Credentials
+
+        s = settings()
+        url = (self.server or s.server_url()).rstrip("/")
+        if self.cert is not None and self.key is None:
+            fail("--cert needs --key", 2)
+        token = s.statusdash_token.get_secret_value() if s.statusdash_token else stored_token(url)
+        if self.cert is None and not token:
+            fail(
+                f"not logged in to {url}: run `statusdash login --server {url}`, set"
+                " STATUSDASH_TOKEN, or pass a viewer certificate with --cert/--key",
+            )
+        creds = Credentials(token=None if self.cert else token, cert=self.cert, key=self.key)
+        return url, resolve_ca(s, self.ca), creds
+
+    def client(self, timeout: float = 10.0) -> ApiClient:
+        """A client of the read API with the reader's credentials."""
+        from statusdash.client import ApiClient
+
+        url, ca, creds = self.resolve()
+        return ApiClient(url, ca=ca, credentials=creds, timeout=timeout)
+
+
+_CONNECTION_PARAMS = (
+    ("server", ServerOpt),
+    ("ca", CaOpt),
+    ("cert", CertOpt),
+    ("key", KeyOpt),
+)
+
+
+def reader(fn: Callable[Concatenate[Connection, P], R]) -> Callable[P, R]:
+    """Give a command the connection options; it receives them as its first argument."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    sig = inspect.signature(fn)
+    own = [p.replace(annotation=hints[p.name]) for p in list(sig.parameters.values())[1:]]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
+        for name, hint in _CONNECTION_PARAMS
+    ]
+
+    @functools.wraps(fn)
+    def command(*args: P.args, **kwargs: P.kwargs) -> R:
+        given: dict[str, Any] = {name: kwargs.pop(name) for name, _ in _CONNECTION_PARAMS}
+        conn = Connection(**given)
+        return fn(conn, *args, **kwargs)
+
+    params = [*own, *added]
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
 
 
 def token_path() -> Path:
@@ -50,17 +132,10 @@ def token_path() -> Path:
     return Path(base) / "statusdash" / "token.json"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner alone (mode 0600 from creation, never widened)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def save_token(server: str, token: str, expires_in: int) -> Path:
+    """Keep ``token`` for ``server`` in the token file (mode 0600, replaced atomically)."""
+    from statusdash.fsutil import atomic_write
+
     path = token_path()
     data: dict[str, Any] = {}
     if path.exists():
@@ -69,7 +144,7 @@ def save_token(server: str, token: str, expires_in: int) -> Path:
         except (OSError, ValueError):
             data = {}
     data[server] = {"token": token, "expires_at": time.time() + expires_in}
-    write_private(path, json.dumps(data, indent=2))
+    atomic_write(path, json.dumps(data, indent=2))
     return path
 
 
@@ -90,56 +165,6 @@ def resolve_ca(s: Settings, ca: Path | None) -> Path | None:
     if s.statusdash_ca is not None:
         return s.statusdash_ca
     return s.ca_cert if s.ca_cert.exists() else None
-
-
-def reader_credentials(
-    server: str | None = None,
-    ca: Path | None = None,
-    cert: Path | None = None,
-    key: Path | None = None,
-) -> tuple[str, Path | None, Credentials]:
-    """(server URL, CA to trust, credentials) for a reader, or a clear failure saying how."""
-    from statusdash.client import Credentials
-
-    s = settings()
-    url = (server or s.server_url()).rstrip("/")
-    if cert is not None and key is None:
-        fail("--cert needs --key", 2)
-    token = s.statusdash_token.get_secret_value() if s.statusdash_token else stored_token(url)
-    if cert is None and not token:
-        fail(
-            f"not logged in to {url}: run `statusdash login --server {url}`, set"
-            " STATUSDASH_TOKEN, or pass a viewer certificate with --cert/--key",
-        )
-    creds = Credentials(token=None if cert else token, cert=cert, key=key)
-    return url, resolve_ca(s, ca), creds
-
-
-def reader_client(
-    server: str | None = None,
-    ca: Path | None = None,
-    cert: Path | None = None,
-    key: Path | None = None,
-    timeout: float = 10.0,
-) -> ApiClient:
-    """A client with the reader's credentials, or a clear failure saying how to get some."""
-    from statusdash.client import ApiClient
-
-    url, ca_path, creds = reader_credentials(server, ca, cert, key)
-    try:
-        return ApiClient(url, ca=ca_path, credentials=creds, timeout=timeout)
-    except (OSError, ValueError) as exc:
-        fail(f"cannot load TLS files: {exc}")
-
-
-def call(fn: Callable[[], T]) -> T:
-    """Run a client call, turning its errors into one line and exit code 1."""
-    from statusdash.client import ClientError
-
-    try:
-        return fn()
-    except ClientError as exc:
-        fail(str(exc))
 
 
 def print_json(data: Any) -> None:

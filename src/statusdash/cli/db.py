@@ -7,18 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from statusdash.cli.common import JsonOpt, fail, print_json, settings
+from statusdash.cli.boundary import fail, group
+from statusdash.cli.common import DataDirOpt, JsonOpt, print_json, settings
 
 if TYPE_CHECKING:
     from statusdash.settings import Settings
 
-app = typer.Typer(
-    help="The server's database: backups, integrity check, retention, restore.",
-    no_args_is_help=True,
-)
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="server data dir [env: STATUS_DATA_DIR]")
-]
+app = group(help="The server's database: backups, integrity check, retention, restore.")
 
 
 def _paths(data_dir: Path | None) -> tuple[Settings, Path, Path]:

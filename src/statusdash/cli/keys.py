@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from statusdash.cli.common import JsonOpt, fail, print_json, settings
+from statusdash.cli.boundary import fail, group
+from statusdash.cli.common import DataDirOpt, JsonOpt, print_json, settings
 
-app = typer.Typer(
-    help="Agent API keys (the fallback to client certificates).", no_args_is_help=True
-)
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="server data dir [env: STATUS_DATA_DIR]")
-]
+app = group(help="Agent API keys (the fallback to client certificates).")
 
 
 def _db(data_dir: Path | None) -> Path:

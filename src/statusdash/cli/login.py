@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from statusdash.cli.common import CaOpt, ServerOpt, call, fail
+from statusdash.cli.boundary import fail
+from statusdash.cli.common import CaOpt, ServerOpt
 
 
 def login(
@@ -35,11 +36,7 @@ def login(
         password = s.status_admin_password.get_secret_value()
     else:
         fail("no password: use --password-stdin or run from a terminal", 2)
-    try:
-        client = ApiClient(url, ca=resolve_ca(s, ca))
-    except (OSError, ValueError) as exc:
-        fail(f"cannot load TLS files: {exc}")
-    with client:
-        tok = call(lambda: client.login(password))
+    with ApiClient(url, ca=resolve_ca(s, ca)) as client:
+        tok = client.login(password)
     path = save_token(url, tok.access_token, tok.expires_in)
     typer.echo(f"logged in to {url}; token kept in {path} for {tok.expires_in // 60} minutes")

@@ -1,4 +1,10 @@
-"""The ``statusdash`` command: one Typer app, one module per command group, imported lazily."""
+"""The ``statusdash`` command: one Typer app, one module per command group.
+
+Expected failures end at the error boundary (``cli/boundary.py``), which every group, this root
+included, runs behind: one line on stderr, exit 1 (2 for usage). The command modules import
+nothing heavy at module level, so ``statusdash hosts ls --help`` loads no HTTP client, schema
+or server code.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ import typer
 
 from statusdash import __version__
 from statusdash.cli import agent, alerts, certs, db, hosts, keys, login, server, services, tui
+from statusdash.cli.boundary import Boundary
 
 app = typer.Typer(
     name="statusdash",
+    cls=Boundary,
+    rich_markup_mode=None,  # plain help, as every group (boundary.group): Rich costs start-up
     help="Terminal-first monitoring: server, agent, certificates and TUI in one command.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

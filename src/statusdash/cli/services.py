@@ -6,19 +6,12 @@ from datetime import UTC, datetime
 
 import typer
 
-from statusdash.cli.common import (
-    CaOpt,
-    CertOpt,
-    JsonOpt,
-    KeyOpt,
-    ServerOpt,
-    call,
-    print_json,
-    reader_client,
-)
-from statusdash.cli.hosts import human_age
+from statusdash import units
+from statusdash.cli.boundary import group
+from statusdash.cli.common import Connection, JsonOpt, print_json, reader
+from statusdash.durations import humanize
 
-app = typer.Typer(help="Service health, from the agents' checks and events.", no_args_is_help=True)
+app = group(help="Service health, from the agents' checks and events.")
 MARK = {"healthy": "●", "unhealthy": "✗", "unknown": "?"}
 
 
@@ -28,16 +21,11 @@ def _group() -> None:
 
 
 @app.command("ls")
-def ls(
-    as_json: JsonOpt = False,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    cert: CertOpt = None,
-    key: KeyOpt = None,
-) -> None:
+@reader
+def ls(conn: Connection, as_json: JsonOpt = False) -> None:
     """Every service with its status (healthy, unhealthy, unknown) and last check."""
-    with reader_client(server, ca, cert, key) as client:
-        rows = call(client.services)
+    with conn.client() as client:
+        rows = client.services()
     if as_json:
         print_json([s.model_dump(mode="json", by_alias=True) for s in rows])
         return
@@ -52,6 +40,7 @@ def ls(
     for col in ("", "HOST", "SERVICE", "STATUS", "CHECKED", "ERROR"):
         t.add_column(col)
     for s in rows:
-        age = human_age((now - s.last_check).total_seconds()) + " ago" if s.last_check else "-"
+        age = humanize((now - s.last_check).total_seconds()) + " ago" if s.last_check else "-"
         t.add_row(MARK[s.status.value], s.host or "-", s.name, s.status.value, age, s.error or "")
     Console(width=200).print(t)
+    typer.echo(units.count(len(rows), "service"))

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from statusdash.cli import common
+from statusdash.cli.boundary import group
+from statusdash.cli.common import Connection, reader
 
 if TYPE_CHECKING:
     from statusdash.tui.source import ApiSource
 
-app = typer.Typer(
+app = group(
     help="The interactive dashboard: the whole fleet at a glance, live.",
     invoke_without_command=True,
     no_args_is_help=False,
-    add_completion=False,
 )
 
 
@@ -28,24 +29,19 @@ def api_source(
     The TLS files are loaded here once, so a bad path fails before the screen opens rather
     than in the first worker.
     """
-    from statusdash.tlsclient import httpx_verify
+    from statusdash.client import tls_verify
     from statusdash.tui.source import ApiSource
 
-    url, ca_path, creds = common.reader_credentials(server, ca, cert, key)
-    try:
-        httpx_verify(url, ca_path, creds.cert, creds.key)
-    except (OSError, ValueError) as exc:
-        common.fail(f"cannot load TLS files: {exc}")
+    url, ca_path, creds = Connection(server, ca, cert, key).resolve()
+    tls_verify(url, ca_path, creds.cert, creds.key)
     return ApiSource(url, ca=ca_path, credentials=creds, timeout=timeout)
 
 
 @app.callback(invoke_without_command=True)
+@reader
 def tui(
+    conn: Connection,
     ctx: typer.Context,
-    server: common.ServerOpt = None,
-    ca: common.CaOpt = None,
-    cert: common.CertOpt = None,
-    key: common.KeyOpt = None,
     interval: Annotated[
         float, typer.Option("--interval", min=0.2, max=60.0, help="seconds between polls")
     ] = 1.0,
@@ -56,7 +52,7 @@ def tui(
     """Run the dashboard. Keys: ? lists them all; q quits."""
     if ctx.invoked_subcommand is not None:
         return
-    source = api_source(server, ca, cert, key)
+    source = api_source(conn.server, conn.ca, conn.cert, conn.key)
     source.prefetch()  # the first answer travels while Textual loads
     s = common.settings()
 

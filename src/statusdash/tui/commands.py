@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from statusdash import units
 from statusdash.tui import fmt
 from statusdash.tui.model import SortKey
 
@@ -28,9 +29,8 @@ class HostCommands(Provider):
         out = []
         for host, row in sorted(self.sd.model.rows.items()):
             h = row.summary
-            out.append(
-                (host, f"{fmt.host_marker(h)} {h.status.value} · cpu {fmt.pct(h.cpu_percent)}")
-            )
+            cpu = units.percent(h.cpu_percent)
+            out.append((host, f"{fmt.host_marker(h)} {h.status.value} · cpu {cpu}"))
         return out
 
     async def discover(self) -> Hits:

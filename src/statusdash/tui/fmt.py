@@ -1,6 +1,7 @@
-"""Pure formatting helpers for the TUI: scaled units, ages, markers, sparklines, thresholds.
+"""The TUI's own formatting: ages, markers, sparklines, thresholds, chart axes.
 
-Kept free of Textual so they can be tested (and reused by the CLI) without importing it.
+Sizes, rates and percentages come from ``statusdash.units`` (shared with the CLI); this module
+keeps what only the TUI needs, free of Textual so it can be tested without it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from statusdash import units
+from statusdash.durations import humanize
 from statusdash.schema import HealthStatus, HostStatus, HostSummary
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -45,46 +48,19 @@ def level(value: float | None, threshold: float, margin: float = 10.0) -> str:
     return "ok"
 
 
-def pct(value: float | None) -> str:
-    """A percentage without decimals (``23%``), or ``-`` when unknown."""
-    if value is None:
-        return "-"
-    return f"{round(value):d}%"
-
-
-def scaled(value: float | None, *, base: float = 1024.0, suffix: str = "") -> str:
-    """A byte count or rate with a unit that scales: ``0``, ``512``, ``88K``, ``1.2M``, ``3.4G``."""
-    if value is None:
-        return "-"
-    v = float(value)
-    if v < 1:
-        return "0" + suffix
-    for unit in ("", "K", "M", "G", "T", "P"):
-        if v < 999.5 or unit == "P":
-            if unit == "" or v >= 9.95:
-                return f"{v:.0f}{unit}{suffix}"
-            return f"{v:.1f}{unit}{suffix}"
-        v /= base
-    return f"{v:.0f}P{suffix}"  # pragma: no cover - loop always returns
-
-
 def rate_pair(down: float | None, up: float | None) -> str:
     """Two rates around a slash that stays in one column: `` 88K/91K  ``, ``1.2M/340K``."""
-    return f"{scaled(down):>4}/{scaled(up):<4}"
+    return f"{units.size(down):>4}/{units.size(up):<4}"
 
 
 def duration(seconds: float | None) -> str:
-    """A short age or uptime: ``34s``, ``5m``, ``2h``, ``41d``; ``-`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    s = max(0.0, seconds)
-    if s < 60:
-        return f"{int(s)}s"
-    if s < 3600:
-        return f"{int(s // 60)}m"
-    if s < 86400 * 2:
-        return f"{int(s // 3600)}h"
-    return f"{int(s // 86400)}d"
+    """A short age or uptime: ``34s``, ``5m``, ``2h``, ``41d``; ``-`` when unknown.
+
+    Hours up to two days (a host rebooted yesterday reads ``30h``, not ``1d``); else ``humanize``.
+    """
+    if seconds is not None and 86400 <= seconds < 2 * 86400:
+        return f"{int(seconds // 3600)}h"
+    return humanize(seconds)
 
 
 def load(value: float | None) -> str:
@@ -150,10 +126,10 @@ def nice_ceiling(value: float) -> float:
 
 
 def nice_ceiling_bytes(value: float) -> float:
-    """A 1-2-5 step in the unit ``scaled`` would print (K, M, G are powers of 1024)."""
+    """A 1-2-5 step in the unit ``units.size`` would print (K, M, G are powers of 1024)."""
     unit = 1.0
-    while value / unit >= 1000 and unit < 1024.0**5:
-        unit *= 1024.0
+    while value / unit >= 1000 and unit < units.BASE**5:
+        unit *= units.BASE
     return nice_ceiling(value / unit) * unit
 
 

@@ -10,6 +10,7 @@ from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
+from statusdash import units
 from statusdash.client import ClientError
 from statusdash.schema import HistorySeries, HostDetail
 from statusdash.tui import fmt
@@ -40,7 +41,7 @@ RANGE_SECONDS = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 3
 
 
 def _rate(v: float) -> str:
-    return fmt.scaled(v)
+    return units.size(v)
 
 
 def _pct_label(v: float) -> str:
@@ -191,12 +192,12 @@ class HostScreen(DataScreen):
     def _subtitle(self, key: str, values: list[list[float | None]]) -> str:
         if key in ("cpu", "mem"):
             last, mean, top = stats(values[0])
-            return f"now {fmt.pct(last)} avg {fmt.pct(mean)} max {fmt.pct(top)}"
+            return f"now {units.percent(last)} avg {units.percent(mean)} max {units.percent(top)}"
         names = ("↓", "↑") if key == "net" else ("r", "w")
         parts = []
         for name, vals in zip(names, values, strict=True):
             last, _mean, top = stats(vals)
-            parts.append(f"{name} {fmt.scaled(last)} max {fmt.scaled(top)}")
+            parts.append(f"{name} {units.size(last)} max {units.size(top)}")
         return " · ".join(parts)
 
     # --- drawing -----------------------------------------------------------------------------
@@ -241,7 +242,7 @@ class HostScreen(DataScreen):
         if mem is not None:
             self.query_one(
                 "#mem-panel"
-            ).border_title = f"Memory % · {fmt.scaled(mem.used)}/{fmt.scaled(mem.total)}"
+            ).border_title = f"Memory % · {units.size(mem.used)}/{units.size(mem.total)}"
         self.redraw()
 
     # --- actions -----------------------------------------------------------------------------

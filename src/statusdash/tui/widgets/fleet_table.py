@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from statusdash import units
 from statusdash.schema import HostStatus
 from statusdash.tui import fmt
 from statusdash.tui.model import SPARK_LEN, FleetModel, HostRow, SortKey
@@ -268,7 +269,7 @@ class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
                 lvl, dim if value is None else plain
             )
             over = fmt.MARK_OVER if lvl == "crit" else " "
-            return [Segment(fmt.pct(value).rjust(CPU_W - 1), style), Segment(over, style)]
+            return [Segment(units.percent(value).rjust(CPU_W - 1), style), Segment(over, style)]
 
         def right(text: str, w: int, style: Style = plain) -> list[Segment]:
             return [Segment(text.rjust(w), style)]

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from textual.content import Content
 
+from statusdash import units
 from statusdash.schema import AlertPublic, HealthStatus, HostDetail, HostSummary
 from statusdash.tui import fmt
 from statusdash.tui.widgets.columns import Cell, Column
@@ -79,12 +80,13 @@ def disk_rows(detail: HostDetail, threshold: float) -> list[list[Cell]]:
         lvl = fmt.level(d.percent, threshold)
         style = {"crit": "$error", "warn": "$warning"}.get(lvl, "")
         mark = fmt.MARK_OVER if lvl == "crit" else " "
-        use: Cell = (fmt.pct(d.percent) + mark, style) if style else fmt.pct(d.percent) + mark
-        rows.append([d.mount, use, f"{fmt.scaled(d.used)}/{fmt.scaled(d.total)}", d.fstype])
+        text = units.percent(d.percent) + mark
+        use: Cell = (text, style) if style else text
+        rows.append([d.mount, use, f"{units.size(d.used)}/{units.size(d.total)}", d.fstype])
     swap = detail.report.swap
     if swap is not None and swap.total:
-        used = f"{fmt.scaled(swap.used)}/{fmt.scaled(swap.total)}"
-        rows.append(["swap", fmt.pct(swap.percent) + " ", used, ""])
+        used = f"{units.size(swap.used)}/{units.size(swap.total)}"
+        rows.append(["swap", units.percent(swap.percent) + " ", used, ""])
     return rows
 
 
@@ -103,7 +105,7 @@ def process_rows(detail: HostDetail) -> list[list[Cell]]:
     if procs is None:
         return []
     return [
-        [p.name, f"{p.cpu_percent:.0f}%", fmt.scaled(p.rss), str(p.pid), p.user or ""]
+        [p.name, f"{p.cpu_percent:.0f}%", units.size(p.rss), str(p.pid), p.user or ""]
         for p in procs.top_cpu
     ]
 

@@ -1,0 +1,60 @@
+"""Sizes, rates, percentages and counts as people read them, in one place for the CLI and the TUI.
+
+Binary units, as ``df -h`` does: ``88K`` is 88 KiB. Every formatter takes any value, however
+large, negative or missing (``None``, NaN, infinity) and never raises: a report with a strange
+number must not take a table down. Pure standard library, so ``hosts ls --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+
+BASE = 1024.0
+PREFIXES = ("", "K", "M", "G", "T", "P", "E", "Z", "Y")
+UNKNOWN = "-"
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def size(value: float | None, suffix: str = "") -> str:
+    """A byte count with a unit that scales: ``0``, ``512``, ``88K``, ``1.2M``, ``3.4G``.
+
+    Below 1 (and negative) is ``0``; past the last prefix the mantissa is shown in exponent form.
+    """
+    v = _finite(value)
+    if v is None:
+        return UNKNOWN
+    if v < 1:
+        return "0" + suffix
+    for prefix in PREFIXES:
+        if v < 999.5:
+            if prefix == "" or v >= 9.95:
+                return f"{v:.0f}{prefix}{suffix}"
+            return f"{v:.1f}{prefix}{suffix}"
+        if prefix != PREFIXES[-1]:
+            v /= BASE
+    return f"{v:.3g}{PREFIXES[-1]}{suffix}"
+
+
+def rate(value: float | None) -> str:
+    """Bytes per second: ``size`` with ``/s`` (``1.2M/s``)."""
+    return size(value, "/s")
+
+
+def percent(value: float | None) -> str:
+    """A percentage without decimals (``23%``), or ``-`` when unknown."""
+    v = _finite(value)
+    return UNKNOWN if v is None else f"{round(v):d}%"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 host``, ``2 hosts``, ``0 hosts`` (``plural`` for nouns that do not take an ``s``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

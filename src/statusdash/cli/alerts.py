@@ -134,10 +134,10 @@ def silence(
     key: KeyOpt = None,
 ) -> None:
     """Mute the notifications of a host's (or a rule's) alerts for a while."""
-    from statusdash.server.alerts.rules import parse_duration
+    from statusdash import durations
 
     try:
-        seconds = parse_duration(for_)
+        seconds = durations.parse(for_)
     except ValueError as exc:
         fail(f"--for: {exc}", 2)
     if seconds <= 0:

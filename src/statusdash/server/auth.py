@@ -12,13 +12,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import jwt
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.requests import HTTPConnection
 
+from statusdash.server.context import context_of
 from statusdash.server.db import Readers
 from statusdash.server.errors import ApiError
 from statusdash.server.keys import KeyVerifier
@@ -79,7 +80,7 @@ class LoginThrottle:
 
 
 class Auth:
-    """The server's authentication state, one per app (``app.state.auth``)."""
+    """The server's authentication state, one per app (``ServerContext.auth``)."""
 
     def __init__(self, settings: Settings, readers: Readers) -> None:
         self.settings = settings
@@ -171,8 +172,7 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def _principal(conn: HTTPConnection) -> Principal | None:
-    auth: Auth = conn.app.state.auth
-    return auth.principal(conn)
+    return context_of(conn.app).auth.principal(conn)
 
 
 async def require_reader(conn: HTTPConnection) -> Principal:
@@ -203,8 +203,6 @@ async def login_route() -> None:
     """Marks the token endpoint: anonymous by nature, guarded by the password and the throttle."""
 
 
-ReaderDep = Annotated[Principal, Depends(require_reader)]
-AgentDep = Annotated[Principal, Depends(require_agent)]
 GUARDS = (require_reader, require_agent, public, login_route)
 
 

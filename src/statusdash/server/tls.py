@@ -18,7 +18,7 @@ import os
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from statusdash import pki
+from statusdash.server.context import attach, context_of
 from statusdash.settings import Settings
 
 if TYPE_CHECKING:
@@ -381,9 +382,9 @@ class ServerTLS:
 def mtls_setup(settings: Settings, app: FastAPI) -> dict[str, Any]:
     """Wire mTLS into ``app`` and return the ``uvicorn.Config`` kwargs that serve it.
 
-    Sets ``app.state.auth.peer_identity`` and ``.is_revoked``, keeps the kit in
-    ``app.state.server_tls``, and runs the revocation watcher from the app's startup to its
-    shutdown. Raises TlsSetupError (a ValueError) with what to run if the vault is not usable.
+    Sets the context's ``auth.peer_identity`` and ``.is_revoked`` and attaches a context whose
+    ``tls`` is the kit, so the lifespan runs its revocation watcher from start-up to shutdown.
+    Raises TlsSetupError (a ValueError) with what to run if the vault is not usable.
     """
     try:
         server_tls = ServerTLS(settings.vault_path)
@@ -391,17 +392,8 @@ def mtls_setup(settings: Settings, app: FastAPI) -> dict[str, Any]:
         raise
     except pki.PkiError as exc:
         raise TlsSetupError(str(exc)) from None
-    auth = app.state.auth
-    auth.peer_identity = peer_identity
-    auth.is_revoked = server_tls.watcher.is_revoked
-    app.state.server_tls = server_tls
-
-    async def start_watcher(_app: FastAPI) -> None:
-        server_tls.watcher.start()
-
-    async def stop_watcher(_app: FastAPI) -> None:
-        await server_tls.watcher.stop()
-
-    app.state.on_startup.append(start_watcher)
-    app.state.on_shutdown.append(stop_watcher)
+    ctx = context_of(app)
+    ctx.auth.peer_identity = peer_identity
+    ctx.auth.is_revoked = server_tls.watcher.is_revoked
+    attach(app, replace(ctx, tls=server_tls))
     return server_tls.uvicorn_kwargs()

@@ -12,11 +12,13 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from statusdash.errors import StatusdashError
+
 MIN_SECRET_LEN = 32
 MIN_PASSWORD_LEN = 12
 
 
-class MissingSecretError(RuntimeError):
+class MissingSecretError(StatusdashError):
     """A secret the server needs has no value (no secret has a default)."""
 
 

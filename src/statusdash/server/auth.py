@@ -79,6 +79,11 @@ class LoginThrottle:
         self._fails.pop(addr, None)
 
 
+def _never_revoked(_serial: int) -> bool:
+    """Without mTLS there are no certificates to revoke."""
+    return False
+
+
 class Auth:
     """The server's authentication state, one per app (``ServerContext.auth``)."""
 
@@ -88,7 +93,7 @@ class Auth:
         self.keys = KeyVerifier()
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
         self.peer_identity: Callable[[MutableMapping[str, Any]], PeerIdentity | None] | None = None
-        self.is_revoked: Callable[[int], bool] = lambda _serial: False
+        self.is_revoked: Callable[[int], bool] = _never_revoked  # mTLS set-up replaces it
         secret = settings.status_jwt_secret
         self._secret = secret.get_secret_value() if secret else ""
 

@@ -69,7 +69,7 @@ class Subscriber:
 class Broadcaster:
     """The set of subscribers; ``publish`` encodes once and offers to each."""
 
-    def __init__(self, queue_size: int = 256) -> None:
+    def __init__(self, queue_size: int) -> None:
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
         self.published = 0

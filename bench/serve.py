@@ -47,13 +47,14 @@ class ServerError(RuntimeError):
 # --- inside the server process -------------------------------------------------------------------
 def add_bench_routes(app: FastAPI) -> None:
     """``POST /bench/bare`` (read, ``json.loads``, discard) and ``GET /bench/stats``."""
+    from statusdash.server.context import context_of
 
     async def bare(request: Request) -> JSONResponse:
         json.loads(await request.body())
         return JSONResponse({"accepted": 1, "duplicates": 0})
 
     async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({"commits": request.app.state.storage.commits})
+        return JSONResponse({"commits": context_of(request.app).storage.commits})
 
     app.post(BARE_PATH, include_in_schema=False)(bare)
     app.get(STATS_PATH, include_in_schema=False)(stats)

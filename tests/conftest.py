@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from statusdash.server import keys
+from statusdash.server.context import ServerContext, context_of
 from statusdash.server.runner import uvicorn_config
 from statusdash.settings import Settings
 
@@ -62,6 +63,11 @@ class RunningServer:
     def app(self) -> Any:
         assert self._server is not None
         return self._server.config.app
+
+    @property
+    def ctx(self) -> ServerContext:
+        """The running app's context (its storage, alerting, jobs...)."""
+        return context_of(self.app)
 
     def prepare(self, app: Any) -> None:
         """Change the app before it starts (subclasses install test configurations here)."""

@@ -12,11 +12,13 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from statusdash.errors import StatusdashError
+
 MIN_SECRET_LEN = 32
 MIN_PASSWORD_LEN = 12
 
 
-class MissingSecretError(RuntimeError):
+class MissingSecretError(StatusdashError):
     """A secret the server needs has no value (no secret has a default)."""
 
 
@@ -28,79 +30,112 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        use_attribute_docstrings=True,
     )
 
     # --- server ------------------------------------------------------------------------------
-    status_port: int = Field(5000, ge=1, le=65535, description="port the server listens on")
-    status_bind: str = Field(
-        "127.0.0.1", description="address to bind; 0.0.0.0 to take agents from other hosts"
-    )
-    public_url: str | None = Field(None, description="URL agents and readers use to reach us")
-    cors_origin: str | None = Field(None, description="allowed CORS origin (none by default)")
-    status_admin_password: SecretStr | None = Field(None, description="reader login password")
-    status_jwt_secret: SecretStr | None = Field(None, description="key that signs reader tokens")
-    token_ttl_s: int = Field(3600, ge=60, le=30 * 86400, description="reader token lifetime")
-    mtls_enabled: bool = Field(True, description="require client certificates (HTTPS)")
-    allow_api_keys: bool = Field(
-        False, description="accept API keys from agents even while mTLS is on"
-    )
-    cpu_threshold: float = Field(90, ge=0, le=100)
-    memory_threshold: float = Field(85, ge=0, le=100)
-    disk_threshold: float = Field(90, ge=0, le=100)
-    retention_days: int = Field(30, ge=1, le=3650)
-    status_data_dir: Path = Field(Path("data"), description="database and backups")
-    vault_path: Path = Field(Path("vault/certs"), description="CA, server and client certs")
-    db_synchronous: str = Field(
-        "FULL", pattern="^(FULL|NORMAL)$", description="SQLite synchronous mode for the WAL"
-    )
-    # --- alerts, service health, stream, webhooks (docs/alerts.md) ----------------------------
-    alert_rules_file: Path | None = Field(
-        None, description="rules file (TOML or YAML); re-read on SIGHUP"
-    )
-    webhook_urls: str = Field(
-        "",
-        description="comma-separated webhook targets; a slack+ or ntfy+ prefix picks the format",
-    )
-    alert_check_interval_s: float = Field(
-        5.0, gt=0, description="offline check, service staleness and silence expiry"
-    )
-    service_expect_s: float = Field(
-        180.0, gt=0, description="seconds without news before a service is unknown"
-    )
-    stream_queue_size: int = Field(1024, ge=8, description="messages a stream reader may lag")
-    webhook_attempts: int = Field(5, ge=1, description="attempts per webhook delivery")
-    webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay, doubling")
-    webhook_timeout_s: float = Field(10.0, gt=0, description="timeout per webhook attempt")
-    # --- history tiers, retention, backups (docs/history.md) ---------------------------------
-    raw_retention_hours: float = Field(48, ge=1, description="how long raw samples are kept")
-    hourly_retention_days: int = Field(
-        365, ge=1, le=3650, description="how long 1-hour rollups are kept"
-    )
-    replay_window_hours: float = Field(
-        6, ge=0, description="raw rows stay at least this long after they arrive (idempotency)"
-    )
-    rollup_interval_s: float = Field(10, gt=0, description="rollup job period")
-    prune_interval_s: float = Field(3600, gt=0, description="retention job period")
-    backup_interval_hours: float = Field(
-        24, ge=0, description="scheduled backups; 0 turns them off"
-    )
-    backup_keep: int = Field(7, ge=1, description="scheduled backups kept")
-    backup_dir: Path | None = Field(None, description="default: STATUS_DATA_DIR/backups")
-    login_max_failures: int = Field(5, ge=1, description="failed logins per address per window")
+    status_port: int = Field(5000, ge=1, le=65535)
+    """Port the server listens on."""
+    status_bind: str = "127.0.0.1"
+    """Address to bind; 0.0.0.0 to take agents from other hosts."""
+    public_url: str | None = None
+    """URL agents and readers use to reach the server, when it is not the bind address."""
+    cors_origin: str | None = None
+    """The one allowed CORS origin (none by default)."""
+    token_ttl_s: int = Field(3600, ge=60, le=30 * 86400)
+    """Lifetime of a reader token, in seconds."""
+    login_max_failures: int = Field(5, ge=1)
+    """Failed logins allowed per address per window; then 429 until they age out."""
     login_window_s: int = Field(300, ge=1)
+    """The window of the failed-login count, in seconds."""
+
+    # --- secrets (no defaults: a server without them refuses to start) -----------------------
+    status_admin_password: SecretStr | None = None
+    """The reader login password (user ``admin``); at least 12 characters."""
+    status_jwt_secret: SecretStr | None = None
+    """The key that signs reader tokens; at least 32 characters."""
+
+    # --- trust --------------------------------------------------------------------------------
+    mtls_enabled: bool = True
+    """Serve HTTPS and require client certificates from our CA."""
+    allow_api_keys: bool = False
+    """Accept API keys from agents even while mTLS is on."""
+    vault_path: Path = Path("vault/certs")
+    """The CA, server and client certificates (``statusdash certs``)."""
+
+    # --- thresholds (the alert rules' defaults, and the TUI's and CLI's markers) --------------
+    cpu_threshold: float = Field(90, ge=0, le=100)
+    """CPU percent at which a host is past its threshold."""
+    memory_threshold: float = Field(85, ge=0, le=100)
+    """Memory percent at which a host is past its threshold."""
+    disk_threshold: float = Field(90, ge=0, le=100)
+    """Disk percent (per mount) at which a host is past its threshold."""
+
+    # --- storage ------------------------------------------------------------------------------
+    status_data_dir: Path = Path("data")
+    """The database and, by default, its backups."""
+    db_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$")
+    """SQLite's synchronous mode for the WAL (NORMAL may lose the last commits on power loss)."""
+
+    # --- alerts, service health, stream, webhooks (docs/alerts.md) ----------------------------
+    alert_rules_file: Path | None = None
+    """The rules file (TOML or YAML); re-read on SIGHUP."""
+    webhook_urls: str = ""
+    """Comma-separated webhook targets; a slack+ or ntfy+ prefix picks the format."""
+    alert_check_interval_s: float = Field(5.0, gt=0)
+    """Period of the offline check, service staleness and silence expiry, in seconds."""
+    service_expect_s: float = Field(180.0, gt=0)
+    """Seconds without news before a service is unknown (unless it names its own)."""
+    stream_queue_size: int = Field(1024, ge=8)
+    """Messages a live-stream reader may lag behind before it is told to resync."""
+    webhook_attempts: int = Field(5, ge=1)
+    """Attempts per webhook delivery."""
+    webhook_backoff_s: float = Field(1.0, gt=0)
+    """Delay before the first webhook retry, doubling per attempt."""
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one webhook attempt, in seconds."""
+
+    # --- history tiers, retention, backups (docs/history.md) ---------------------------------
+    retention_days: int = Field(30, ge=1, le=3650)
+    """How long 1-minute rollups are kept; reports older than this are refused."""
+    raw_retention_hours: float = Field(48, ge=1)
+    """How long raw samples are kept."""
+    hourly_retention_days: int = Field(365, ge=1, le=3650)
+    """How long 1-hour rollups are kept."""
+    replay_window_hours: float = Field(6, ge=0)
+    """Raw rows stay at least this long after they arrive, so a replayed report is a duplicate."""
+    rollup_interval_s: float = Field(10, gt=0)
+    """Period of the rollup job, in seconds."""
+    prune_interval_s: float = Field(3600, gt=0)
+    """Period of the retention job, in seconds."""
+    backup_interval_hours: float = Field(24, ge=0)
+    """Period of scheduled backups, in hours; 0 turns them off."""
+    backup_keep: int = Field(7, ge=1)
+    """Scheduled backups kept; older ones are removed."""
+    backup_dir: Path | None = None
+    """Where scheduled backups go; unset: STATUS_DATA_DIR/backups."""
 
     # --- agent -------------------------------------------------------------------------------
-    api_key: SecretStr | None = Field(None, description="agent fallback credential")
+    api_key: SecretStr | None = None
+    """The agent's fallback credential (``statusdash keys issue HOST``)."""
 
     # --- clients (CLI, TUI, agent) -------------------------------------------------------------
-    statusdash_server: str | None = Field(None, description="server URL for clients")
-    statusdash_ca: Path | None = Field(None, description="CA certificate clients trust")
-    statusdash_token: SecretStr | None = Field(None, description="reader token")
+    statusdash_server: str | None = None
+    """The server URL clients use (else PUBLIC_URL, else the bind address)."""
+    statusdash_ca: Path | None = None
+    """The CA certificate clients trust (else VAULT_PATH/ca/ca.crt)."""
+    statusdash_token: SecretStr | None = None
+    """A reader token, instead of the one ``statusdash login`` keeps."""
 
     # ------------------------------------------------------------------------------------------
     @property
     def db_path(self) -> Path:
         return self.status_data_dir / "statusdash.db"
+
+    @property
+    def backups_path(self) -> Path:
+        """Where scheduled backups go: BACKUP_DIR, else STATUS_DATA_DIR/backups."""
+        return self.backup_dir or self.status_data_dir / "backups"
 
     @property
     def ca_cert(self) -> Path:

@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from statusdash import durations
 from statusdash.schema import AlertState
-from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.alerts.engine import Change, Engine, Transition
 from statusdash.server.alerts.rules import (
     RulesError,
@@ -32,9 +32,9 @@ from statusdash.server.alerts.rules import (
     RuleSpec,
     default_rules,
     load_rules,
-    parse_duration,
 )
 from statusdash.server.app import create_app
+from statusdash.server.context import context_of
 from statusdash.server.extensions import install_alerting
 from statusdash.server.notify import parse_targets
 from tests.conftest import Live, RunningServer, free_port, make_report, make_settings
@@ -61,12 +61,12 @@ class FakeClock:
 class AlertingServer(RunningServer):
     """A RunningServer whose app gets ``install_alerting`` with a test config."""
 
-    def __init__(self, settings: Any, make_config: Callable[[], AlertingConfig]) -> None:
+    def __init__(self, settings: Any, make_config: Callable[[], dict[str, Any]]) -> None:
         super().__init__(settings)
         self.make_config = make_config
 
     def prepare(self, app: Any) -> None:
-        install_alerting(app, self.make_config())
+        install_alerting(app, **self.make_config())
 
 
 @dataclass
@@ -83,7 +83,8 @@ class Harness:
         assert isinstance(server, AlertingServer)
         return server
 
-    def config(self) -> AlertingConfig:
+    def config(self) -> dict[str, Any]:
+        """The changes to the settings' alerting config: fake clock, short intervals."""
         base: dict[str, Any] = {
             "rules_file": self.rules if self.rules.exists() else None,
             "webhooks": parse_targets(self.webhooks),
@@ -94,7 +95,7 @@ class Harness:
             "clock": self.clock,
         }
         base.update(self.overrides)
-        return AlertingConfig(**base)
+        return base
 
     def restart(self) -> None:
         self.server.stop()
@@ -287,10 +288,10 @@ def test_a_bad_rules_file_says_where(tmp_path: Path, text: str, needle: str) -> 
 
 
 def test_durations() -> None:
-    assert parse_duration("90s") == 90 and parse_duration("2h") == 7200
-    assert parse_duration(5) == 5 and parse_duration("1.5m") == 90
+    assert durations.parse("90s") == 90 and durations.parse("2h") == 7200
+    assert durations.parse(5) == 5 and durations.parse("1.5m") == 90
     with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("soon")
+        durations.parse("soon")
 
 
 # --- the lifecycle over a real server -------------------------------------------------------------
@@ -418,17 +419,17 @@ def test_every_alerting_route_refuses_an_anonymous_caller(
 
 def test_installing_twice_replaces_the_services_not_the_routes(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path))
-    if getattr(app.state, "alerting", None) is None:  # until create_app calls it itself
-        install_alerting(app)
-    first = app.state.alerting
-    _, first_start, first_stop = app.state.alerting_install
+    before = context_of(app)
+    first = before.alerting.service
     routes = len(app.router.routes)
-    install_alerting(app, AlertingConfig(check_interval_s=0.1))  # what the tests do
-    assert len(app.router.routes) == routes and app.state.alerting is not first
-    listeners = app.state.storage.listeners
-    assert listeners.count(app.state.alerting.on_commit) == 1 and first.on_commit not in listeners
-    assert first_start not in app.state.on_startup and first_stop not in app.state.on_shutdown
-    assert app.state.alerting_install[1] in app.state.on_startup
+    installed = install_alerting(app, check_interval_s=0.1)  # what the tests do
+    ctx = context_of(app)
+    assert len(app.router.routes) == routes and ctx.alerting is installed
+    assert ctx.alerting.service is not first and ctx.alerting.service.config.check_interval_s == 0.1
+    assert (ctx.storage, ctx.jobs, ctx.auth) == (before.storage, before.jobs, before.auth)
+    listeners = ctx.storage.listeners
+    assert listeners.count(ctx.alerting.service.on_commit) == 1 and first.on_commit not in listeners
+    assert ctx.alerting.health.alerts is ctx.alerting.service
 
 
 OURS = {
@@ -449,7 +450,7 @@ def test_rules_endpoint_and_reload_keep_old_rules(alerting: Callable[..., Harnes
     with h.live.reader() as r:
         body = r.get("/api/alerts/rules").json()
     assert body["rules"]["cpu"]["threshold"] == 90 and body["reload_error"] is None
-    service = h.server.app.state.alerting
+    service = context_of(h.server.app).alerting.service
     h.rules.write_text("[rules.cpu]\nthreshold = 50\nclear = 70\n")
     assert "clear (70) is above threshold (50)" in (service.reload_rules() or "")
     assert service.engine.rules.spec("cpu", "x").threshold == 90
@@ -466,17 +467,16 @@ def test_sighup_rereads_the_rules_file(tmp_path: Path) -> None:
         "from tests.conftest import make_settings\n"
         "from statusdash.server.app import create_app\n"
         "from statusdash.server.extensions import install_alerting\n"
-        "from statusdash.server.alerts.config import AlertingConfig\n"
         "s = make_settings(Path(sys.argv[1]), status_port=int(sys.argv[2]))\n"
         "app = create_app(s)\n"
-        "install_alerting(app, AlertingConfig(rules_file=Path(sys.argv[3])))\n"
+        "install_alerting(app, rules_file=Path(sys.argv[3]))\n"
         "uvicorn.run(app, host='127.0.0.1', port=s.status_port, log_level='warning')\n"
     )
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(tmp_path / "data"), str(port), str(rules)],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "src")])},
     )
     try:
         live = Live(RunningServer(make_settings(tmp_path / "data", status_port=port)))

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from statusdash.server import backup
+from statusdash.server.context import context_of
 from statusdash.settings import Settings
 from tests.conftest import Live, RunningServer, make_report, make_settings
 
@@ -47,7 +48,8 @@ class Ingest:
                 self.accepted += r.json()["accepted"]
                 self.sent.update((b["report_id"], b) for b in batch)
                 if i % 10 == 0:
-                    self.app.state.jobs.run_now("rollup")  # rollups commit beside ingest
+                    jobs = context_of(self.app).jobs.scheduler
+                    jobs.run_now("rollup")  # rollups commit beside ingest
                 i += 1
         except BaseException as exc:
             self.error = exc
@@ -90,7 +92,7 @@ def test_backup_during_ingest_is_consistent_and_restores_to_a_working_server(
         before = rows(db)
         result = backup.backup_database(db, dest, progress=progress, pages_per_step=1)
         after = rows(db)
-        scheduled = server.app.state.jobs.run_now("backup")
+        scheduled = server.ctx.jobs.scheduler.run_now("backup")
         with pytest.raises(backup.BackupError, match="in use"):
             backup.restore(dest, db)
     finally:
@@ -148,7 +150,7 @@ def test_backup_during_ingest_is_consistent_and_restores_to_a_working_server(
         ).json()
         in_db1 = rows(db, "WHERE host_id = (SELECT id FROM hosts WHERE name = 'db-1')")
         assert sum(p["count"] for p in hist["points"]) == in_db1 > 0
-        server.app.state.jobs.run_now("rollup")
+        server.ctx.jobs.scheduler.run_now("rollup")
         with closing(sqlite3.connect(db)) as conn:
             assert conn.execute("SELECT sum(n) FROM rollup_1m").fetchone()[0] == n + 1
     finally:

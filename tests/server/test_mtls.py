@@ -117,7 +117,9 @@ def make_other_ca(vault: Path) -> Path:
 def test_revoked_certificate_is_refused_even_on_an_open_connection(tls_server: TlsLive) -> None:
     import time
 
-    watcher = tls_server.server.app.state.server_tls.watcher
+    server_tls = tls_server.server.ctx.tls
+    assert server_tls is not None
+    watcher = server_tls.watcher
     serial = load_cert(tls_server.vault / "clients" / "web-1.crt").serial_number
     with tls_server.client("web-1") as agent:
         assert agent.post("/api/metrics/report", json=make_report("web-1")).status_code == 200

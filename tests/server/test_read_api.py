@@ -99,7 +99,7 @@ def test_status_ages_from_up_to_stale_to_down() -> None:
 
 
 def test_sentiment_turns_unhealthy_when_a_host_is_down(seeded: Live) -> None:
-    storage = seeded.server.app.state.storage
+    storage = seeded.server.ctx.storage
     state: HostState = storage.cache.get("db-1")
     state.last_seen = datetime.now(UTC) - timedelta(minutes=5)
     body = seeded.reader().get("/api/hosts/sentiment/overall").json()

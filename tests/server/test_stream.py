@@ -222,7 +222,7 @@ def test_a_slow_subscriber_does_not_slow_ingest_and_is_told_to_resync(
     reader.start()
     assert ready.wait(5)
     agent = h.live.agent("web-1")
-    hub = h.server.app.state.stream
+    hub = h.server.ctx.alerting.hub
     # Batches of ~230 KB of service.changed messages fill what the kernel and the transport
     # will buffer for the stuck reader; the reports in between are the ingest we time.
     padding = {f"k{i}": "x" * 40 for i in range(20)}

@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -31,6 +30,8 @@ from websockets.sync.client import connect as ws_connect
 from statusdash.pki.ca import init_ca, issue_client_cert, issue_server_cert, reissue_crl, revoke
 from statusdash.pki.check import load_cert, utcnow
 from statusdash.pki.vault import crl_needs_refresh, load_crl, paths
+from statusdash.server.app import create_app
+from statusdash.server.context import context_of
 from statusdash.server.mtls import (
     MTLSHttpToolsProtocol,
     MTLSWebSocketsProtocol,
@@ -43,6 +44,7 @@ from statusdash.server.mtls import (
 from statusdash.server.revocation import RevocationWatcher
 from statusdash.settings import Settings
 from statusdash.tlsclient import client_context
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.xdist_group("tls_handshake")
 
@@ -316,21 +318,21 @@ def test_setup_errors_say_what_to_run(vault: Path, tmp_path: Path, missing: str,
         ServerTLS(v)
 
 
-async def test_mtls_setup_wires_auth_and_lifespan_hooks(vault: Path, tmp_path: Path) -> None:
-    app = FastAPI()
-    app.state.auth = SimpleNamespace(peer_identity=None, is_revoked=lambda _serial: False)
-    app.state.on_startup, app.state.on_shutdown = [], []
-    kwargs = mtls_setup(Settings(vault_path=vault), app)
+async def test_mtls_setup_wires_auth_and_the_lifespan(vault: Path, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", vault_path=vault, mtls_enabled=True)
+    app = create_app(settings)
+    kwargs = mtls_setup(settings, app)
+    ctx = context_of(app)
+    assert ctx.tls is not None
     assert kwargs["http"] is MTLSHttpToolsProtocol
     assert kwargs["ws"] is MTLSWebSocketsProtocol
-    assert kwargs["ssl_context_factory"](None, None) is app.state.server_tls.context
-    assert app.state.auth.peer_identity is peer_identity
+    assert kwargs["ssl_context_factory"](None, None) is ctx.tls.context
+    assert ctx.auth.peer_identity is peer_identity
     gone = load_cert(paths(vault).client_cert("gone")).serial_number
-    assert app.state.auth.is_revoked(gone)
-    watcher = app.state.server_tls.watcher
-    await app.state.on_startup[0](app)
-    assert watcher._task is not None and not watcher._task.done()
-    await app.state.on_shutdown[0](app)
+    assert ctx.auth.is_revoked(gone)
+    watcher = ctx.tls.watcher
+    async with app.router.lifespan_context(app):
+        assert watcher._task is not None and not watcher._task.done()
     assert watcher._task is None
     empty = tmp_path / "empty"
     with pytest.raises(ValueError, match="statusdash certs init"):  # what runner.py catches

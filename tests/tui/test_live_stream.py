@@ -13,7 +13,6 @@ import uvicorn
 
 from statusdash.client import Credentials
 from statusdash.server.app import create_app
-from statusdash.server.extensions import install_alerting
 from statusdash.settings import Settings
 from statusdash.tui.app import StatusdashApp
 from statusdash.tui.model import ConnState
@@ -27,8 +26,6 @@ def streaming_server(tmp_path: Path) -> Iterator[tuple[Settings, str]]:
     """A real server with alerting and the stream installed, on a loopback port."""
     settings = make_settings(tmp_path / "data")
     app = create_app(settings)
-    if getattr(app.state, "stream", None) is None:
-        install_alerting(app)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

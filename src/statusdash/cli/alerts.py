@@ -118,6 +118,7 @@ def silence(
     as_json: JsonOpt = False,
 ) -> None:
     """Mute the notifications of a host's (or a rule's) alerts for a while."""
+
     try:
         seconds = durations.parse(for_)
     except ValueError as exc:

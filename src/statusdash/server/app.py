@@ -13,17 +13,29 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from statusdash import __version__
 from statusdash.server import errors
+from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.auth import Auth, require_reader, unguarded_routes
+from statusdash.server.context import ServerContext, attach, context_of
 from statusdash.server.db import Readers, ensure_schema
-from statusdash.server.extensions import install_alerting
-from statusdash.server.jobs import install_jobs
+from statusdash.server.extensions import build_alerting
+from statusdash.server.jobs import build_jobs
+from statusdash.server.routes import alerts, events, health, hosts, ingest, services
 from statusdash.server.routes import auth as auth_routes
-from statusdash.server.routes import health, hosts, ingest
+from statusdash.server.routes import stream as stream_routes
 from statusdash.server.storage import Storage
 from statusdash.settings import Settings
 
 log = logging.getLogger(__name__)
-Hook = Callable[[FastAPI], Awaitable[None]]
+ROUTERS = (
+    health.router,
+    auth_routes.router,
+    ingest.router,
+    hosts.router,
+    alerts.router,
+    events.router,
+    services.router,
+    stream_routes.router,
+)
 
 
 def tune_gc() -> None:
@@ -39,32 +51,58 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+async def _stop_all(stops: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run every stop even if one fails (each is logged), in the order given."""
+    for stop in stops:
+        try:
+            await stop()
+        except Exception:
+            log.exception("shutdown step %s failed", getattr(stop, "__qualname__", stop))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open storage, start alerting, jobs and the CRL watcher; stop them in reverse order.
+
+    The context is read here, at start-up, so one replaced after ``create_app`` (mTLS, the
+    tests' alerting) is the one that runs.
+    """
+    ctx = context_of(app)
+    ctx.storage.open()
+    log.info("storage open: %s (%d hosts)", ctx.settings.db_path, len(ctx.storage.cache))
+    stops: list[Callable[[], Awaitable[None]]] = []
+    if ctx.tls is not None:
+        stops.append(ctx.tls.watcher.stop)
+    stops += [ctx.jobs.stop, ctx.alerting.service.stop]
+    try:
+        await ctx.alerting.service.start()
+        await ctx.alerting.health.start()
+        await ctx.jobs.start()
+        if ctx.tls is not None:
+            ctx.tls.watcher.start()
+        tune_gc()
+        yield
+    finally:
+        await _stop_all(stops)
+        await ctx.storage.close()
+        ctx.readers.close()
+
+
 def create_app(settings: Settings) -> FastAPI:
-    """Build the app; refuses to if a secret is missing or a route has no guard."""
+    """Build the app and its context; refuses to if a secret is missing or a route has no guard."""
     settings.require_server_secrets()
     settings.status_data_dir.mkdir(parents=True, exist_ok=True)
     ensure_schema(settings.db_path)  # upgraded (or refused) before any reader connects
     storage = Storage(settings.db_path, settings.db_synchronous)
     readers = Readers(settings.db_path)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        storage.open()
-        log.info("storage open: %s (%d hosts)", settings.db_path, len(storage.cache))
-        try:
-            for hook in app.state.on_startup:
-                await hook(app)
-            tune_gc()
-            yield
-        finally:
-            for hook in reversed(app.state.on_shutdown):
-                try:
-                    await hook(app)
-                except Exception:
-                    log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
-            await storage.close()
-            readers.close()
-
+    ctx = ServerContext(
+        settings=settings,
+        storage=storage,
+        readers=readers,
+        auth=Auth(settings, readers),
+        alerting=build_alerting(settings, storage, AlertingConfig.from_settings(settings)),
+        jobs=build_jobs(settings),
+    )
     app = FastAPI(
         title="statusdash",
         version=__version__,
@@ -73,14 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.settings = settings
-    app.state.storage = storage
-    app.state.readers = readers
-    app.state.auth = Auth(settings, readers)
-    # Services add themselves with an ``install(app)`` function: routers, listeners, and hooks
-    # that run after storage opens (startup) and before it closes (shutdown), in that order.
-    app.state.on_startup = []
-    app.state.on_shutdown = []
+    attach(app, ctx)
     errors.install(app)
     if settings.cors_origin:
         app.add_middleware(
@@ -89,10 +120,8 @@ def create_app(settings: Settings) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    for router in (health.router, auth_routes.router, ingest.router, hosts.router):
+    for router in ROUTERS:
         app.include_router(router)
-    install_alerting(app)
-    install_jobs(app)
 
     @app.get("/api/openapi.json", dependencies=[Depends(require_reader)], include_in_schema=False)
     async def openapi() -> dict[str, Any]:

@@ -12,13 +12,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import jwt
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.requests import HTTPConnection
 
+from statusdash.server.context import context_of
 from statusdash.server.db import Readers
 from statusdash.server.errors import ApiError
 from statusdash.server.keys import KeyVerifier
@@ -78,8 +79,13 @@ class LoginThrottle:
         self._fails.pop(addr, None)
 
 
+def _never_revoked(_serial: int) -> bool:
+    """Without mTLS there are no certificates to revoke."""
+    return False
+
+
 class Auth:
-    """The server's authentication state, one per app (``app.state.auth``)."""
+    """The server's authentication state, one per app (``ServerContext.auth``)."""
 
     def __init__(self, settings: Settings, readers: Readers) -> None:
         self.settings = settings
@@ -87,7 +93,7 @@ class Auth:
         self.keys = KeyVerifier()
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
         self.peer_identity: Callable[[MutableMapping[str, Any]], PeerIdentity | None] | None = None
-        self.is_revoked: Callable[[int], bool] = lambda _serial: False
+        self.is_revoked: Callable[[int], bool] = _never_revoked  # mTLS set-up replaces it
         secret = settings.status_jwt_secret
         self._secret = secret.get_secret_value() if secret else ""
 
@@ -171,8 +177,7 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def _principal(conn: HTTPConnection) -> Principal | None:
-    auth: Auth = conn.app.state.auth
-    return auth.principal(conn)
+    return context_of(conn.app).auth.principal(conn)
 
 
 async def require_reader(conn: HTTPConnection) -> Principal:
@@ -203,8 +208,6 @@ async def login_route() -> None:
     """Marks the token endpoint: anonymous by nature, guarded by the password and the throttle."""
 
 
-ReaderDep = Annotated[Principal, Depends(require_reader)]
-AgentDep = Annotated[Principal, Depends(require_agent)]
 GUARDS = (require_reader, require_agent, public, login_route)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from statusdash.errors import StatusdashError
+from statusdash.fsutil import fsync_dir
 from statusdash.server.db import BUSY_TIMEOUT_MS
 from statusdash.server.migrations import REQUIRED_TABLES
 
@@ -25,7 +27,7 @@ _NAME = re.compile(r"^statusdash-\d{8}T\d{6}\.\d{3}Z\.db$")
 Progress = Callable[[int, int], None]  # (pages copied, total pages)
 
 
-class BackupError(RuntimeError):
+class BackupError(StatusdashError):
     """A backup or restore could not be made, or what it made is not a sound database."""
 
 
@@ -42,14 +44,6 @@ class BackupResult:
 def backup_name(now: float | None = None) -> str:
     dt = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     return f"statusdash-{dt:%Y%m%dT%H%M%S}.{dt.microsecond // 1000:03d}Z.db"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def backup_database(
@@ -93,7 +87,7 @@ def backup_database(
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         dst.close()
         tmp.unlink(missing_ok=True)

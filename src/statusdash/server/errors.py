@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from statusdash.errors import Conflict, Invalid, NotFound, StatusdashError
+from statusdash.server.domain_errors import HostMismatch, InvalidFields, MalformedBody
+
 log = logging.getLogger(__name__)
 
 _CODES = {
@@ -29,8 +32,19 @@ _CODES = {
 }
 
 
+# Each domain error answers with its status and code; a subclass answers as its nearest listed
+# ancestor. A StatusdashError not listed is a bug at the edge: it is logged and answered 500.
+DOMAIN_STATUS: dict[type[StatusdashError], tuple[int, str]] = {
+    MalformedBody: (400, "malformed_json"),
+    HostMismatch: (403, "host_mismatch"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    Invalid: (422, "validation_error"),
+}
+
+
 class ApiError(Exception):
-    """Raised anywhere below a route to answer with a clear error."""
+    """A refusal decided at the route edge itself (auth, body size, a missing parameter)."""
 
     def __init__(
         self,
@@ -91,6 +105,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.detail, exc.error, exc.headers, exc.extra)
+
+    async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+        status, code = next(DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS)
+        extra = {"fields": exc.fields} if isinstance(exc, InvalidFields) else None
+        return error_response(status, str(exc), code, extra=extra)
+
+    for cls in DOMAIN_STATUS:
+        app.add_exception_handler(cls, _domain_error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

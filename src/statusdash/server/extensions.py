@@ -1,36 +1,32 @@
-"""``install_alerting(app)``: alerts, service health, the live stream and webhooks in one call.
+"""The alerting services (alerts, service health, the live stream, webhooks), built together.
 
-Call it inside ``create_app`` after ``app.state.storage`` exists and before the route-guard
-check. It includes the routers, adds the storage listener, sets ``app.state.services`` and
-``app.state.alerts_active`` (read by the sentiment), and adds the startup and shutdown hooks.
-Called again before the app starts, it replaces the services with ones built from the new
-config (the tests do this to get a controllable clock and short intervals).
+``build_alerting`` makes them for ``create_app``; ``install_alerting(app, **changes)`` replaces
+them on a built app before it starts, from the settings' config with ``changes`` applied (the
+tests use it for a controllable clock and short intervals). The routes stay; the storage
+listener moves to the new service; the app's context is replaced with one that names them.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
 
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.alerts.service import AlertService
 from statusdash.server.alerts.store import AlertStore
+from statusdash.server.context import Alerting, attach, context_of
 from statusdash.server.health_events import HealthEvents, ServiceMap
 from statusdash.server.notify import Notice, Notifier, Target
-from statusdash.server.routes import alerts as alert_routes
-from statusdash.server.routes import events as event_routes
-from statusdash.server.routes import services as service_routes
 from statusdash.server.storage import Storage
 from statusdash.server.stream import Broadcaster
-from statusdash.server.stream import router as stream_router
+from statusdash.settings import Settings
 
 
-def install_alerting(app: FastAPI, config: AlertingConfig | None = None) -> None:
-    """Wire the alerting services into ``app``; ``config`` defaults to the app's settings."""
-    settings = app.state.settings
-    cfg = config or AlertingConfig.from_settings(settings)
-    storage: Storage = app.state.storage
+def build_alerting(settings: Settings, storage: Storage, cfg: AlertingConfig) -> Alerting:
+    """The alerting services over ``storage``, listening to its commits."""
     store = AlertStore(settings.db_path, settings.db_synchronous)
     hub = Broadcaster(cfg.stream_queue)
 
@@ -56,39 +52,19 @@ def install_alerting(app: FastAPI, config: AlertingConfig | None = None) -> None
         on_failure=record_failure,
     )
     thresholds = (settings.cpu_threshold, settings.memory_threshold, settings.disk_threshold)
-    alerting = AlertService(cfg, thresholds, storage, store, hub, notifier, settings.retention_days)
+    service = AlertService(cfg, thresholds, storage, store, hub, notifier, settings.retention_days)
     services = ServiceMap(cfg.clock)
-    health = HealthEvents(services, alerting, store, hub, cfg.service_expect_s)
-    alerting.on_tick.append(health.sweep)
+    health = HealthEvents(services, service, store, hub, cfg.service_expect_s)
+    service.on_tick.append(health.sweep)
+    storage.listeners.append(service.on_commit)
+    return Alerting(service, hub, notifier, health, services)
 
-    previous = getattr(app.state, "alerting_install", None)
-    if previous is not None:  # a second call: swap the services, keep the routes
-        old_listener, old_start, old_stop = previous
-        storage.listeners.remove(old_listener)
-        app.state.on_startup.remove(old_start)
-        app.state.on_shutdown.remove(old_stop)
-    else:
-        for router in (alert_routes.router, event_routes.router, service_routes.router):
-            app.include_router(router)
-        app.include_router(stream_router)
 
-    app.state.stream = hub
-    app.state.notifier = notifier
-    app.state.alerting = alerting
-    app.state.health_events = health
-    app.state.services = services
-    app.state.alerts_active = alerting.firing_count
-    app.state.host_alerts = alerting.for_host  # (host) -> list[AlertPublic], for HostDetail
-    app.state.host_alerts_active = alerting.engine.firing_count  # (host) -> int, for summaries
-    storage.listeners.append(alerting.on_commit)
-
-    async def start(_: FastAPI) -> None:
-        await alerting.start()
-        await health.start()
-
-    async def stop(_: FastAPI) -> None:
-        await alerting.stop()
-
-    app.state.on_startup.append(start)
-    app.state.on_shutdown.append(stop)
-    app.state.alerting_install = (alerting.on_commit, start, stop)
+def install_alerting(app: FastAPI, **changes: Any) -> Alerting:
+    """Replace the app's alerting services with ones built from the config plus ``changes``."""
+    ctx = context_of(app)
+    cfg = replace(AlertingConfig.from_settings(ctx.settings), **changes)
+    ctx.storage.listeners.remove(ctx.alerting.service.on_commit)
+    alerting = build_alerting(ctx.settings, ctx.storage, cfg)
+    attach(app, replace(ctx, alerting=alerting))
+    return alerting

@@ -16,11 +16,13 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from statusdash.errors import Invalid
 from statusdash.schema import HOST_ID_PATTERN, HealthStatus, ServiceHealth
 from statusdash.server.alerts.rules import EVENT_RULE
 from statusdash.server.alerts.service import AlertService
 from statusdash.server.alerts.store import AlertStore, ServiceRecord
-from statusdash.server.errors import ApiError, validation_detail
+from statusdash.server.domain_errors import HostMismatch, InvalidFields, MalformedBody
+from statusdash.server.errors import validation_detail
 from statusdash.server.stream import SERVICE_CHANGED, Broadcaster
 
 MAX_EVENTS = 256
@@ -95,17 +97,17 @@ def parse_events(body: bytes) -> list[Event]:
     try:
         raw = json.loads(body)
     except ValueError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}", "malformed_json") from None
+        raise MalformedBody(f"malformed JSON: {exc}") from None
     if isinstance(raw, dict) and isinstance(raw.get("events"), list):
         raw = raw["events"]
     items = raw if isinstance(raw, list) else [raw]
     if not items or len(items) > MAX_EVENTS:
-        raise ApiError(422, f"send between 1 and {MAX_EVENTS} events")
+        raise Invalid(f"send between 1 and {MAX_EVENTS} events")
     out: list[Event] = []
     for i, item in enumerate(items):
         where = f"events[{i}]" if isinstance(raw, list) else "event"
         if not isinstance(item, dict):
-            raise ApiError(422, f"{where}: must be a JSON object")
+            raise Invalid(f"{where}: must be a JSON object")
         try:
             env = EventEnvelope.model_validate(item)
             fields = env.payload if env.payload is not None else item
@@ -113,12 +115,12 @@ def parse_events(body: bytes) -> list[Event]:
             out.append(Event(env.type, model.model_validate(fields)))
         except ValidationError as exc:
             text, fields_ = validation_detail(exc.errors(include_url=False))
-            raise ApiError(422, f"{where}: {text}", extra={"fields": fields_}) from None
+            raise InvalidFields(f"{where}: {text}", fields_) from None
     return out
 
 
 class ServiceMap:
-    """(host, service) -> latest record; what ``app.state.services`` and the sentiment read."""
+    """(host, service) -> latest record; what ``GET /api/services`` and the sentiment read."""
 
     def __init__(self, clock: Any) -> None:
         self.clock = clock
@@ -203,10 +205,8 @@ class HealthEvents:
         """Apply ``events`` from the agent ``host``; events about another host are refused."""
         for ev in events:
             if ev.payload.host is not None and ev.payload.host != host:
-                raise ApiError(
-                    403,
-                    f"event for host {ev.payload.host!r} refused: this caller is {host!r}",
-                    "host_mismatch",
+                raise HostMismatch(
+                    f"event for host {ev.payload.host!r} refused: this caller is {host!r}"
                 )
         now = self.alerts.clock()
         records = [

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from statusdash.errors import Invalid
 from statusdash.schema import HISTORY_METRICS, HistoryPoint, HistorySeries
-from statusdash.server.errors import ApiError
 from statusdash.server.models import METRIC_COLUMNS
 from statusdash.server.rollup_models import HOUR, MINUTE, ROLLUP_ID, SCALES, Tier, cutoff_key
 from statusdash.server.rollups import last_id
@@ -44,8 +44,8 @@ def parse_time(value: str, now: datetime, name: str) -> datetime:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(
-            422, f"{name}: {value!r} is neither an ISO-8601 time nor a duration like 15m, 24h, 30d"
+        raise Invalid(
+            f"{name}: {value!r} is neither an ISO-8601 time nor a duration like 15m, 24h, 30d"
         ) from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
@@ -56,9 +56,9 @@ def resolve_range(
     start = parse_time(since, now, "since")
     end = parse_time(until, now, "until") if until else now
     if end <= start:
-        raise ApiError(422, "since must be before until")
+        raise Invalid("since must be before until")
     if not 1 <= points <= MAX_POINTS:
-        raise ApiError(422, f"points must be between 1 and {MAX_POINTS}")
+        raise Invalid(f"points must be between 1 and {MAX_POINTS}")
     return start, end
 
 
@@ -66,7 +66,7 @@ def column_for(metric: str) -> str:
     col = METRIC_COLUMNS.get(metric)
     if col is None:
         known = ", ".join(HISTORY_METRICS)
-        raise ApiError(422, f"metric {metric!r} is not kept; known metrics: {known}")
+        raise Invalid(f"metric {metric!r} is not kept; known metrics: {known}")
     return col
 
 

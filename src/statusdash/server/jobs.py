@@ -2,8 +2,8 @@
 
 Jobs run one at a time on one thread of their own (never on the event loop), so two of ours never
 compete for SQLite's single write lock, and each keeps its transactions short so the storage
-writer is never held up for long. ``install_jobs(app)`` registers rollups, retention and
-backups; other services add theirs with ``app.state.jobs.register(name, interval_s, fn)``.
+writer is never held up for long. ``build_jobs(settings)`` registers rollups, retention and
+backups; other services add theirs with ``ctx.jobs.scheduler.register(name, interval_s, fn)``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from statusdash.errors import NotFound
+from statusdash.server import backup, rollups
+from statusdash.server.db import connect, ensure_schema
+from statusdash.settings import Settings
 
 log = logging.getLogger(__name__)
 JobFn = Callable[[], object]
@@ -51,7 +54,7 @@ class Job:
         }
 
 
-class UnknownJobError(KeyError):
+class UnknownJobError(NotFound):
     """No job of that name is registered."""
 
 
@@ -78,7 +81,7 @@ class Scheduler:
         """Run a job in the calling thread (waits for a running job); re-raises its error."""
         job = self.jobs.get(name)
         if job is None:
-            raise UnknownJobError(name)
+            raise UnknownJobError(f"no job named {name!r}")
         with self._run_lock:
             return self._run(job, reraise=True)
 
@@ -150,29 +153,6 @@ class Scheduler:
 
 
 # --- the server's jobs ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class JobSettings:
-    """The intervals and limits the jobs read from the settings (with defaults when absent)."""
-
-    rollup_interval_s: float = 10.0
-    prune_interval_s: float = 3600.0
-    backup_interval_s: float = 86400.0  # <= 0: no scheduled backups
-    backup_keep: int = 7
-    backup_dir: Path | None = None  # default: STATUS_DATA_DIR/backups
-
-    @classmethod
-    def from_settings(cls, settings: object) -> JobSettings:
-        g = getattr
-        bdir = g(settings, "backup_dir", None)
-        return cls(
-            rollup_interval_s=float(g(settings, "rollup_interval_s", 10.0)),
-            prune_interval_s=float(g(settings, "prune_interval_s", 3600.0)),
-            backup_interval_s=float(g(settings, "backup_interval_hours", 24.0)) * 3600,
-            backup_keep=int(g(settings, "backup_keep", 7)),
-            backup_dir=Path(bdir) if bdir else None,
-        )
-
-
 class _Conn:
     """The jobs' own write connection, opened lazily in the jobs' thread."""
 
@@ -183,8 +163,6 @@ class _Conn:
 
     def get(self) -> sqlite3.Connection:
         if self._conn is None:
-            from statusdash.server.db import connect
-
             self._conn = connect(self.db_path, self.synchronous)
         return self._conn
 
@@ -194,21 +172,33 @@ class _Conn:
             self._conn = None
 
 
-def install_jobs(app: FastAPI) -> None:
-    """Register rollup, retention and backup jobs; they start after storage opens (idempotent)."""
-    from statusdash.server import backup, rollups
-    from statusdash.server.db import ensure_schema
+@dataclass
+class ServerJobs:
+    """The server's scheduler with its rollup, retention and backup jobs registered."""
 
-    if getattr(app.state, "jobs", None) is not None:
-        return
-    settings = app.state.settings
-    db_path: Path = settings.db_path
-    cfg = JobSettings.from_settings(settings)
+    scheduler: Scheduler
+    db_path: Path
+    conn: _Conn
+
+    async def start(self) -> None:
+        """Start the jobs' thread (after storage opens: the tables exist)."""
+        await asyncio.to_thread(ensure_schema, self.db_path)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop the thread (the running job winds down), then close the jobs' connection."""
+        if await asyncio.to_thread(self.scheduler.stop):
+            self.conn.close()
+
+
+def build_jobs(settings: Settings) -> ServerJobs:
+    """The scheduler with rollup, retention and backup registered at the settings' intervals."""
+    db_path = settings.db_path
     retention = rollups.Retention.from_settings(settings)
-    backup_dir = cfg.backup_dir or settings.status_data_dir / "backups"
+    backup_dir = settings.backups_path
+    backup_interval_s = settings.backup_interval_hours * 3600
     sched = Scheduler()
-    conn = _Conn(db_path, getattr(settings, "db_synchronous", "FULL"))
-    app.state.jobs = sched
+    conn = _Conn(db_path, settings.db_synchronous)
 
     def rollup() -> rollups.RollupResult:
         return rollups.roll_up(conn.get(), stop=sched.stopping.is_set)
@@ -219,22 +209,12 @@ def install_jobs(app: FastAPI) -> None:
 
     def backup_job() -> backup.BackupResult:
         return backup.scheduled_backup(
-            db_path, backup_dir, cfg.backup_keep, stop=sched.stopping.is_set
+            db_path, backup_dir, settings.backup_keep, stop=sched.stopping.is_set
         )
 
-    sched.register("rollup", cfg.rollup_interval_s, rollup, first_delay_s=1.0)
-    sched.register("retention", cfg.prune_interval_s, retention_job, first_delay_s=60.0)
+    sched.register("rollup", settings.rollup_interval_s, rollup, first_delay_s=1.0)
+    sched.register("retention", settings.prune_interval_s, retention_job, first_delay_s=60.0)
     age = backup.newest_backup_age(backup_dir)
-    first = 300.0 if age is None else max(300.0, cfg.backup_interval_s - age)
-    sched.register("backup", cfg.backup_interval_s, backup_job, first_delay_s=first)
-
-    async def start_jobs(app: FastAPI) -> None:
-        await asyncio.to_thread(ensure_schema, db_path)
-        sched.start()
-
-    async def stop_jobs(app: FastAPI) -> None:
-        if await asyncio.to_thread(sched.stop):
-            conn.close()
-
-    app.state.on_startup.append(start_jobs)
-    app.state.on_shutdown.append(stop_jobs)
+    first = 300.0 if age is None else max(300.0, backup_interval_s - age)
+    sched.register("backup", backup_interval_s, backup_job, first_delay_s=first)
+    return ServerJobs(sched, db_path, conn)

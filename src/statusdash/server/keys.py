@@ -16,7 +16,8 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from statusdash.schema import HOST_ID_RE
+from statusdash import hostid
+from statusdash.errors import Invalid
 from statusdash.server.db import session
 from statusdash.server.models import ApiKey
 
@@ -42,8 +43,8 @@ def _split(key: str) -> tuple[str, str] | None:
 
 
 def issue(db_path: Path, host: str) -> IssuedKey:
-    if not HOST_ID_RE.match(host):
-        raise ValueError(
+    if not hostid.is_valid(host):
+        raise Invalid(
             f"{host!r} is not a valid host id (lowercase letters, digits, '.', '_', '-';"
             " at most 63 characters)"
         )

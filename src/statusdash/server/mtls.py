@@ -18,7 +18,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +30,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from statusdash.pki.ca import CRL_VALIDITY, reissue_crl
 from statusdash.pki.check import PkiError, parse_client_cert, utcnow
 from statusdash.pki.vault import CRL_REFRESH_MARGIN, crl_needs_refresh, load_crl, paths
+from statusdash.server.context import attach, context_of
 from statusdash.server.revocation import RevocationWatcher
 from statusdash.settings import Settings
 
@@ -247,9 +248,9 @@ class ServerTLS:
 def mtls_setup(settings: Settings, app: FastAPI) -> dict[str, Any]:
     """Wire mTLS into ``app`` and return the ``uvicorn.Config`` kwargs that serve it.
 
-    Sets ``app.state.auth.peer_identity`` and ``.is_revoked``, keeps the kit in
-    ``app.state.server_tls``, and runs the revocation watcher from the app's startup to its
-    shutdown. Raises TlsSetupError (a ValueError) with what to run if the vault is not usable.
+    Sets the context's ``auth.peer_identity`` and ``.is_revoked`` and attaches a context whose
+    ``tls`` is the kit, so the lifespan runs its revocation watcher from start-up to shutdown.
+    Raises TlsSetupError (a ValueError) with what to run if the vault is not usable.
     """
     try:
         server_tls = ServerTLS(settings.vault_path)
@@ -257,17 +258,8 @@ def mtls_setup(settings: Settings, app: FastAPI) -> dict[str, Any]:
         raise
     except PkiError as exc:
         raise TlsSetupError(str(exc)) from None
-    auth = app.state.auth
-    auth.peer_identity = peer_identity
-    auth.is_revoked = server_tls.watcher.is_revoked
-    app.state.server_tls = server_tls
-
-    async def start_watcher(_app: FastAPI) -> None:
-        server_tls.watcher.start()
-
-    async def stop_watcher(_app: FastAPI) -> None:
-        await server_tls.watcher.stop()
-
-    app.state.on_startup.append(start_watcher)
-    app.state.on_shutdown.append(stop_watcher)
+    ctx = context_of(app)
+    ctx.auth.peer_identity = peer_identity
+    ctx.auth.is_revoked = server_tls.watcher.is_revoked
+    attach(app, replace(ctx, tls=server_tls))
     return server_tls.uvicorn_kwargs()

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from statusdash import __version__
+from statusdash.backoff import ceiling
+from statusdash.errors import Invalid
 from statusdash.schema import AlertPublic
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def parse_targets(spec: str | Iterable[str] | None) -> list[Target]:
                 raw = raw[len(prefix) + 1 :]
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"webhook {raw[:40]!r} is not an http(s) URL")
+            raise Invalid(f"webhook {raw[:40]!r} is not an http(s) URL")
         targets.append(Target(raw, fmt))
     return targets
 
@@ -156,9 +158,9 @@ class Notifier:
         self,
         targets: list[Target],
         *,
-        attempts: int = 5,
-        backoff_s: float = 1.0,
-        timeout_s: float = 10.0,
+        attempts: int,
+        backoff_s: float,
+        timeout_s: float,
         max_queue: int = 1000,
         concurrency: int = 8,
         on_failure: FailureSink | None = None,
@@ -236,7 +238,7 @@ class Notifier:
         content, headers = render(target, notice)
         error = ""
         for attempt in range(1, tries + 1):
-            wait = min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1))
+            wait = ceiling(attempt, self.backoff_s, MAX_BACKOFF_S)
             try:
                 resp = await self._http.post(target.url, content=content, headers=headers)
             except httpx.HTTPError as exc:

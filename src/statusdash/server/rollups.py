@@ -25,6 +25,7 @@ from statusdash.server.rollup_models import (
     Tier,
     cutoff_key,
 )
+from statusdash.settings import Settings
 
 ROLLUP_BATCH = 1000  # raw rows per transaction: ~15 ms of write lock at most
 PRUNE_BATCH = 500  # raw deletes touch three B-trees: ~10-15 ms of lock
@@ -45,13 +46,12 @@ class Retention:
     replay_s: float = 6 * 3600.0
 
     @classmethod
-    def from_settings(cls, settings: object) -> Retention:
-        g = getattr
+    def from_settings(cls, settings: Settings) -> Retention:
         return cls(
-            raw_s=float(g(settings, "raw_retention_hours", 48)) * 3600,
-            minute_s=float(g(settings, "retention_days", 30)) * 86400,
-            hour_s=float(g(settings, "hourly_retention_days", 365)) * 86400,
-            replay_s=float(g(settings, "replay_window_hours", 6)) * 3600,
+            raw_s=settings.raw_retention_hours * 3600,
+            minute_s=settings.retention_days * 86400.0,
+            hour_s=settings.hourly_retention_days * 86400.0,
+            replay_s=settings.replay_window_hours * 3600,
         )
 
 

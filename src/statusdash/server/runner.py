@@ -7,11 +7,12 @@ from typing import Any
 
 import uvicorn
 
+from statusdash.errors import Invalid, StatusdashError
 from statusdash.server.app import create_app
 from statusdash.settings import Settings
 
 
-class ServerConfigError(RuntimeError):
+class ServerConfigError(StatusdashError):
     """The server cannot start as configured (missing certificates and the like)."""
 
 
@@ -19,7 +20,7 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
     """The uvicorn config for an app built from ``settings`` (TLS wiring included)."""
     try:
         app = create_app(settings)
-    except ValueError as exc:  # a bad rules file or webhook list: one line, no traceback
+    except Invalid as exc:  # a bad rules file or webhook list: one line, no traceback
         raise ServerConfigError(str(exc)) from exc
     kwargs: dict[str, Any] = {
         "host": settings.status_bind,

@@ -4,33 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import FastAPI
-
-from statusdash.schema import HealthStatus, Sentiment, ServiceHealth, Thresholds
-from statusdash.server.storage import Storage
+from statusdash.schema import HealthStatus, Sentiment, Thresholds
+from statusdash.server.context import ServerContext
 
 
-def service_list(app: FastAPI) -> list[ServiceHealth]:
-    """The service health map; filled by the health-events service when it is installed."""
-    source = getattr(app.state, "services", None)
-    if source is None:
-        return []
-    services: list[ServiceHealth] = source.all()
-    return services
-
-
-def sentiment(app: FastAPI, now: datetime) -> Sentiment:
-    storage: Storage = app.state.storage
-    counts = storage.cache.counts(now)
-    services = service_list(app)
-    alerts_active = int(getattr(app.state, "alerts_active", lambda: 0)())
+def sentiment(ctx: ServerContext, now: datetime) -> Sentiment:
+    """Unhealthy if a host is down or a service unhealthy; degraded if anything is off."""
+    counts = ctx.storage.cache.counts(now)
+    services = ctx.alerting.services.all()
+    alerts_active = ctx.alerting.service.firing_count()
     if counts.down or any(s.status == HealthStatus.unhealthy for s in services):
         status = "unhealthy"
     elif counts.stale or alerts_active or any(s.status != HealthStatus.healthy for s in services):
         status = "degraded"
     else:
         status = "healthy"
-    s = app.state.settings
+    s = ctx.settings
     thresholds = Thresholds(cpu=s.cpu_threshold, memory=s.memory_threshold, disk=s.disk_threshold)
     return Sentiment(
         status=status,

@@ -1,10 +1,11 @@
-"""``WS /api/stream``: live host, alert and service changes pushed to every reader.
+"""The live stream's hub: host, alert and service changes pushed to every reader's queue.
 
 Each subscriber has a bounded queue. Publishing never waits: a subscriber whose queue is full is
 reset (its queue emptied, ``{"type": "resync"}`` queued) so it knows to fetch the full state
 again. Until it reads that resync, further overflows just empty the queue back to it (whatever
 it missed predates its refetch); if it has not read it within ``STUCK_AFTER_S`` it is dropped.
-So a slow reader costs at most its queue, and ingest never waits for anyone.
+So a slow reader costs at most its queue, and ingest never waits for anyone. The route
+(``WS /api/stream``) is in ``routes/stream.py``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
-
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-
-from statusdash.server.auth import ReaderDep
-
-log = logging.getLogger(__name__)
 
 HOST_UPDATED = "host.updated"
 ALERT_TRIGGERED = "alert.triggered"
@@ -75,7 +69,7 @@ class Subscriber:
 class Broadcaster:
     """The set of subscribers; ``publish`` encodes once and offers to each."""
 
-    def __init__(self, queue_size: int = 256) -> None:
+    def __init__(self, queue_size: int) -> None:
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
         self.published = 0
@@ -119,50 +113,3 @@ class Broadcaster:
             "resyncs": self.resyncs,
             "dropped": self.dropped,
         }
-
-
-router = APIRouter(tags=["stream"])
-
-
-async def _pump(ws: WebSocket, sub: Subscriber) -> None:
-    while True:
-        text = await sub.next()
-        if text is None:
-            await ws.close(code=1013, reason="too slow; reconnect and resync")
-            return
-        async with asyncio.timeout(SEND_TIMEOUT_S):  # no task per message, unlike wait_for
-            await ws.send_text(text)
-
-
-async def _listen(ws: WebSocket) -> None:
-    """Read (and ignore) what the client sends, to notice when it goes away."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            await ws.receive_text()
-
-
-@router.websocket("/api/stream")
-async def stream(websocket: WebSocket, reader: ReaderDep) -> None:
-    """Live changes; the first message is ``hello``, then host/alert/service events."""
-    hub: Broadcaster = websocket.app.state.stream
-    sub = hub.subscribe()  # before the hello, so nothing published after it is missed
-    try:
-        await websocket.accept()
-        hello = {"type": "hello", "data": {"reader": reader.name, "queue": hub.queue_size}}
-        await websocket.send_text(json.dumps(hello))
-        tasks = {
-            asyncio.create_task(_pump(websocket, sub)),
-            asyncio.create_task(_listen(websocket)),
-        }
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for t in done:
-            exc = t.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect | TimeoutError):
-                log.info("stream to %s ended: %r", reader.name, exc)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        hub.unsubscribe(sub)

@@ -1,4 +1,4 @@
-"""The alerting service's knobs, read from Settings when it has them, else from defaults."""
+"""The alerting service's knobs, read from ``Settings`` (where their defaults live)."""
 
 from __future__ import annotations
 
@@ -6,41 +6,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from statusdash.schema import utcnow
 from statusdash.server.notify import Target, parse_targets
+from statusdash.settings import Settings
 
 
-@dataclass
+@dataclass(frozen=True)
 class AlertingConfig:
     """Everything alerting needs beyond the thresholds; ``clock`` is replaceable in tests."""
 
-    rules_file: Path | None = None
-    webhooks: list[Target] = field(default_factory=list)
-    check_interval_s: float = 5.0  # offline detection, service staleness, silence expiry
-    service_expect_s: float = 180.0  # a service silent this long is unknown (if it names none)
-    stream_queue: int = 1024  # messages a WebSocket reader may lag behind
-    webhook_attempts: int = 5
-    webhook_backoff_s: float = 1.0
-    webhook_timeout_s: float = 10.0
+    rules_file: Path | None
+    webhooks: list[Target]
+    check_interval_s: float  # offline detection, service staleness, silence expiry
+    service_expect_s: float  # a service silent this long is unknown (if it names none)
+    stream_queue: int  # messages a WebSocket reader may lag behind
+    webhook_attempts: int
+    webhook_backoff_s: float
+    webhook_timeout_s: float
     notify_grace_s: float = 2.0  # at shutdown, for deliveries in flight (unsent ones resume)
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = field(default=utcnow)
     handle_sighup: bool = True
 
     @classmethod
-    def from_settings(cls, settings: Any) -> AlertingConfig:
-        """The config from the optional Settings fields (see docs/alerts.md for the names)."""
-        d = cls()
-        rules = getattr(settings, "alert_rules_file", None)
-        hooks = getattr(settings, "webhook_urls", None)
+    def from_settings(cls, settings: Settings) -> AlertingConfig:
+        """The config the settings describe (docs/alerts.md has the names)."""
         return cls(
-            rules_file=Path(rules) if rules else None,
-            webhooks=parse_targets(hooks),
-            check_interval_s=float(getattr(settings, "alert_check_interval_s", d.check_interval_s)),
-            service_expect_s=float(getattr(settings, "service_expect_s", d.service_expect_s)),
-            stream_queue=int(getattr(settings, "stream_queue_size", d.stream_queue)),
-            webhook_attempts=int(getattr(settings, "webhook_attempts", d.webhook_attempts)),
-            webhook_backoff_s=float(getattr(settings, "webhook_backoff_s", d.webhook_backoff_s)),
-            webhook_timeout_s=float(getattr(settings, "webhook_timeout_s", d.webhook_timeout_s)),
+            rules_file=settings.alert_rules_file,
+            webhooks=parse_targets(settings.webhook_urls),
+            check_interval_s=settings.alert_check_interval_s,
+            service_expect_s=settings.service_expect_s,
+            stream_queue=settings.stream_queue_size,
+            webhook_attempts=settings.webhook_attempts,
+            webhook_backoff_s=settings.webhook_backoff_s,
+            webhook_timeout_s=settings.webhook_timeout_s,
         )

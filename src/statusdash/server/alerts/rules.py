@@ -7,7 +7,6 @@ value hovering at the threshold from raising a storm of alerts.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
@@ -17,6 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from statusdash import durations
+from statusdash.errors import Invalid
+
 RULE_NAMES = ("cpu", "memory", "disk", "offline", "service")
 EVENT_RULE = "event"  # alerts raised by SYSTEM_ALERT_TRIGGERED events
 DEFAULT_FOR_S = 60.0
@@ -24,26 +26,9 @@ DEFAULT_GAP = 5.0  # clear = threshold - gap for the percentage rules
 OFFLINE_INTERVALS = 5.0  # missed intervals before a host is offline (the cache's "down")
 Severity = Literal["info", "warning", "critical"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
-
-class RulesError(ValueError):
+class RulesError(Invalid):
     """The rules file cannot be used; the message says where and why."""
-
-
-def parse_duration(value: str | float | int) -> float:
-    """Seconds from a number or a text like ``90s``, ``5m``, ``2h``, ``1d``."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    m = _DURATION.match(value)
-    if not m:
-        raise ValueError(f"{value!r} is not a duration like 90s, 5m, 2h or 1d")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 @dataclass(frozen=True)
@@ -69,7 +54,7 @@ class _Params(BaseModel):
     @field_validator("for_s", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float | None:
-        return None if v is None else parse_duration(v)
+        return None if v is None else durations.parse(v)
 
 
 class _Override(_Params):

@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
+from statusdash.errors import Conflict, NotFound
 from statusdash.schema import AlertPublic, AlertState
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.alerts.engine import Alert, Change, Engine, Transition
 from statusdash.server.alerts.rules import RulesError, RuleSet, default_rules, load_rules
 from statusdash.server.alerts.store import AlertStore, Silence, alert_row
 from statusdash.server.cache import HostState, summarize
-from statusdash.server.errors import ApiError
 from statusdash.server.notify import Notice, Notifier
 from statusdash.server.storage import Storage
 from statusdash.server.stream import ALERT_RESOLVED, ALERT_TRIGGERED, HOST_UPDATED, Broadcaster
@@ -53,7 +53,7 @@ class AlertService:
         store: AlertStore,
         hub: Broadcaster,
         notifier: Notifier,
-        retention_days: int = 30,
+        retention_days: int,
     ) -> None:
         self.config = config
         self.clock = config.clock
@@ -307,8 +307,8 @@ class AlertService:
                 return a.public()
         stored = await self.store.call(self.store.get, alert_id)
         if stored is None:
-            raise ApiError(404, f"no alert with id {alert_id}")
-        raise ApiError(409, f"alert {alert_id} is already resolved; nothing to acknowledge")
+            raise NotFound(f"no alert with id {alert_id}")
+        raise Conflict(f"alert {alert_id} is already resolved; nothing to acknowledge")
 
     async def silence(
         self,

@@ -9,22 +9,16 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from statusdash import durations
 from statusdash.schema import AlertPublic
-from statusdash.server.alerts.rules import EVENT_RULE, RULE_NAMES, parse_duration
-from statusdash.server.alerts.service import AlertService
-from statusdash.server.auth import ReaderDep
+from statusdash.server.alerts.rules import EVENT_RULE, RULE_NAMES
 from statusdash.server.body import read_body
+from statusdash.server.deps import AlertsDep, NotifierDep, ReaderDep
 from statusdash.server.errors import ApiError, invalid
-from statusdash.server.notify import Notifier
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 MAX_SILENCE_S = 90 * 86400
 _GLOB = re.compile(r"^[a-z0-9._*?\[\]-]{1,63}$")
-
-
-def _alerts(request: Request) -> AlertService:
-    service: AlertService = request.app.state.alerting
-    return service
 
 
 class SilenceIn(BaseModel):
@@ -39,7 +33,7 @@ class SilenceIn(BaseModel):
     @field_validator("for_s", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
-        return parse_duration(v)
+        return durations.parse(v)
 
     @field_validator("host")
     @classmethod
@@ -58,29 +52,29 @@ class SilenceIn(BaseModel):
 
 @router.get("/alerts", response_model=list[AlertPublic])
 async def list_alerts(
-    request: Request,
+    alerts: AlertsDep,
     _: ReaderDep,
     state: Annotated[Literal["active", "resolved", "all"], Query()] = "active",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AlertPublic]:
     """Active (pending and firing) alerts, resolved ones newest first, or all."""
-    return await _alerts(request).listing(state, limit)
+    return await alerts.listing(state, limit)
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertPublic)
 async def ack(
-    request: Request, alert_id: Annotated[int, Path(ge=1)], reader: ReaderDep
+    alerts: AlertsDep, alert_id: Annotated[int, Path(ge=1)], reader: ReaderDep
 ) -> AlertPublic:
-    return await _alerts(request).ack(alert_id, reader.name)
+    return await alerts.ack(alert_id, reader.name)
 
 
 @router.get("/alerts/silences")
-async def list_silences(request: Request, _: ReaderDep) -> list[dict[str, Any]]:
-    return [s.as_json() for s in _alerts(request).active_silences()]
+async def list_silences(alerts: AlertsDep, _: ReaderDep) -> list[dict[str, Any]]:
+    return [s.as_json() for s in alerts.active_silences()]
 
 
 @router.post("/alerts/silences", status_code=201)
-async def add_silence(request: Request, reader: ReaderDep) -> JSONResponse:
+async def add_silence(request: Request, alerts: AlertsDep, reader: ReaderDep) -> JSONResponse:
     """Mute the firing notices of alerts matching host and/or rule (and subject) for a while."""
     body = await read_body(request, 16 * 1024)
     try:
@@ -89,23 +83,19 @@ async def add_silence(request: Request, reader: ReaderDep) -> JSONResponse:
         raise invalid(exc) from None
     if s.host is None and s.rule is None:
         raise ApiError(422, "a silence needs a host or a rule (or both)")
-    silence = await _alerts(request).silence(
-        s.host, s.rule, s.subject, s.for_s, reader.name, s.comment
-    )
+    silence = await alerts.silence(s.host, s.rule, s.subject, s.for_s, reader.name, s.comment)
     return JSONResponse(silence.as_json(), status_code=201)
 
 
 @router.get("/alerts/rules")
-async def rules(request: Request, _: ReaderDep) -> dict[str, Any]:
+async def rules(alerts: AlertsDep, _: ReaderDep) -> dict[str, Any]:
     """The rules in force, and the error of the last reload if it failed."""
-    service = _alerts(request)
-    return {**service.engine.rules.describe(), "reload_error": service.rules_error}
+    return {**alerts.engine.rules.describe(), "reload_error": alerts.rules_error}
 
 
 @router.post("/alerts/test-notify")
-async def test_notify(request: Request, _: ReaderDep) -> dict[str, Any]:
+async def test_notify(notifier: NotifierDep, _: ReaderDep) -> dict[str, Any]:
     """Send a test message to every webhook now; says how each delivery went."""
-    notifier: Notifier = request.app.state.notifier
     if not notifier.targets:
         raise ApiError(409, "no webhook is configured; set WEBHOOK_URLS on the server")
     results = await notifier.test()
@@ -114,8 +104,7 @@ async def test_notify(request: Request, _: ReaderDep) -> dict[str, Any]:
 
 @router.get("/notifications/failures")
 async def failures(
-    request: Request, _: ReaderDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    alerts: AlertsDep, _: ReaderDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
     """Webhook deliveries that failed every retry, newest first."""
-    service = _alerts(request)
-    return await service.store.call(service.store.failures, limit)
+    return await alerts.store.call(alerts.store.failures, limit)

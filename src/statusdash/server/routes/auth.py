@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 
 from statusdash.schema import TokenResponse
-from statusdash.server.auth import Auth, login_route
+from statusdash.server.auth import login_route
+from statusdash.server.deps import AuthDep
 from statusdash.server.errors import ApiError
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -16,10 +17,10 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 @router.post("/token", response_model=TokenResponse, dependencies=[Depends(login_route)])
 async def token(
     request: Request,
+    auth: AuthDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
 ) -> TokenResponse:
-    auth: Auth = request.app.state.auth
     addr = request.client.host if request.client else "unknown"
     auth.throttle.check(addr)
     if not auth.check_password(username, password):

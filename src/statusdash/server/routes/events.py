@@ -11,17 +11,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from statusdash.server.auth import AgentDep
 from statusdash.server.body import read_body
-from statusdash.server.health_events import HealthEvents, parse_events
+from statusdash.server.deps import AgentDep, HealthDep
+from statusdash.server.health_events import parse_events
 
 router = APIRouter(prefix="/api", tags=["events"])
 MAX_EVENTS_BYTES = 256 * 1024
 
 
 @router.post("/events")
-async def post_events(request: Request, agent: AgentDep) -> dict[str, Any]:
+async def post_events(request: Request, agent: AgentDep, health: HealthDep) -> dict[str, Any]:
     """One event, a list, or ``{"events": [...]}``; answers ``{"accepted": N, "changed": M}``."""
     events = parse_events(await read_body(request, MAX_EVENTS_BYTES))
-    handler: HealthEvents = request.app.state.health_events
-    return await handler.handle(agent.name, events)
+    return await health.handle(agent.name, events)

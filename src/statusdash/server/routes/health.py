@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import sqlite3
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from statusdash import __version__
 from statusdash.server.auth import public
+from statusdash.server.deps import ReadersDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", dependencies=[Depends(public)])
-async def health(request: Request) -> JSONResponse:
+async def health(readers: ReadersDep) -> JSONResponse:
     try:
-        request.app.state.readers.get().execute("SELECT 1").fetchone()
+        readers.get().execute("SELECT 1").fetchone()
         db = "ok"
     except sqlite3.Error as exc:
         db = f"error: {exc}"

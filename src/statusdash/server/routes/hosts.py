@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
+from statusdash.errors import NotFound
 from statusdash.schema import (
     HISTORY_METRICS,
     HOST_ID_PATTERN,
@@ -17,32 +18,25 @@ from statusdash.schema import (
     utcnow,
 )
 from statusdash.server import history
-from statusdash.server.auth import ReaderDep
 from statusdash.server.cache import summarize
-from statusdash.server.errors import ApiError
+from statusdash.server.deps import AlertsDep, CtxDep, ReaderDep, ReadersDep, StorageDep
 from statusdash.server.fastwire import to_model
 from statusdash.server.services import sentiment
-from statusdash.server.storage import Storage
 
 router = APIRouter(prefix="/api", tags=["hosts"])
 HostPath = Annotated[str, Path(pattern=HOST_ID_PATTERN, max_length=63)]
 
 
-def _storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
-
-
 @router.get("/hosts", response_model=list[HostSummary])
-async def list_hosts(request: Request, _: ReaderDep) -> list[HostSummary]:
+async def list_hosts(storage: StorageDep, alerts: AlertsDep, _: ReaderDep) -> list[HostSummary]:
     now = utcnow()
-    firing = request.app.state.host_alerts_active
-    return [summarize(s, now, firing(s.name)) for s in _storage(request).cache.all()]
+    firing = alerts.engine.firing_count
+    return [summarize(s, now, firing(s.name)) for s in storage.cache.all()]
 
 
 @router.get("/hosts/sentiment/overall", response_model=Sentiment, response_model_by_alias=True)
-async def overall(request: Request, _: ReaderDep) -> Sentiment:
-    return sentiment(request.app, utcnow())
+async def overall(ctx: CtxDep, _: ReaderDep) -> Sentiment:
+    return sentiment(ctx, utcnow())
 
 
 @router.get("/history/metrics")
@@ -52,21 +46,23 @@ async def metrics(_: ReaderDep) -> dict[str, str]:
 
 
 @router.get("/hosts/{host}", response_model=HostDetail, response_model_by_alias=True)
-async def show_host(request: Request, host: HostPath, _: ReaderDep) -> HostDetail:
-    state = _storage(request).cache.get(host)
+async def show_host(
+    storage: StorageDep, alerts: AlertsDep, host: HostPath, _: ReaderDep
+) -> HostDetail:
+    state = storage.cache.get(host)
     if state is None:
-        raise ApiError(404, f"no host named {host!r} has reported")
-    app = request.app
+        raise NotFound(f"no host named {host!r} has reported")
     return HostDetail(
-        summary=summarize(state, utcnow(), app.state.host_alerts_active(host)),
+        summary=summarize(state, utcnow(), alerts.engine.firing_count(host)),
         report=to_model(state.latest),
-        alerts=app.state.host_alerts(host),
+        alerts=alerts.for_host(host),
     )
 
 
 @router.get("/hosts/{host}/history", response_model=HistorySeries)
 async def host_history(
-    request: Request,
+    storage: StorageDep,
+    readers: ReadersDep,
     host: HostPath,
     _: ReaderDep,
     metric: Annotated[str, Query(max_length=64)] = "cpu.percent",
@@ -74,15 +70,13 @@ async def host_history(
     until: Annotated[str | None, Query(max_length=64)] = None,
     points: Annotated[int, Query()] = 120,
 ) -> HistorySeries:
-    storage = _storage(request)
     if storage.cache.get(host) is None:
-        raise ApiError(404, f"no host named {host!r} has reported")
+        raise NotFound(f"no host named {host!r} has reported")
     history.column_for(metric)
     start, end = history.resolve_range(since, until, points, utcnow())
     host_id = storage.host_id(host)
-    conn_source = request.app.state.readers
 
     def run() -> HistorySeries:
-        return history.query(conn_source.get(), host_id, host, metric, start, end, points)
+        return history.query(readers.get(), host_id, host, metric, start, end, points)
 
     return await run_in_threadpool(run)

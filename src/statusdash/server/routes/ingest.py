@@ -18,17 +18,18 @@ from statusdash.schema import (
     utcnow,
 )
 from statusdash.server import fastwire
-from statusdash.server.auth import AgentDep, Principal
+from statusdash.server.auth import Principal
 from statusdash.server.body import read_body
+from statusdash.server.deps import AgentDep, CtxDep
 from statusdash.server.errors import ApiError, invalid
 from statusdash.server.storage import Storage, StorageClosed
+from statusdash.settings import Settings
 
 router = APIRouter(prefix="/api/metrics", tags=["ingest"])
 
 
-def _context(request: Request) -> dict[str, Any]:
-    days = request.app.state.settings.retention_days
-    return {"now": utcnow(), "max_age": timedelta(days=days)}
+def _context(settings: Settings) -> dict[str, Any]:
+    return {"now": utcnow(), "max_age": timedelta(days=settings.retention_days)}
 
 
 def _own_hosts(agent: Principal, reports: Sequence[Any]) -> None:
@@ -41,8 +42,7 @@ def _own_hosts(agent: Principal, reports: Sequence[Any]) -> None:
             )
 
 
-async def _store(request: Request, reports: Sequence[Any]) -> JSONResponse:
-    storage: Storage = request.app.state.storage
+async def _store(storage: Storage, reports: Sequence[Any]) -> JSONResponse:
     try:
         ack = await storage.ingest(reports)
     except StorageClosed as exc:
@@ -51,9 +51,9 @@ async def _store(request: Request, reports: Sequence[Any]) -> JSONResponse:
 
 
 @router.post("/report", summary="one report; idempotent on report_id")
-async def report(request: Request, agent: AgentDep) -> JSONResponse:
+async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
     body = await read_body(request, MAX_REPORT_BYTES)
-    ctx = _context(request)
+    ctx = _context(server.settings)
     r = fastwire.decode_report(body, ctx["now"], ctx["max_age"])
     if r is None:  # refused by the fast decoder: pydantic decides, and says why
         try:
@@ -61,13 +61,13 @@ async def report(request: Request, agent: AgentDep) -> JSONResponse:
         except ValidationError as exc:
             raise invalid(exc) from None
     _own_hosts(agent, [r])
-    return await _store(request, [r])
+    return await _store(server.storage, [r])
 
 
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
-async def batch(request: Request, agent: AgentDep) -> JSONResponse:
+async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
     body = await read_body(request, MAX_BATCH_BYTES)
-    ctx = _context(request)
+    ctx = _context(server.settings)
     reports = fastwire.decode_batch(body, ctx["now"], ctx["max_age"])
     if reports is None:  # refused by the fast decoder: pydantic decides, and says why
         try:
@@ -75,4 +75,4 @@ async def batch(request: Request, agent: AgentDep) -> JSONResponse:
         except ValidationError as exc:
             raise invalid(exc) from None
     _own_hosts(agent, reports)
-    return await _store(request, reports)
+    return await _store(server.storage, reports)

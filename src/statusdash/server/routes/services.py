@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from statusdash.schema import ServiceHealth
-from statusdash.server.auth import ReaderDep
-from statusdash.server.services import service_list
+from statusdash.server.deps import ReaderDep, ServicesDep
 
 router = APIRouter(prefix="/api", tags=["services"])
 
 
 @router.get("/services", response_model=list[ServiceHealth], response_model_by_alias=True)
-async def list_services(request: Request, _: ReaderDep) -> list[ServiceHealth]:
-    return service_list(request.app)
+async def list_services(services: ServicesDep, _: ReaderDep) -> list[ServiceHealth]:
+    return services.all()

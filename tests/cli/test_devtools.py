@@ -64,14 +64,16 @@ def test_certs_makes_the_usual_set_once(project: Path) -> None:
         ("x" * 80, "x" * 63),
         ("!!!", "localhost"),
         ("", "localhost"),
+        ("_build box_", "build-box"),
+        ("web-1\n", "web-1"),
     ],
 )
 def test_make_certs_names_the_host_as_the_agent_does(
     hostname: str, expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The certificate `make certs` issues is the one a plain `agent run` looks for."""
-    from statusdash.agent.config import default_host_id
+    from statusdash.cli.agent import _host_id  # what `agent run` without --host-id uses
 
     monkeypatch.setattr(socket, "gethostname", lambda: hostname)
-    assert devtools.local_host_id() == default_host_id() == expected
+    assert devtools.local_host_id() == _host_id(None) == expected
     assert hostid.is_valid(expected)

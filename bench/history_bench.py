@@ -43,12 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from statusdash.schema import MetricsReport
+import msgspec
+
 from statusdash.server import history, rollups
 from statusdash.server.db import connect, make_engine
 from statusdash.server.models import stored_value
 from statusdash.server.rollup_models import COLUMNS, SCALES
 from statusdash.server.storage import Storage, insert_samples
+from statusdash.wire import MetricsReport
 
 INTERVAL_S = 10
 DAY = 86400
@@ -338,7 +340,7 @@ async def ingest_under_jobs(db: Path, now: float, seconds: float = 3.0) -> dict[
     storage.open()
     stamp = datetime.now(UTC).isoformat()
     reports = [
-        MetricsReport.model_validate(
+        msgspec.convert(
             {
                 "schema_version": 1,
                 "report_id": str(uuid.uuid4()),
@@ -347,7 +349,8 @@ async def ingest_under_jobs(db: Path, now: float, seconds: float = 3.0) -> dict[
                 "interval_s": 10,
                 "cpu": {"percent": 12.5},
                 "memory": {"percent": 40.0, "total": 1, "used": 1, "available": 1},
-            }
+            },
+            MetricsReport,
         )
         for i in range(int(seconds * 2 * 3000))
     ]

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 import pytest
 
@@ -29,7 +30,8 @@ from statusdash.checks import (
     run_checks,
 )
 from statusdash.checks import run_check as _run_check
-from statusdash.schema import HealthStatus, ServiceCheckResult
+from statusdash.schema import HealthStatus
+from statusdash.wire import ServiceCheckResult
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -82,7 +84,7 @@ def spec(**kw: Any) -> CheckSpec:
 def run_check(s: CheckSpec) -> ServiceCheckResult:
     """The check's result, which must be what the wire schema takes."""
     result: CheckResult = _run_check(s)
-    return ServiceCheckResult.model_validate(result)
+    return msgspec.convert(result, ServiceCheckResult)
 
 
 # --- services.yaml --------------------------------------------------------------------------------

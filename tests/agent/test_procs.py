@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import os
 
+import msgspec
+
 from statusdash.agent.procs import ProcessTracker, ProcStat, parse_stat, rank, read_proc
-from statusdash.schema import Processes
+from statusdash.wire import Processes
 
 # /proc/<pid>/stat lines as the kernel writes them (fields 14/15 utime/stime, 22 start, 24 rss)
 STAT = (
@@ -55,7 +57,7 @@ def test_tracker_names_the_winners_once_and_validates() -> None:
     tracker = ProcessTracker(reader=lambda: samples.pop(0), ident=ident)
     tracker.sample(100.0, 1 << 30)
     section = tracker.sample(101.0, 1 << 30)
-    Processes.model_validate(section)
+    msgspec.convert(section, Processes)
     assert section["count"] == 2
     assert [(p["pid"], p["cpu_percent"]) for p in section["top_cpu"]] == [(7, 200.0), (1, 50.0)]
     top7 = section["top_cpu"][0]

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from statusdash.schema import (
     AlertPublic,
     AlertState,
-    CpuStats,
-    Disk,
     HealthStatus,
     HistoryPoint,
     HistorySeries,
@@ -18,20 +16,24 @@ from statusdash.schema import (
     HostDetail,
     HostStatus,
     HostSummary,
+    Sentiment,
+    ServiceHealth,
+    Thresholds,
+)
+from statusdash.tui.source import MemorySource
+from statusdash.wire import (
+    CpuStats,
+    Disk,
     LoadAvg,
     Memory,
     MetricsReport,
     Net,
     Processes,
     ProcessInfo,
-    Sentiment,
     ServiceCheckResult,
-    ServiceHealth,
     Swap,
     SystemInfo,
-    Thresholds,
 )
-from statusdash.tui.source import MemorySource
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 FRAMES = 24
@@ -205,88 +207,85 @@ def sentiment() -> Sentiment:
 
 def detail(summary: HostSummary) -> HostDetail:
     h = summary.host
-    report = MetricsReport.model_validate(
-        dict(
-            schema_version=1,
-            report_id=uuid.uuid5(uuid.NAMESPACE_DNS, h),
-            host=h,
-            collected_at=summary.collected_at,
-            interval_s=1.0,
-            system=SystemInfo(
-                hostname=h,
-                os=summary.os,
-                kernel="6.1.0-26-amd64",
-                arch="x86_64",
-                boot_time=NOW - timedelta(seconds=summary.uptime_s or 0),
-                cpu_count=8,
+    report = MetricsReport(
+        schema_version=1,
+        report_id=uuid.uuid5(uuid.NAMESPACE_DNS, h),
+        host=h,
+        collected_at=summary.collected_at,
+        interval_s=1.0,
+        system=SystemInfo(
+            hostname=h,
+            os=summary.os,
+            kernel="6.1.0-26-amd64",
+            arch="x86_64",
+            boot_time=NOW - timedelta(seconds=summary.uptime_s or 0),
+            cpu_count=8,
+        ),
+        cpu=CpuStats(percent=summary.cpu_percent or 0.0),
+        load=LoadAvg(m1=summary.load_1m or 0, m5=0.5, m15=0.61),
+        memory=Memory(
+            percent=summary.memory_percent or 0.0,
+            total=16 * 2**30,
+            used=int(16 * 2**30 * (summary.memory_percent or 0) / 100),
+            available=int(16 * 2**30 * (100 - (summary.memory_percent or 0)) / 100),
+        ),
+        swap=Swap(percent=3.0, total=2 * 2**30, used=int(0.06 * 2**30)),
+        disks=[
+            Disk(
+                mount="/",
+                fstype="ext4",
+                total=500 * 10**9,
+                used=int(465e9),
+                percent=summary.disk_percent or 0.0,
             ),
-            cpu=CpuStats(percent=summary.cpu_percent or 0.0),
-            load=LoadAvg.model_validate({"1m": summary.load_1m or 0, "5m": 0.5, "15m": 0.61}),
-            memory=Memory(
-                percent=summary.memory_percent or 0.0,
-                total=16 * 2**30,
-                used=int(16 * 2**30 * (summary.memory_percent or 0) / 100),
-                available=int(16 * 2**30 * (100 - (summary.memory_percent or 0)) / 100),
-            ),
-            swap=Swap(percent=3.0, total=2 * 2**30, used=int(0.06 * 2**30)),
-            disks=[
-                Disk(
-                    mount="/",
-                    fstype="ext4",
-                    total=500 * 10**9,
-                    used=int(465e9),
-                    percent=summary.disk_percent or 0.0,
+            Disk(mount="/data", fstype="xfs", total=4 * 10**12, used=int(1.6e12), percent=41.0),
+        ],
+        net=Net(rx_bytes_s=summary.net_rx_bytes_s, tx_bytes_s=summary.net_tx_bytes_s),
+        processes=Processes(
+            count=312,
+            top_cpu=[
+                ProcessInfo(
+                    pid=812,
+                    name="postgres",
+                    user="postgres",
+                    cpu_percent=312.0,
+                    memory_percent=13.0,
+                    rss=int(2.1 * 2**30),
                 ),
-                Disk(mount="/data", fstype="xfs", total=4 * 10**12, used=int(1.6e12), percent=41.0),
-            ],
-            net=Net(rx_bytes_s=summary.net_rx_bytes_s, tx_bytes_s=summary.net_tx_bytes_s),
-            processes=Processes(
-                count=312,
-                top_cpu=[
-                    ProcessInfo(
-                        pid=812,
-                        name="postgres",
-                        user="postgres",
-                        cpu_percent=312.0,
-                        memory_percent=13.0,
-                        rss=int(2.1 * 2**30),
-                    ),
-                    ProcessInfo(
-                        pid=1201,
-                        name="python3",
-                        user="app",
-                        cpu_percent=45.0,
-                        memory_percent=2.0,
-                        rss=310 * 2**20,
-                    ),
-                    ProcessInfo(
-                        pid=97,
-                        name="nginx",
-                        user="www-data",
-                        cpu_percent=3.0,
-                        memory_percent=0.4,
-                        rss=48 * 2**20,
-                    ),
-                ],
-            ),
-            services=[
-                ServiceCheckResult(
+                ProcessInfo(
+                    pid=1201,
+                    name="python3",
+                    user="app",
+                    cpu_percent=45.0,
+                    memory_percent=2.0,
+                    rss=310 * 2**20,
+                ),
+                ProcessInfo(
+                    pid=97,
                     name="nginx",
-                    kind="http",
-                    status=HealthStatus.healthy,
-                    checked_at=NOW - timedelta(seconds=5),
-                    latency_ms=3.2,
-                ),
-                ServiceCheckResult(
-                    name="backup",
-                    kind="systemd",
-                    status=HealthStatus.unhealthy,
-                    checked_at=NOW - timedelta(seconds=5),
-                    detail="failed",
+                    user="www-data",
+                    cpu_percent=3.0,
+                    memory_percent=0.4,
+                    rss=48 * 2**20,
                 ),
             ],
         ),
-        context={"now": NOW},
+        services=[
+            ServiceCheckResult(
+                name="nginx",
+                kind="http",
+                status=HealthStatus.healthy,
+                checked_at=NOW - timedelta(seconds=5),
+                latency_ms=3.2,
+            ),
+            ServiceCheckResult(
+                name="backup",
+                kind="systemd",
+                status=HealthStatus.unhealthy,
+                checked_at=NOW - timedelta(seconds=5),
+                detail="failed",
+            ),
+        ],
     )
     host_alerts = [a for a in alerts() if a.host == h]
     return HostDetail(summary=summary, report=report, alerts=host_alerts)

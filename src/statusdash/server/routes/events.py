@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from statusdash.server.auth import AgentDep
 from statusdash.server.health_events import HealthEvents, parse_events
 from statusdash.server.routes.ingest import read_body
+from statusdash.wire import MAX_EVENTS_BYTES
 
 router = APIRouter(prefix="/api", tags=["events"])
-MAX_EVENTS_BYTES = 256 * 1024
 
 
 @router.post("/events")

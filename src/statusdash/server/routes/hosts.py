@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from statusdash import catalog
 from statusdash.schema import (
-    HISTORY_METRICS,
     HOST_ID_PATTERN,
     HistorySeries,
     HostDetail,
@@ -20,7 +20,6 @@ from statusdash.server import history
 from statusdash.server.auth import ReaderDep
 from statusdash.server.cache import summarize
 from statusdash.server.errors import ApiError
-from statusdash.server.fastwire import to_model
 from statusdash.server.services import sentiment
 from statusdash.server.storage import Storage
 
@@ -46,9 +45,9 @@ async def overall(request: Request, _: ReaderDep) -> Sentiment:
 
 
 @router.get("/history/metrics")
-async def metrics(_: ReaderDep) -> dict[str, str]:
-    """The series the server keeps, with what each measures."""
-    return HISTORY_METRICS
+async def metrics(_: ReaderDep) -> dict[str, dict[str, str | list[str]]]:
+    """The series the server keeps, with the unit and meaning of each."""
+    return catalog.describe()
 
 
 @router.get("/hosts/{host}", response_model=HostDetail, response_model_by_alias=True)
@@ -59,7 +58,7 @@ async def show_host(request: Request, host: HostPath, _: ReaderDep) -> HostDetai
     app = request.app
     return HostDetail(
         summary=summarize(state, utcnow(), app.state.host_alerts_active(host)),
-        report=to_model(state.latest),
+        report=state.latest,
         alerts=app.state.host_alerts(host),
     )
 

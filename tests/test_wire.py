@@ -118,8 +118,8 @@ assert len(BOUNDS) > 60 and len(FLOATS) > 30  # the walk found the whole report
 
 
 def with_value(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    report = json.loads(json.dumps(BASE))
-    node = report
+    report: dict[str, Any] = json.loads(json.dumps(BASE))
+    node: Any = report
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value

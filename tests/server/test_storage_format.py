@@ -294,3 +294,30 @@ async def test_a_late_replay_inside_the_replay_window_is_counted_once(storage: S
 
 def test_every_metric_has_a_scale() -> None:
     assert set(SCALES) == set(METRIC_COLUMNS.values()) == set(COLUMNS)
+
+
+async def test_the_cache_holds_the_wire_struct_live_and_after_a_restart(tmp_path: Path) -> None:
+    """``worst_disk`` works on every path: as ingested, and as rebuilt from the host row."""
+    db = new_db(tmp_path)
+    disks = [
+        {"mount": "/", "total": 100, "used": 50, "percent": 50.0},
+        {"mount": "/data", "total": 100, "used": 93, "percent": 93.0},
+    ]
+    s = Storage(db, "NORMAL")
+    s.open()
+    try:
+        await s.ingest([report(disks=disks)])
+        live = s.cache.get("web-1")
+        assert live is not None and isinstance(live.latest, MetricsReport)
+        assert live.latest.worst_disk is not None and live.latest.worst_disk.mount == "/data"
+    finally:
+        await s.close()
+    again = Storage(db, "NORMAL")
+    again.open()
+    try:
+        state = again.cache.get("web-1")
+        assert state is not None and isinstance(state.latest, MetricsReport)
+        assert state.latest == live.latest
+        assert state.latest.worst_disk is not None and state.latest.worst_disk.percent == 93.0
+    finally:
+        await again.close()

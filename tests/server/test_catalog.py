@@ -143,3 +143,10 @@ def test_the_api_lists_each_series_with_unit_and_description() -> None:
     assert listed["cpu.percent"] == {"unit": "%", "description": "CPU busy, %", "labels": []}
     assert listed["net.rx_bytes_s"]["unit"] == "B/s"
     assert set(listed) == set(METRIC_COLUMNS)
+
+
+def test_the_tui_charts_only_series_the_catalogue_declares() -> None:
+    from statusdash.tui.screens.host import CHARTS
+
+    known = catalog.by_name()
+    assert {name for names in CHARTS.values() for name in names} <= set(known)

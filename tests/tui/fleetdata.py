@@ -6,6 +6,8 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from statusdash.schema import (
     AlertPublic,
     AlertState,
@@ -207,85 +209,88 @@ def sentiment() -> Sentiment:
 
 def detail(summary: HostSummary) -> HostDetail:
     h = summary.host
-    report = MetricsReport(
-        schema_version=1,
-        report_id=uuid.uuid5(uuid.NAMESPACE_DNS, h),
-        host=h,
-        collected_at=summary.collected_at,
-        interval_s=1.0,
-        system=SystemInfo(
-            hostname=h,
-            os=summary.os,
-            kernel="6.1.0-26-amd64",
-            arch="x86_64",
-            boot_time=NOW - timedelta(seconds=summary.uptime_s or 0),
-            cpu_count=8,
-        ),
-        cpu=CpuStats(percent=summary.cpu_percent or 0.0),
-        load=LoadAvg(m1=summary.load_1m or 0, m5=0.5, m15=0.61),
-        memory=Memory(
-            percent=summary.memory_percent or 0.0,
-            total=16 * 2**30,
-            used=int(16 * 2**30 * (summary.memory_percent or 0) / 100),
-            available=int(16 * 2**30 * (100 - (summary.memory_percent or 0)) / 100),
-        ),
-        swap=Swap(percent=3.0, total=2 * 2**30, used=int(0.06 * 2**30)),
-        disks=[
-            Disk(
-                mount="/",
-                fstype="ext4",
-                total=500 * 10**9,
-                used=int(465e9),
-                percent=summary.disk_percent or 0.0,
+    report = msgspec.convert(
+        dict(
+            schema_version=1,
+            report_id=uuid.uuid5(uuid.NAMESPACE_DNS, h),
+            host=h,
+            collected_at=summary.collected_at,
+            interval_s=1.0,
+            system=SystemInfo(
+                hostname=h,
+                os=summary.os,
+                kernel="6.1.0-26-amd64",
+                arch="x86_64",
+                boot_time=NOW - timedelta(seconds=summary.uptime_s or 0),
+                cpu_count=8,
             ),
-            Disk(mount="/data", fstype="xfs", total=4 * 10**12, used=int(1.6e12), percent=41.0),
-        ],
-        net=Net(rx_bytes_s=summary.net_rx_bytes_s, tx_bytes_s=summary.net_tx_bytes_s),
-        processes=Processes(
-            count=312,
-            top_cpu=[
-                ProcessInfo(
-                    pid=812,
-                    name="postgres",
-                    user="postgres",
-                    cpu_percent=312.0,
-                    memory_percent=13.0,
-                    rss=int(2.1 * 2**30),
+            cpu=CpuStats(percent=summary.cpu_percent or 0.0),
+            load=LoadAvg(m1=summary.load_1m or 0, m5=0.5, m15=0.61),
+            memory=Memory(
+                percent=summary.memory_percent or 0.0,
+                total=16 * 2**30,
+                used=int(16 * 2**30 * (summary.memory_percent or 0) / 100),
+                available=int(16 * 2**30 * (100 - (summary.memory_percent or 0)) / 100),
+            ),
+            swap=Swap(percent=3.0, total=2 * 2**30, used=int(0.06 * 2**30)),
+            disks=[
+                Disk(
+                    mount="/",
+                    fstype="ext4",
+                    total=500 * 10**9,
+                    used=int(465e9),
+                    percent=summary.disk_percent or 0.0,
                 ),
-                ProcessInfo(
-                    pid=1201,
-                    name="python3",
-                    user="app",
-                    cpu_percent=45.0,
-                    memory_percent=2.0,
-                    rss=310 * 2**20,
-                ),
-                ProcessInfo(
-                    pid=97,
+                Disk(mount="/data", fstype="xfs", total=4 * 10**12, used=int(1.6e12), percent=41.0),
+            ],
+            net=Net(rx_bytes_s=summary.net_rx_bytes_s, tx_bytes_s=summary.net_tx_bytes_s),
+            processes=Processes(
+                count=312,
+                top_cpu=[
+                    ProcessInfo(
+                        pid=812,
+                        name="postgres",
+                        user="postgres",
+                        cpu_percent=312.0,
+                        memory_percent=13.0,
+                        rss=int(2.1 * 2**30),
+                    ),
+                    ProcessInfo(
+                        pid=1201,
+                        name="python3",
+                        user="app",
+                        cpu_percent=45.0,
+                        memory_percent=2.0,
+                        rss=310 * 2**20,
+                    ),
+                    ProcessInfo(
+                        pid=97,
+                        name="nginx",
+                        user="www-data",
+                        cpu_percent=3.0,
+                        memory_percent=0.4,
+                        rss=48 * 2**20,
+                    ),
+                ],
+            ),
+            services=[
+                ServiceCheckResult(
                     name="nginx",
-                    user="www-data",
-                    cpu_percent=3.0,
-                    memory_percent=0.4,
-                    rss=48 * 2**20,
+                    kind="http",
+                    status=HealthStatus.healthy,
+                    checked_at=NOW - timedelta(seconds=5),
+                    latency_ms=3.2,
+                ),
+                ServiceCheckResult(
+                    name="backup",
+                    kind="systemd",
+                    status=HealthStatus.unhealthy,
+                    checked_at=NOW - timedelta(seconds=5),
+                    detail="failed",
                 ),
             ],
         ),
-        services=[
-            ServiceCheckResult(
-                name="nginx",
-                kind="http",
-                status=HealthStatus.healthy,
-                checked_at=NOW - timedelta(seconds=5),
-                latency_ms=3.2,
-            ),
-            ServiceCheckResult(
-                name="backup",
-                kind="systemd",
-                status=HealthStatus.unhealthy,
-                checked_at=NOW - timedelta(seconds=5),
-                detail="failed",
-            ),
-        ],
+        MetricsReport,
     )
     host_alerts = [a for a in alerts() if a.host == h]
     return HostDetail(summary=summary, report=report, alerts=host_alerts)

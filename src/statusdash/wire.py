@@ -252,7 +252,8 @@ def _check(r: MetricsReport, now: datetime, max_age: timedelta | None, prefix: s
             f"{prefix}schema_version",
             f"schema_version {r.schema_version} is newer than this server understands",
         )
-    r.collected_at = r.collected_at.astimezone(UTC)
+    if r.collected_at.utcoffset():  # kept in UTC, as stored and answered
+        r.collected_at = r.collected_at.astimezone(UTC)
     if r.collected_at > now + MAX_FUTURE:
         problem = "is more than 5 minutes in the future; check the agent's clock"
         raise WireError(f"{prefix}collected_at", problem)

@@ -39,9 +39,11 @@ def test_times_and_now() -> None:
     "text", ["99999999999999999999d", "36600000d", "10", "yesterday", "5x", "-5m"]
 )
 def test_what_is_neither_a_time_nor_a_duration_is_a_422(text: str) -> None:
-    with pytest.raises(ApiError) as err:
+    # ApiError here; a domain Invalid (a ValueError) once the route edge maps errors: the API
+    # test below holds the status either way.
+    with pytest.raises((ApiError, ValueError)) as err:
         history.parse_time(text, NOW, "since")
-    assert err.value.status == 422 and err.value.detail.startswith("since: ")
+    assert str(err.value).startswith("since: ")
 
 
 def test_an_enormous_since_is_a_422_through_the_api(live_server: Live) -> None:

@@ -17,7 +17,7 @@ Latency. One host, 30 days + 1 hour at 10 s (259,560 rows) through the same bulk
 by the real job except the last minute (as the 10 s job leaves it); each query's median over
 ROUNDS runs, through the tiers (``history.query``) and as a raw scan (``history.query_raw``).
 
-Bulk path: the real schema (``make_engine``) and ``storage.insert_samples``, the insert ``Storage``
+Bulk path: the real schema (``ensure_schema``) and ``storage.insert_samples``, the insert ``Storage``
 runs, in WAL mode with synchronous=NORMAL; only the HTTP and pydantic work is skipped.
 """
 
@@ -43,12 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from statusdash.schema import MetricsReport
+import msgspec
+
 from statusdash.server import history, rollups
-from statusdash.server.db import connect, make_engine
+from statusdash.server.db import connect, ensure_schema
 from statusdash.server.models import stored_value
 from statusdash.server.rollup_models import COLUMNS, SCALES
 from statusdash.server.storage import Storage, insert_samples
+from statusdash.wire import MetricsReport
 
 INTERVAL_S = 10
 DAY = 86400
@@ -170,7 +172,7 @@ def steady_state(
     work: Path, hosts: int = HOSTS, days: float = 3.0, id_offset: int = ID_OFFSET
 ) -> dict[str, Any]:
     db = work / "steady.db"
-    make_engine(db).dispose()
+    ensure_schema(db)
     rollup_ms = prune_ms = 0.0
     alt_tables = [f"alt_{name}" for name in ALTERNATIVES]
     with closing(connect(db, "NORMAL")) as conn:
@@ -282,7 +284,7 @@ def _median_ms(fn: Any, rounds: int) -> float:
 
 def latency(work: Path, rounds: int = ROUNDS) -> dict[str, Any]:
     db = work / "month.db"
-    make_engine(db).dispose()
+    ensure_schema(db)
     now = T_START + 30 * DAY + 3600
     with closing(connect(db, "NORMAL")) as conn:
         (host,) = _add_hosts(conn, 1)
@@ -338,7 +340,7 @@ async def ingest_under_jobs(db: Path, now: float, seconds: float = 3.0) -> dict[
     storage.open()
     stamp = datetime.now(UTC).isoformat()
     reports = [
-        MetricsReport.model_validate(
+        msgspec.convert(
             {
                 "schema_version": 1,
                 "report_id": str(uuid.uuid4()),
@@ -347,7 +349,8 @@ async def ingest_under_jobs(db: Path, now: float, seconds: float = 3.0) -> dict[
                 "interval_s": 10,
                 "cpu": {"percent": 12.5},
                 "memory": {"percent": 40.0, "total": 1, "used": 1, "available": 1},
-            }
+            },
+            MetricsReport,
         )
         for i in range(int(seconds * 2 * 3000))
     ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from statusdash.schema import MetricsReport
+from statusdash import wire
 from tests.agent.agentproc import CLI, AgentProc, clean_env, spooled, wait_for
 from tests.conftest import free_port
 
@@ -25,7 +26,7 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
 def test_once_dry_run_prints_a_valid_report_without_a_server(tmp_path: Path) -> None:
     out = run([*CLI, "--once", "--dry-run", "--host-id", "web-1", "--mount", "/tmp"], tmp_path)
     assert out.returncode == 0, out.stderr
-    report = MetricsReport.model_validate(json.loads(out.stdout))
+    report = wire.decode_report(out.stdout, now=datetime.now(UTC), max_age=None)
     assert report.host == "web-1" and report.interval_s == 10.0
     assert report.cpu is not None and report.memory is not None and report.processes
     assert report.net is not None and report.net.rx_bytes_s is not None
@@ -184,7 +185,7 @@ def test_services_file_checks_land_in_the_dry_run_report(tmp_path: Path) -> None
     )
     out = run([*CLI, "--once", "--dry-run"], tmp_path, STATUSDASH_AGENT_SERVICES=str(path))
     assert out.returncode == 0, out.stderr
-    report = MetricsReport.model_validate(json.loads(out.stdout))
+    report = wire.decode_report(out.stdout, now=datetime.now(UTC), max_age=None)
     assert [(s.name, s.kind, s.status.value) for s in report.services] == [
         ("closed", "tcp", "unhealthy"),
         ("absent", "process", "unhealthy"),

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from statusdash.schema import AlertPublic, HostDetail, ServiceCheckResult, ServiceHealth
+from statusdash.schema import AlertPublic, HostDetail, ServiceHealth
+from statusdash.wire import ServiceCheckResult
 from tests.agent.agentproc import CLI, AgentProc, clean_env, wait_for
 from tests.agent.test_e2e import agent_args
 from tests.conftest import Live

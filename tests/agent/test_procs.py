@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from statusdash.agent.procs import (
@@ -13,7 +14,7 @@ from statusdash.agent.procs import (
     rank,
     read_proc,
 )
-from statusdash.schema import Processes
+from statusdash.wire import Processes
 
 # /proc/<pid>/stat lines as the kernel writes them (fields 14/15 utime/stime, 22 start, 24 rss)
 STAT = (
@@ -65,7 +66,7 @@ def test_tracker_names_the_winners_once_and_validates() -> None:
     tracker = ProcessTracker(reader=lambda: samples.pop(0), ident=ident)
     tracker.sample(100.0, 1 << 30)
     section = tracker.sample(101.0, 1 << 30)
-    Processes.model_validate(section)
+    msgspec.convert(section, Processes)
     assert section["count"] == 2
     assert [(p["pid"], p["cpu_percent"]) for p in section["top_cpu"]] == [(7, 200.0), (1, 50.0)]
     top7 = section["top_cpu"][0]

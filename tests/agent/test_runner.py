@@ -9,10 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
+
 from statusdash.agent.checks.config import parse_services
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.runner import Agent
-from statusdash.schema import HealthStatus, MetricsReport
+from statusdash.schema import HealthStatus
+from statusdash.wire import MetricsReport
 from tests.agent.agentproc import AgentProc, clean_env, spooled
 from tests.agent.standin import StandIn
 from tests.conftest import free_port
@@ -101,7 +104,7 @@ def test_checks_ride_along_and_their_events_share_the_report_connection(tmp_path
     assert sorted(e["payload"]["serviceName"] for e in server.events) == ["down", "up"]
     assert "/api/events" in [p[0] for p in server.posts]
     reports = [r for p in server.posts for r in p[2]]
-    last = MetricsReport.model_validate(reports[-1])
+    last = msgspec.convert(reports[-1], MetricsReport)
     by_name = {s.name: s for s in last.services}
     assert set(by_name) == {"up", "down"}  # "hangs" has no result yet
     assert by_name["up"].status == HealthStatus.healthy

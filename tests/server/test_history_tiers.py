@@ -11,14 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from statusdash.schema import MetricsReport
 from statusdash.server import history, rollups
 from statusdash.server.db import connect, make_engine
 from statusdash.server.models import METRIC_COLUMNS, stored_value
 from statusdash.server.rollup_models import COLUMNS, HOUR, MINUTE, SCALES, Tier
 from statusdash.server.storage import Storage, insert_samples
+from statusdash.wire import MetricsReport
 from tests.conftest import make_report
 
 T0 = 1_789_999_200.0  # a fixed hour boundary (divisible by 3600)
@@ -155,8 +156,9 @@ async def test_rollups_from_the_real_ingest_path(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(7)
     reports = [
-        MetricsReport.model_validate(
-            make_report(h, at=now - timedelta(seconds=10 * i), cpu=round(rng.uniform(0, 100), 2))
+        msgspec.convert(
+            make_report(h, at=now - timedelta(seconds=10 * i), cpu=round(rng.uniform(0, 100), 2)),
+            MetricsReport,
         )
         for h in ("web-1", "db-1")
         for i in range(400)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from statusdash.schema import MAX_REPORT_BYTES
+from statusdash.wire import MAX_REPORT_BYTES
 from tests.conftest import Live, make_report
 
 

@@ -15,14 +15,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from statusdash.schema import MetricsReport
 from statusdash.server import rollups
 from statusdash.server.db import connect
 from statusdash.server.models import MAX_SCALED, METRIC_COLUMNS, stored_sql, stored_value
 from statusdash.server.rollup_models import COLUMNS, MINUTE, SCALES
 from statusdash.server.storage import Storage
+from statusdash.wire import MetricsReport
 from tests.conftest import make_report
 from tests.server.test_history_tiers import (
     actual_tier,
@@ -40,7 +41,7 @@ RAW_ROW_LIMIT = 90.0
 
 
 def report(host: str = "web-1", **kw: Any) -> MetricsReport:
-    return MetricsReport.model_validate(make_report(host, **kw))
+    return msgspec.convert(make_report(host, **kw), MetricsReport)
 
 
 @pytest.fixture
@@ -159,11 +160,11 @@ async def test_the_host_row_is_written_at_most_every_persist_s(storage: Storage)
     for i in range(5):
         await storage.ingest([report(at=now - timedelta(seconds=5 - i), cpu=float(i))])
     (latest,) = read(storage.db_path, "SELECT latest FROM hosts")[0]
-    assert MetricsReport.model_validate_json(latest).cpu.percent == 0.0  # type: ignore[union-attr]
+    assert msgspec.json.decode(latest, type=MetricsReport).cpu.percent == 0.0  # type: ignore[union-attr]
     assert read(storage.db_path, "SELECT count(*) FROM samples")[0][0] == 5
     await storage.close()
     (latest,) = read(storage.db_path, "SELECT latest FROM hosts")[0]
-    assert MetricsReport.model_validate_json(latest).cpu.percent == 4.0  # type: ignore[union-attr]
+    assert msgspec.json.decode(latest, type=MetricsReport).cpu.percent == 4.0  # type: ignore[union-attr]
     reopened = Storage(storage.db_path, "NORMAL")
     reopened.open()
     try:
@@ -293,3 +294,30 @@ async def test_a_late_replay_inside_the_replay_window_is_counted_once(storage: S
 
 def test_every_metric_has_a_scale() -> None:
     assert set(SCALES) == set(METRIC_COLUMNS.values()) == set(COLUMNS)
+
+
+async def test_the_cache_holds_the_wire_struct_live_and_after_a_restart(tmp_path: Path) -> None:
+    """``worst_disk`` works on every path: as ingested, and as rebuilt from the host row."""
+    db = new_db(tmp_path)
+    disks = [
+        {"mount": "/", "total": 100, "used": 50, "percent": 50.0},
+        {"mount": "/data", "total": 100, "used": 93, "percent": 93.0},
+    ]
+    s = Storage(db, "NORMAL")
+    s.open()
+    try:
+        await s.ingest([report(disks=disks)])
+        live = s.cache.get("web-1")
+        assert live is not None and isinstance(live.latest, MetricsReport)
+        assert live.latest.worst_disk is not None and live.latest.worst_disk.mount == "/data"
+    finally:
+        await s.close()
+    again = Storage(db, "NORMAL")
+    again.open()
+    try:
+        state = again.cache.get("web-1")
+        assert state is not None and isinstance(state.latest, MetricsReport)
+        assert state.latest == live.latest
+        assert state.latest.worst_disk is not None and state.latest.worst_disk.percent == 93.0
+    finally:
+        await again.close()

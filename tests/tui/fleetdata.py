@@ -6,11 +6,11 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from statusdash.schema import (
     AlertPublic,
     AlertState,
-    CpuStats,
-    Disk,
     HealthStatus,
     HistoryPoint,
     HistorySeries,
@@ -18,20 +18,24 @@ from statusdash.schema import (
     HostDetail,
     HostStatus,
     HostSummary,
+    Sentiment,
+    ServiceHealth,
+    Thresholds,
+)
+from statusdash.tui.source import MemorySource
+from statusdash.wire import (
+    CpuStats,
+    Disk,
     LoadAvg,
     Memory,
     MetricsReport,
     Net,
     Processes,
     ProcessInfo,
-    Sentiment,
     ServiceCheckResult,
-    ServiceHealth,
     Swap,
     SystemInfo,
-    Thresholds,
 )
-from statusdash.tui.source import MemorySource
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 FRAMES = 24
@@ -205,7 +209,7 @@ def sentiment() -> Sentiment:
 
 def detail(summary: HostSummary) -> HostDetail:
     h = summary.host
-    report = MetricsReport.model_validate(
+    report = msgspec.convert(
         dict(
             schema_version=1,
             report_id=uuid.uuid5(uuid.NAMESPACE_DNS, h),
@@ -221,7 +225,7 @@ def detail(summary: HostSummary) -> HostDetail:
                 cpu_count=8,
             ),
             cpu=CpuStats(percent=summary.cpu_percent or 0.0),
-            load=LoadAvg.model_validate({"1m": summary.load_1m or 0, "5m": 0.5, "15m": 0.61}),
+            load=LoadAvg(m1=summary.load_1m or 0, m5=0.5, m15=0.61),
             memory=Memory(
                 percent=summary.memory_percent or 0.0,
                 total=16 * 2**30,
@@ -286,7 +290,7 @@ def detail(summary: HostSummary) -> HostDetail:
                 ),
             ],
         ),
-        context={"now": NOW},
+        MetricsReport,
     )
     host_alerts = [a for a in alerts() if a.host == h]
     return HostDetail(summary=summary, report=report, alerts=host_alerts)

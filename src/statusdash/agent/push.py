@@ -16,19 +16,18 @@ from statusdash.agent.config import AgentConfig
 from statusdash.agent.diagnose import explain, handshake_advice
 from statusdash.agent.spool import Entry, Spool
 from statusdash.tlsclient import httpx_verify
+from statusdash.wire import MAX_BATCH_REPORTS, MAX_EVENTS
 
 if TYPE_CHECKING:
     from statusdash.agent.monitor import EventQueue
 
 log = logging.getLogger("statusdash.agent.push")
 
-MAX_BATCH_REPORTS = 2000  # = statusdash.schema.MAX_BATCH_REPORTS, the server's cap
 # After this many reports in a row refused as invalid, the fault is the server's (an older
 # schema, say), not the reports': keep them spooled instead of setting them aside.
 MAX_REJECT_STREAK = 3
 REMIND_S = 300.0
-MAX_EVENTS = 256  # = the server's cap per POST /api/events
-MAX_EVENTS_BYTES = 192 * 1024  # under the server's 256 KB
+MAX_EVENTS_BYTES = 192 * 1024  # under the server's wire.MAX_EVENTS_BYTES
 
 
 @dataclass

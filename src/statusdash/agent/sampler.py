@@ -17,10 +17,7 @@ import psutil
 
 from statusdash.agent import collectors as c
 from statusdash.agent.procs import ProcessTracker
-
-# Kept equal to statusdash.schema.SCHEMA_VERSION by a test: importing the schema would load
-# pydantic into the agent (~10 MB).
-SCHEMA_VERSION = 1
+from statusdash.wire import SCHEMA_VERSION
 
 log = logging.getLogger("statusdash.agent")
 T = TypeVar("T")

@@ -230,13 +230,11 @@ def _dry_run(
     import json
     import time
 
-    from pydantic import ValidationError
-
+    from statusdash import wire
     from statusdash.agent.checks.config import parse_services
     from statusdash.agent.checks.run import run_checks
     from statusdash.agent.runner import ONCE_SAMPLE_S
     from statusdash.agent.sampler import Collector
-    from statusdash.schema import MetricsReport
 
     collector = Collector(host, interval, mounts)
     t0 = time.monotonic()
@@ -245,8 +243,8 @@ def _dry_run(
     report = collector.collect()
     report["services"] = results
     try:
-        MetricsReport.model_validate(report)
-    except ValidationError as exc:
+        wire.convert(report)
+    except wire.WireError as exc:
         fail(f"the collected report does not validate (a bug, please report it): {exc}")
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
 

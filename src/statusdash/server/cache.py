@@ -6,7 +6,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from statusdash.schema import HostCounts, HostStatus, HostSummary, MetricsReport, worst_disk
+from statusdash.schema import HostCounts, HostStatus, HostSummary
+from statusdash.wire import MetricsReport, worst_disk
 
 STALE_AFTER = 2.0  # intervals without a report before a host is stale
 DOWN_AFTER = 5.0  # ... and down
@@ -15,12 +16,7 @@ RECENT = 20  # CPU values kept per host for the fleet's sparklines
 
 @dataclass
 class HostState:
-    """A host's newest report and when we last heard from it.
-
-    ``latest`` is a ``MetricsReport`` or the ingest fast path's struct of the same shape (same
-    attribute names, already validated); ``fastwire.to_model`` makes the model where one is
-    needed (an API answer).
-    """
+    """A host's newest report (the wire struct ingest decoded) and when we last heard from it."""
 
     name: str
     latest: MetricsReport

@@ -24,8 +24,8 @@ from statusdash.server.alerts.store import AlertStore, ServiceRecord
 from statusdash.server.domain_errors import HostMismatch, InvalidFields, MalformedBody
 from statusdash.server.errors import validation_detail
 from statusdash.server.stream import SERVICE_CHANGED, Broadcaster
+from statusdash.wire import MAX_EVENTS
 
-MAX_EVENTS = 256
 YIELD_EVERY = 32
 EventType = Literal[
     "SYSTEM_SERVICE_HEALTHY",

@@ -8,14 +8,14 @@ is always complete however far behind the job is. See docs/history.md.
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from statusdash import durations
 from statusdash.errors import Invalid
-from statusdash.schema import HISTORY_METRICS, HistoryPoint, HistorySeries
+from statusdash.schema import HistoryPoint, HistorySeries
 from statusdash.server.models import METRIC_COLUMNS
 from statusdash.server.rollup_models import HOUR, MINUTE, ROLLUP_ID, SCALES, Tier, cutoff_key
 from statusdash.server.rollups import last_id
@@ -29,16 +29,16 @@ _TIERS: tuple[tuple[str, int], ...] = (
     (MINUTE.name, MINUTE.step),
     (HOUR.name, HOUR.step),
 )
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_time(value: str, now: datetime, name: str) -> datetime:
     """An ISO-8601 time (UTC if no offset) or a duration back from now (``15m``, ``30d``)."""
     text = value.strip()
-    m = _DURATION.match(text)
-    if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    if durations.is_duration(text):
+        try:
+            return now - timedelta(seconds=durations.parse(text))
+        except (ValueError, OverflowError) as exc:
+            raise Invalid(f"{name}: {exc}") from None
     if text == "now":
         return now
     try:
@@ -65,7 +65,7 @@ def resolve_range(
 def column_for(metric: str) -> str:
     col = METRIC_COLUMNS.get(metric)
     if col is None:
-        known = ", ".join(HISTORY_METRICS)
+        known = ", ".join(METRIC_COLUMNS)
         raise Invalid(f"metric {metric!r} is not kept; known metrics: {known}")
     return col
 

@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import LargeBinary
+from sqlalchemy import Column, Integer, LargeBinary, Table
 from sqlmodel import Field, SQLModel
 
-# History series name -> column of ``samples`` (see statusdash.schema.HISTORY_METRICS).
-METRIC_COLUMNS: dict[str, str] = {
-    "cpu.percent": "cpu",
-    "cpu.iowait": "iowait",
-    "memory.percent": "mem",
-    "swap.percent": "swap",
-    "load.1m": "load1",
-    "load.5m": "load5",
-    "load.15m": "load15",
-    "disk.percent": "disk",
-    "net.rx_bytes_s": "net_rx",
-    "net.tx_bytes_s": "net_tx",
-    "disk_io.read_bytes_s": "dio_r",
-    "disk_io.write_bytes_s": "dio_w",
-    "processes.count": "procs",
-}
+from statusdash import catalog
 
-# Column of ``samples`` -> integer scale: a value is stored as round(value * scale). The agent
-# rounds percentages and load averages to 0.01, so x100 is lossless for them; byte rates keep
-# whole bytes/s (under 0.5 B/s lost); the process count is an integer already. The rollup tiers
-# store the same integers, so their sums are exact whatever order late data arrives in.
-SCALES: dict[str, int] = {
-    "cpu": 100,
-    "iowait": 100,
-    "mem": 100,
-    "swap": 100,
-    "load1": 100,
-    "load5": 100,
-    "load15": 100,
-    "disk": 100,
-    "net_rx": 1,
-    "net_tx": 1,
-    "dio_r": 1,
-    "dio_w": 1,
-    "procs": 1,
-}
-assert set(SCALES) == set(METRIC_COLUMNS.values())
+# Series name -> column of ``samples``, and column -> integer scale (``statusdash.catalog``).
+METRIC_COLUMNS: dict[str, str] = {m.name: m.column for m in catalog.METRICS}
+SCALES: dict[str, int] = {m.column: m.scale for m in catalog.METRICS}
 # Stored values are clamped to +-MAX_SCALED (140 TB/s, a load of 1.4e12): absurd values from a
 # broken agent must not overflow SQLite's 64-bit sum() in a rollup bucket of up to 65,536 rows.
 MAX_SCALED = 2**47
@@ -80,26 +48,8 @@ class Host(SQLModel, table=True):
     latest: str = Field(description="newest report as JSON")
 
 
-class SampleValues(SQLModel):
-    """The series columns of a raw row, scaled integers (``SCALES``); NULL where not reported."""
-
-    cpu: int | None = None
-    iowait: int | None = None
-    mem: int | None = None
-    swap: int | None = None
-    load1: int | None = None
-    load5: int | None = None
-    load15: int | None = None
-    disk: int | None = None
-    net_rx: int | None = None
-    net_tx: int | None = None
-    dio_r: int | None = None
-    dio_w: int | None = None
-    procs: int | None = None
-
-
-class Sample(SampleValues, table=True):
-    """One report's series values (the raw tier), as scaled integers (``SCALES``).
+class Sample(SQLModel, table=True):
+    """One report's series values (the raw tier): a column per catalogue series, scaled integers.
 
     Keyed, WITHOUT ROWID, by (``host_id``, ``ts``, ``report_id``): a replay has the same host,
     ``collected_at`` and ``report_id``, so ingest finds it with one key lookup, history reads a
@@ -116,7 +66,7 @@ class Sample(SampleValues, table=True):
     id: int = Field(description="arrival order: samples_pending.id, never reused")
 
 
-class PendingSample(SampleValues, table=True):
+class PendingSample(SQLModel, table=True):
     """A copy of a raw row until the rollup job has folded it into the tiers (then deleted).
 
     Its ``AUTOINCREMENT`` id is the sample's arrival order: never reused, so the rollup
@@ -129,6 +79,16 @@ class PendingSample(SampleValues, table=True):
     id: int | None = Field(default=None, primary_key=True)
     host_id: int
     ts: float
+
+
+def _add_series_columns(table: Table) -> None:
+    """One nullable integer column per catalogue series: scaled values (``SCALES``)."""
+    for column in METRIC_COLUMNS.values():
+        table.append_column(Column(column, Integer, nullable=True))
+
+
+_add_series_columns(SQLModel.metadata.tables[Sample.__tablename__])
+_add_series_columns(SQLModel.metadata.tables[PendingSample.__tablename__])
 
 
 class ApiKey(SQLModel, table=True):

@@ -3,7 +3,7 @@
 A rollup row holds, per metric, the sum, min and max of the raw values (integers already: see
 ``models.SCALES``) and how many values it covers, so merging late data is exact integer arithmetic
 and a row costs ~170 bytes instead of ~360 with REALs. The 52 metric columns are generated from
-``METRIC_COLUMNS``, hence SQLAlchemy Core tables on ``SQLModel.metadata`` rather than classes.
+the catalogue (``statusdash.catalog``), hence SQLAlchemy Core tables on ``SQLModel.metadata``.
 """
 
 from __future__ import annotations

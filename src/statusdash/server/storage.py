@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from statusdash.schema import IngestAck, MetricsReport, metric_values
+from statusdash import catalog, wire
+from statusdash.schema import IngestAck
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, ensure_schema
-from statusdash.server.fastwire import to_json
 from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
 from statusdash.server.rollups import last_id
+from statusdash.wire import MetricsReport
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ _INSERT_PENDING = (
     f"INSERT INTO samples_pending (id, host_id, ts, {', '.join(_COLUMNS)})"  # noqa: S608
     f" VALUES (?1, ?2, ?3, {_VALUES})"
 )
-_METRICS = list(METRIC_COLUMNS)
 _LOOKUP_ROWS = 300  # keys per duplicate lookup: 900 bound parameters
 # A sample's key in ``samples``: host, collected_at (epoch s) and report_id, all as sent.
 Key = tuple[str, float, bytes]
@@ -85,7 +85,7 @@ class StorageClosed(RuntimeError):
 
 @dataclass
 class _Job:
-    reports: Sequence[Any]  # MetricsReport, or fastwire's struct of the same shape
+    reports: Sequence[MetricsReport]
     received: float
     future: asyncio.Future[IngestAck]
 
@@ -135,8 +135,8 @@ class Storage:
             if top is not None:
                 self._max_ts[host_id] = float(top)
             try:
-                report = MetricsReport.model_validate_json(latest)
-            except ValueError:
+                report = wire.decode_report(latest, now=datetime.now(UTC), max_age=None)
+            except wire.WireError:
                 log.warning("host %s: stored latest report no longer validates; skipped", name)
                 continue
             self.cache.put(HostState(name, report, _dt(last_seen), interval_s))
@@ -160,12 +160,8 @@ class Storage:
         return self._host_ids[name]
 
     # --- the write path --------------------------------------------------------------------------
-    async def ingest(self, reports: Sequence[Any]) -> IngestAck:
-        """Store reports (oldest first); resolves once they are committed.
-
-        Reports are ``MetricsReport``s or ``fastwire`` structs of the same shape (same attribute
-        names); the cache keeps either, and readers that need the model call ``to_model``.
-        """
+    async def ingest(self, reports: Sequence[MetricsReport]) -> IngestAck:
+        """Store reports (oldest first); resolves once they are committed."""
         if self._closed or self._loop is None:
             raise StorageClosed("the server is shutting down")
         fut: asyncio.Future[IngestAck] = self._loop.create_future()
@@ -220,7 +216,7 @@ class Storage:
         seen = self._existing(conn, [k for ks in keys for k in ks])
         rows: list[tuple[Any, ...]] = []
         added: list[str] = []
-        newest: dict[str, tuple[Any, float]] = {}
+        newest: dict[str, tuple[MetricsReport, float]] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             first = next_id(conn)
@@ -237,11 +233,8 @@ class Storage:
                         continue
                     seen.add(key)
                     accepted += 1
-                    values = metric_values(r)
                     host_id = self._host_id(conn, r, job.received, added)
-                    rows.append(
-                        (first + len(rows), host_id, *key[1:], *(values[m] for m in _METRICS))
-                    )
+                    rows.append((first + len(rows), host_id, *key[1:], *catalog.values(r)))
                 group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
             _insert(conn, rows)
             now = time.monotonic()
@@ -384,7 +377,7 @@ def _write_host(conn: sqlite3.Connection, name: str, r: MetricsReport, received:
         "UPDATE hosts SET last_seen = max(last_seen, ?), interval_s = ?,"
         " latest = CASE WHEN ? >= last_collected THEN ? ELSE latest END,"
         " last_collected = max(last_collected, ?) WHERE name = ?",
-        (received, r.interval_s, ts, to_json(r), ts, name),
+        (received, r.interval_s, ts, wire.encode(r).decode(), ts, name),
     )
 
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from statusdash.server.body import read_body
 from statusdash.server.deps import AgentDep, HealthDep
 from statusdash.server.health_events import parse_events
+from statusdash.wire import MAX_EVENTS_BYTES
 
 router = APIRouter(prefix="/api", tags=["events"])
-MAX_EVENTS_BYTES = 256 * 1024
 
 
 @router.post("/events")

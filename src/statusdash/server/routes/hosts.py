@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
+from statusdash import catalog
 from statusdash.errors import NotFound
 from statusdash.schema import (
-    HISTORY_METRICS,
     HOST_ID_PATTERN,
     HistorySeries,
     HostDetail,
@@ -20,7 +20,6 @@ from statusdash.schema import (
 from statusdash.server import history
 from statusdash.server.cache import summarize
 from statusdash.server.deps import AlertsDep, CtxDep, ReaderDep, ReadersDep, StorageDep
-from statusdash.server.fastwire import to_model
 from statusdash.server.services import sentiment
 
 router = APIRouter(prefix="/api", tags=["hosts"])
@@ -40,9 +39,9 @@ async def overall(ctx: CtxDep, _: ReaderDep) -> Sentiment:
 
 
 @router.get("/history/metrics")
-async def metrics(_: ReaderDep) -> dict[str, str]:
-    """The series the server keeps, with what each measures."""
-    return HISTORY_METRICS
+async def metrics(_: ReaderDep) -> dict[str, dict[str, str | list[str]]]:
+    """The series the server keeps, with the unit and meaning of each."""
+    return catalog.describe()
 
 
 @router.get("/hosts/{host}", response_model=HostDetail, response_model_by_alias=True)
@@ -54,7 +53,7 @@ async def show_host(
         raise NotFound(f"no host named {host!r} has reported")
     return HostDetail(
         summary=summarize(state, utcnow(), alerts.engine.firing_count(host)),
-        report=to_model(state.latest),
+        report=state.latest,
         alerts=alerts.for_host(host),
     )
 

@@ -8,31 +8,37 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from statusdash.schema import (
-    MAX_BATCH_BYTES,
-    MAX_REPORT_BYTES,
-    MetricsBatch,
-    MetricsReport,
-    utcnow,
-)
-from statusdash.server import fastwire
+from statusdash import wire
+from statusdash.schema import utcnow
 from statusdash.server.auth import Principal
 from statusdash.server.body import read_body
 from statusdash.server.deps import AgentDep, CtxDep
-from statusdash.server.errors import ApiError, invalid
+from statusdash.server.errors import ApiError
 from statusdash.server.storage import Storage, StorageClosed
 from statusdash.settings import Settings
+from statusdash.wire import MAX_BATCH_BYTES, MAX_REPORT_BYTES, MetricsReport, WireError
 
 router = APIRouter(prefix="/api/metrics", tags=["ingest"])
 
 
-def _context(settings: Settings) -> dict[str, Any]:
-    return {"now": utcnow(), "max_age": timedelta(days=settings.retention_days)}
+def _max_age(settings: Settings) -> timedelta:
+    return timedelta(days=settings.retention_days)
 
 
-def _own_hosts(agent: Principal, reports: Sequence[Any]) -> None:
+def _refused(exc: WireError) -> ApiError:
+    """A 400 for a body that is not JSON, a 422 naming the field for one that breaks the wire."""
+    if exc.malformed:
+        return ApiError(400, exc.problem, "malformed_json")
+    if not exc.path:
+        return ApiError(422, f"the body must be a JSON object ({exc.problem})")
+    extra: dict[str, Any] = {"fields": [{"field": exc.path, "problem": exc.problem}]}
+    if exc.index is not None:
+        extra["report_index"] = exc.index
+    return ApiError(422, str(exc), "validation_error", extra=extra)
+
+
+def _own_hosts(agent: Principal, reports: Sequence[MetricsReport]) -> None:
     for r in reports:
         if r.host != agent.name:
             raise ApiError(
@@ -42,7 +48,7 @@ def _own_hosts(agent: Principal, reports: Sequence[Any]) -> None:
             )
 
 
-async def _store(storage: Storage, reports: Sequence[Any]) -> JSONResponse:
+async def _store(storage: Storage, reports: Sequence[MetricsReport]) -> JSONResponse:
     try:
         ack = await storage.ingest(reports)
     except StorageClosed as exc:
@@ -53,13 +59,10 @@ async def _store(storage: Storage, reports: Sequence[Any]) -> JSONResponse:
 @router.post("/report", summary="one report; idempotent on report_id")
 async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
     body = await read_body(request, MAX_REPORT_BYTES)
-    ctx = _context(server.settings)
-    r = fastwire.decode_report(body, ctx["now"], ctx["max_age"])
-    if r is None:  # refused by the fast decoder: pydantic decides, and says why
-        try:
-            r = MetricsReport.model_validate_json(body, context=ctx)
-        except ValidationError as exc:
-            raise invalid(exc) from None
+    try:
+        r = wire.decode_report(body, now=utcnow(), max_age=_max_age(server.settings))
+    except WireError as exc:
+        raise _refused(exc) from None
     _own_hosts(agent, [r])
     return await _store(server.storage, [r])
 
@@ -67,12 +70,9 @@ async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONRespo
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
 async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
     body = await read_body(request, MAX_BATCH_BYTES)
-    ctx = _context(server.settings)
-    reports = fastwire.decode_batch(body, ctx["now"], ctx["max_age"])
-    if reports is None:  # refused by the fast decoder: pydantic decides, and says why
-        try:
-            reports = MetricsBatch.model_validate_json(body, context=ctx).reports
-        except ValidationError as exc:
-            raise invalid(exc) from None
+    try:
+        reports = wire.decode_batch(body, now=utcnow(), max_age=_max_age(server.settings))
+    except WireError as exc:
+        raise _refused(exc) from None
     _own_hosts(agent, reports)
     return await _store(server.storage, reports)

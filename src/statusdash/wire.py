@@ -1,0 +1,334 @@
+"""The wire contract: the one definition of a metrics report, as msgspec structs.
+
+Agent, server, CLI and TUI all read and write reports through this module; pydantic appears only
+at the HTTP edge of the read API (``schema.py``). It imports neither pydantic nor FastAPI, so the
+agent can use it. Compatibility rule (docs/wire-schema.md): unknown fields are ignored, so a
+newer agent can add fields without breaking an older server; a ``schema_version`` newer than
+ours is refused, because its meaning may differ.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+
+from statusdash import hostid
+from statusdash.errors import Invalid
+
+SCHEMA_VERSION = 1
+MAX_FUTURE = timedelta(minutes=5)
+
+# Body caps, enforced by the server before any JSON is parsed; the agent sends within them.
+MAX_REPORT_BYTES = 256 * 1024
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+MAX_BATCH_REPORTS = 2000
+MAX_EVENTS = 256  # health events per POST /api/events
+MAX_EVENTS_BYTES = 256 * 1024
+
+_FMAX = sys.float_info.max  # JSON's 1e400 decodes to infinity: every float is bounded by this
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+NonNeg = Annotated[float, msgspec.Meta(ge=0, le=_FMAX)]
+Celsius = Annotated[float, msgspec.Meta(ge=-273.15, le=1000)]
+Bytes = Annotated[int, msgspec.Meta(ge=0)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Text = Annotated[str, msgspec.Meta(max_length=255)]
+ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+# msgspec searches with Python's re, where ``$`` also matches before a final newline: ``\Z`` does
+# not, so ``"web-1\n"`` is refused, as ``hostid.is_valid`` refuses it.
+_HOST_PATTERN = hostid.PATTERN.removesuffix("$") + r"\Z"
+HostId = Annotated[str, msgspec.Meta(pattern=_HOST_PATTERN, max_length=hostid.MAX_LEN)]
+Time = Annotated[datetime, msgspec.Meta(tz=True)]  # a time without a UTC offset is refused
+
+
+class _Wire(msgspec.Struct):
+    """Base of every wire struct (each keyword-only); unknown fields are ignored by default."""
+
+
+class SystemInfo(_Wire, kw_only=True):
+    hostname: Name
+    os: Text = ""  # pretty OS name, e.g. Debian 12
+    kernel: Text = ""
+    arch: ShortText = ""
+    boot_time: Time | None = None
+    cpu_count: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 1
+
+
+class CpuStats(_Wire, kw_only=True):
+    percent: Percent  # total CPU busy
+    per_core: Annotated[list[Percent], msgspec.Meta(max_length=4096)] = []
+    iowait: Percent | None = None  # % of time waiting on IO (Linux)
+    steal: Percent | None = None  # % stolen by the hypervisor
+
+
+class LoadAvg(_Wire, kw_only=True):
+    """Load averages; on the wire the keys are ``1m``, ``5m`` and ``15m``."""
+
+    m1: NonNeg = msgspec.field(name="1m")
+    m5: NonNeg = msgspec.field(name="5m")
+    m15: NonNeg = msgspec.field(name="15m")
+
+
+class Memory(_Wire, kw_only=True):
+    percent: Percent
+    total: Bytes
+    used: Bytes
+    available: Bytes
+
+
+class Swap(_Wire, kw_only=True):
+    percent: Percent
+    total: Bytes
+    used: Bytes
+
+
+class Disk(_Wire, kw_only=True):
+    mount: Name
+    fstype: ShortText = ""
+    device: Text = ""
+    total: Bytes
+    used: Bytes
+    percent: Percent
+
+
+class DiskIORate(_Wire, kw_only=True):
+    read_bytes_s: NonNeg = 0.0
+    write_bytes_s: NonNeg = 0.0
+    read_ops_s: NonNeg = 0.0
+    write_ops_s: NonNeg = 0.0
+
+
+class DiskIO(_Wire, kw_only=True):
+    """Rates per second, summed over devices; ``None`` on the agent's first sample."""
+
+    read_bytes_s: NonNeg | None = None
+    write_bytes_s: NonNeg | None = None
+    devices: Annotated[dict[str, DiskIORate], msgspec.Meta(max_length=1024)] = {}
+
+
+class NetRate(_Wire, kw_only=True):
+    rx_bytes_s: NonNeg = 0.0
+    tx_bytes_s: NonNeg = 0.0
+    rx_packets_s: NonNeg = 0.0
+    tx_packets_s: NonNeg = 0.0
+    errors_s: NonNeg = 0.0
+    drops_s: NonNeg = 0.0
+
+
+class Net(_Wire, kw_only=True):
+    """Rates per second, summed over interfaces but loopback; ``None`` on the first sample."""
+
+    rx_bytes_s: NonNeg | None = None
+    tx_bytes_s: NonNeg | None = None
+    interfaces: Annotated[dict[str, NetRate], msgspec.Meta(max_length=1024)] = {}
+
+
+class Temperature(_Wire, kw_only=True):
+    sensor: Name
+    label: Text = ""
+    current: Celsius
+    high: Celsius | None = None
+    critical: Celsius | None = None
+
+
+class ProcessInfo(_Wire, kw_only=True):
+    pid: Annotated[int, msgspec.Meta(ge=0)]
+    name: Text
+    user: Text = ""
+    cpu_percent: NonNeg  # % of one core; can exceed 100 on several cores
+    memory_percent: Percent
+    rss: Bytes = 0
+
+
+class Processes(_Wire, kw_only=True):
+    count: Annotated[int, msgspec.Meta(ge=0)]
+    top_cpu: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
+    top_memory: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
+
+
+class HealthStatus(StrEnum):
+    healthy = "healthy"
+    unhealthy = "unhealthy"
+    unknown = "unknown"
+
+
+class ServiceCheckResult(_Wire, kw_only=True):
+    """The result of one of the host's service checks (services.yaml)."""
+
+    name: Name
+    kind: Annotated[str, msgspec.Meta(max_length=32)] = ""  # http, tcp, process or systemd
+    status: HealthStatus
+    checked_at: Time
+    latency_ms: NonNeg | None = None
+    detail: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class MetricsReport(_Wire, kw_only=True):
+    """One collection cycle of one host."""
+
+    schema_version: Annotated[int, msgspec.Meta(ge=1)]
+    report_id: uuid.UUID
+    host: HostId
+    collected_at: Time
+    interval_s: Annotated[float, msgspec.Meta(gt=0, le=86400)]
+    system: SystemInfo | None = None
+    cpu: CpuStats | None = None
+    load: LoadAvg | None = None
+    memory: Memory | None = None
+    swap: Swap | None = None
+    disks: Annotated[list[Disk], msgspec.Meta(max_length=512)] = []
+    disk_io: DiskIO | None = None
+    net: Net | None = None
+    temps: Annotated[list[Temperature], msgspec.Meta(max_length=512)] = []
+    processes: Processes | None = None
+    services: Annotated[list[ServiceCheckResult], msgspec.Meta(max_length=512)] = []
+
+    @property
+    def worst_disk(self) -> Disk | None:
+        """The fullest filesystem."""
+        return worst_disk(self.disks)
+
+
+class MetricsBatch(_Wire, kw_only=True):
+    reports: Annotated[
+        list[MetricsReport], msgspec.Meta(min_length=1, max_length=MAX_BATCH_REPORTS)
+    ]
+
+
+def worst_disk(disks: list[Disk]) -> Disk | None:
+    """The fullest filesystem."""
+    return max(disks, key=lambda d: d.percent, default=None)
+
+
+class WireError(Invalid):
+    """A body that is not a valid report or batch: which field, which report, and why."""
+
+    def __init__(
+        self, path: str, problem: str, *, index: int | None = None, malformed: bool = False
+    ) -> None:
+        super().__init__(f"{path}: {problem}" if path else problem)
+        self.path = path  # dotted, list indexes as parts: ``reports.3.cpu.percent``
+        self.problem = problem
+        self.index = index  # the batch index of the first bad report
+        self.malformed = malformed  # not JSON at all (rather than JSON that breaks the contract)
+
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[([^\]]*)\]")
+_BATCH_INDEX = re.compile(r"^reports\.(\d+)(?:\.|$)")
+
+
+def _dotted(path: str) -> str:
+    """msgspec's ``.reports[3].cpu.percent`` as ``reports.3.cpu.percent``.
+
+    msgspec does not name the key of a dict entry (``[...]``): it is written ``*``.
+    """
+    parts = (next(p for p in m.groups() if p is not None) for m in _PART.finditer(path))
+    return ".".join("*" if p == "..." else p for p in parts)
+
+
+def _error(exc: msgspec.ValidationError) -> WireError:
+    m = _AT.match(str(exc))
+    assert m is not None  # the pattern matches any text
+    problem, path = m.group("problem"), _dotted(m.group("path") or "")
+    missing = _MISSING.search(problem)
+    if missing:
+        path = f"{path}.{missing.group('name')}" if path else missing.group("name")
+    index = _BATCH_INDEX.match(path)
+    return WireError(path, problem, index=int(index.group(1)) if index else None)
+
+
+def _check(r: MetricsReport, now: datetime, max_age: timedelta | None, prefix: str) -> None:
+    """The rules no type states: a known version, and collected_at within the window."""
+    if r.schema_version > SCHEMA_VERSION:
+        raise WireError(
+            f"{prefix}schema_version",
+            f"schema_version {r.schema_version} is newer than this server understands",
+        )
+    if r.collected_at.utcoffset():  # kept in UTC, as stored and answered
+        r.collected_at = r.collected_at.astimezone(UTC)
+    if r.collected_at > now + MAX_FUTURE:
+        problem = "is more than 5 minutes in the future; check the agent's clock"
+        raise WireError(f"{prefix}collected_at", problem)
+    if max_age is not None and r.collected_at < now - max_age:
+        problem = f"is older than the retention horizon ({max_age.days} days)"
+        raise WireError(f"{prefix}collected_at", problem)
+
+
+def _undecodable(body: bytes | str, exc: msgspec.DecodeError, kind: type[Any]) -> WireError:
+    """Malformed JSON, unless it is only a ``NaN``/``Infinity`` literal: then the field named.
+
+    Python's parser takes those literals and msgspec's does not; a careless agent sends them,
+    and it deserves to learn which field, as for any other value out of bounds.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return WireError("", f"malformed JSON: {exc}", malformed=True)
+    try:
+        msgspec.convert(data, kind)
+    except msgspec.ValidationError as invalid:
+        return _error(invalid)
+    return WireError("", "a number is not finite (NaN or Infinity)")
+
+
+_REPORT = msgspec.json.Decoder(MetricsReport)
+_BATCH = msgspec.json.Decoder(MetricsBatch)
+_ENCODER = msgspec.json.Encoder()
+
+
+def decode_report(body: bytes | str, *, now: datetime, max_age: timedelta | None) -> MetricsReport:
+    """One report from JSON, or ``WireError``; ``max_age`` None: no retention horizon."""
+    try:
+        r = _REPORT.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise _undecodable(body, exc, MetricsReport) from None
+    _check(r, now, max_age, "")
+    return r
+
+
+def decode_batch(
+    body: bytes | str, *, now: datetime, max_age: timedelta | None
+) -> list[MetricsReport]:
+    """The reports of a batch from JSON, oldest first, or ``WireError`` naming the first bad one."""
+    try:
+        reports = _BATCH.decode(body).reports
+    except msgspec.ValidationError as exc:
+        raise _error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise _undecodable(body, exc, MetricsBatch) from None
+    for i, r in enumerate(reports):
+        try:
+            _check(r, now, max_age, f"reports.{i}.")
+        except WireError as exc:
+            exc.index = i
+            raise
+    return reports
+
+
+def convert(data: Any) -> MetricsReport:
+    """A report from already-parsed data (a dict, as the agent builds it), or ``WireError``."""
+    try:
+        return msgspec.convert(data, MetricsReport)
+    except msgspec.ValidationError as exc:
+        raise _error(exc) from None
+
+
+def encode(report: MetricsReport) -> bytes:
+    """A report as the wire's JSON."""
+    return _ENCODER.encode(report)
+
+
+def to_builtins(report: MetricsReport) -> dict[str, Any]:
+    """A report as JSON-ready builtins (the wire's keys, times as ISO-8601 text)."""
+    out: dict[str, Any] = msgspec.to_builtins(report)
+    return out

@@ -43,7 +43,7 @@ def make_settings(data_dir: Path, **over: Any) -> Settings:
         "vault_path": data_dir / "vault",
     }
     base.update(over)
-    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **base)
 
 
 class RunningServer:

@@ -99,6 +99,7 @@ def test_backup_during_ingest_is_consistent_and_restores_to_a_working_server(
         ingest.finish()
     assert result.integrity == "ok" and result.pages > 20
     assert len(seen) >= result.pages - 1 and seen[-1] > seen[0]  # ingest ran during the copy
+    assert isinstance(scheduled, backup.BackupResult)
     assert scheduled.path.parent == settings.status_data_dir / "backups"
     assert backup.check_database(scheduled.path) == "ok"
 

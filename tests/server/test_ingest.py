@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -125,7 +126,7 @@ def test_oversize_body_is_refused_before_parsing(live_server: Live) -> None:
     r = live_server.agent("web-1").post("/api/metrics/report", content=body)
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(MAX_REPORT_BYTES // 4096 + 2):
             yield b" " * 4096
 

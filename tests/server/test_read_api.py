@@ -65,7 +65,9 @@ def test_history_downsamples_into_buckets(seeded: Live) -> None:
         ({"since": "1h", "until": "2h"}, "before"),
     ],
 )
-def test_history_rejects_bad_queries(seeded: Live, params: dict[str, object], needle: str) -> None:
+def test_history_rejects_bad_queries(
+    seeded: Live, params: dict[str, str | int], needle: str
+) -> None:
     r = seeded.reader().get("/api/hosts/web-1/history", params=params)
     assert r.status_code == 422
     assert needle in r.json()["detail"]
@@ -73,7 +75,7 @@ def test_history_rejects_bad_queries(seeded: Live, params: dict[str, object], ne
 
 def test_history_accepts_iso_times(seeded: Live) -> None:
     now = datetime.now(UTC)
-    params = {
+    params: dict[str, str | int] = {
         "metric": "memory.percent",
         "since": (now - timedelta(minutes=30)).isoformat(),
         "until": now.isoformat(),
@@ -100,7 +102,8 @@ def test_status_ages_from_up_to_stale_to_down() -> None:
 
 def test_sentiment_turns_unhealthy_when_a_host_is_down(seeded: Live) -> None:
     storage = seeded.server.ctx.storage
-    state: HostState = storage.cache.get("db-1")
+    state: HostState | None = storage.cache.get("db-1")
+    assert state is not None
     state.last_seen = datetime.now(UTC) - timedelta(minutes=5)
     body = seeded.reader().get("/api/hosts/sentiment/overall").json()
     assert body["status"] == "unhealthy" and body["hosts"]["down"] == 1

@@ -200,7 +200,7 @@ def verify(
     from statusdash.pki.vault import verify_cert
 
     v = _vault(certs_dir)
-    r = _run(lambda: verify_cert(v, file, purpose.value))  # type: ignore[arg-type]
+    r = _run(lambda: verify_cert(v, file, purpose.value))
     if as_json:
         print_json(
             {

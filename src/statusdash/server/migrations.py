@@ -34,7 +34,7 @@ from statusdash.server.alerts import models as _alert_models  # noqa: F401
 # Without these a file is not ours, whatever its user_version says.
 REQUIRED_TABLES = frozenset({"hosts", "samples"})
 LEGACY = 1  # user_version 0 with our tables: the schema before versioning
-_DIALECT = sqlite_dialect.dialect()  # type: ignore[no-untyped-call]
+_DIALECT = sqlite_dialect.dialect()
 
 
 class SchemaError(Invalid):

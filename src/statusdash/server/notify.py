@@ -64,7 +64,7 @@ def parse_targets(spec: str | Iterable[str] | None) -> list[Target]:
         fmt: Format = "json"
         for prefix in ("json", "slack", "ntfy"):
             if raw.startswith(prefix + "+"):
-                fmt = prefix  # type: ignore[assignment]
+                fmt = prefix
                 raw = raw[len(prefix) + 1 :]
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.hostname:

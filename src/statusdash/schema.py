@@ -6,7 +6,6 @@ as ``HostDetail.report``, which pydantic carries as that struct (docs/wire-schem
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -21,12 +20,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from statusdash import hostid, wire
-from statusdash.wire import HealthStatus as HealthStatus  # re-exported: ServiceHealth uses it
-
-# The host-id rule lives in ``statusdash.hostid``; these are its forms for FastAPI and re.
-HOST_ID_PATTERN = hostid.PATTERN
-HOST_ID_RE = re.compile(HOST_ID_PATTERN)
+from statusdash import wire
+from statusdash.wire import HealthStatus
 
 
 def _to_report(value: Any) -> wire.MetricsReport:

@@ -29,8 +29,7 @@ from statusdash.agent.checks.config import (
 from statusdash.agent.checks.run import CheckResult, run_checks
 from statusdash.agent.checks.run import run_check as _run_check
 from statusdash.pki.ca import init_ca, issue_server_cert
-from statusdash.schema import HealthStatus
-from statusdash.wire import ServiceCheckResult
+from statusdash.wire import HealthStatus, ServiceCheckResult
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -14,8 +14,7 @@ import msgspec
 from statusdash.agent.checks.config import parse_services
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.runner import Agent
-from statusdash.schema import HealthStatus
-from statusdash.wire import MetricsReport
+from statusdash.wire import HealthStatus, MetricsReport
 from tests.agent.agentproc import AgentProc, clean_env, spooled
 from tests.agent.standin import StandIn
 from tests.conftest import free_port

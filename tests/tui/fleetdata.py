@@ -11,7 +11,6 @@ import msgspec
 from statusdash.schema import (
     AlertPublic,
     AlertState,
-    HealthStatus,
     HistoryPoint,
     HistorySeries,
     HostCounts,
@@ -26,6 +25,7 @@ from statusdash.tui.source import MemorySource
 from statusdash.wire import (
     CpuStats,
     Disk,
+    HealthStatus,
     LoadAvg,
     Memory,
     MetricsReport,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from textual.content import Content
 
-from statusdash.schema import AlertPublic, AlertState, HealthStatus
+from statusdash.schema import AlertPublic, AlertState
 from statusdash.tui import fmt
 from statusdash.tui.widgets.columns import Column, layout, render_rows
 from statusdash.tui.widgets.host_panels import (
@@ -16,7 +16,7 @@ from statusdash.tui.widgets.host_panels import (
     process_rows,
 )
 from statusdash.tui.widgets.lists import alert_text, alert_value, metrics_summary
-from statusdash.wire import ServiceCheckResult
+from statusdash.wire import HealthStatus, ServiceCheckResult
 from tests.tui.fleetdata import NOW, detail, frames
 
 COLS = (

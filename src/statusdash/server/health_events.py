@@ -16,15 +16,16 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from statusdash import hostid
 from statusdash.errors import Invalid
-from statusdash.schema import HOST_ID_PATTERN, HealthStatus, ServiceHealth
+from statusdash.schema import ServiceHealth
 from statusdash.server.alerts.rules import EVENT_RULE
 from statusdash.server.alerts.service import AlertService
 from statusdash.server.alerts.store import AlertStore, ServiceRecord
 from statusdash.server.domain_errors import HostMismatch, InvalidFields, MalformedBody
 from statusdash.server.errors import validation_detail
 from statusdash.server.stream import SERVICE_CHANGED, Broadcaster
-from statusdash.wire import MAX_EVENTS
+from statusdash.wire import MAX_EVENTS, HealthStatus
 
 YIELD_EVERY = 32
 EventType = Literal[
@@ -65,7 +66,7 @@ class ServicePayload(_In):
         le=7 * 86400,
         validation_alias=AliasChoices("expectedWithinS", "expected_within_s"),
     )
-    host: str | None = Field(default=None, pattern=HOST_ID_PATTERN, max_length=63)
+    host: str | None = Field(default=None, pattern=hostid.PATTERN, max_length=63)
 
     @field_validator("checked_at")
     @classmethod
@@ -83,7 +84,7 @@ class AlertPayload(_In):
     )
     message: str = Field(default="", max_length=2000)
     severity: Literal["info", "warning", "critical"] = "warning"
-    host: str | None = Field(default=None, pattern=HOST_ID_PATTERN, max_length=63)
+    host: str | None = Field(default=None, pattern=hostid.PATTERN, max_length=63)
 
 
 @dataclass(frozen=True)

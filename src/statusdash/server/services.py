@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from statusdash.schema import HealthStatus, Sentiment, Thresholds
+from statusdash.schema import Sentiment, Thresholds
 from statusdash.server.context import ServerContext
+from statusdash.wire import HealthStatus
 
 
 def sentiment(ctx: ServerContext, now: datetime) -> Sentiment:

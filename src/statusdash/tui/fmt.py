@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from statusdash import units
 from statusdash.durations import humanize
-from statusdash.schema import HealthStatus, HostStatus, HostSummary
+from statusdash.schema import HostStatus, HostSummary
+from statusdash.wire import HealthStatus
 
 SPARK = "▁▂▃▄▅▆▇█"
 BLOCKS = " ▁▂▃▄▅▆▇█"

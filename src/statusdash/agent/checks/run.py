@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from statusdash.agent.checks.config import CheckSpec, ServicesConfig
 from statusdash.agent.procs import ProcDir
+from statusdash.wire import HealthStatus
 
 if TYPE_CHECKING:
     import httpx
 
-HEALTHY, UNHEALTHY, UNKNOWN = "healthy", "unhealthy", "unknown"
+HEALTHY, UNHEALTHY, UNKNOWN = (s.value for s in HealthStatus)
 HEALTHY_UNIT_STATES = ("active", "reloading")
 
 

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
-from statusdash import catalog
+from statusdash import catalog, hostid
 from statusdash.errors import NotFound
 from statusdash.schema import (
-    HOST_ID_PATTERN,
     HistorySeries,
     HostDetail,
     HostSummary,
@@ -23,7 +22,7 @@ from statusdash.server.deps import AlertsDep, CtxDep, ReaderDep, ReadersDep, Sto
 from statusdash.server.services import sentiment
 
 router = APIRouter(prefix="/api", tags=["hosts"])
-HostPath = Annotated[str, Path(pattern=HOST_ID_PATTERN, max_length=63)]
+HostPath = Annotated[str, Path(pattern=hostid.PATTERN, max_length=hostid.MAX_LEN)]
 
 
 @router.get("/hosts", response_model=list[HostSummary])

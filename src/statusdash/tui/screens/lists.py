@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Footer
 
 from statusdash.client import ClientError
-from statusdash.schema import AlertPublic, HealthStatus
+from statusdash.schema import AlertPublic
 from statusdash.tui import fmt
 from statusdash.tui.messages import AllAlertsFetched
 from statusdash.tui.screens.base import DataScreen
@@ -26,6 +26,7 @@ from statusdash.tui.widgets.lists import (
     service_detail,
 )
 from statusdash.tui.widgets.status_bar import StatusBar
+from statusdash.wire import HealthStatus
 
 
 def _fit_last(table: DataTable[Content | str], rows: list[tuple[str, list[Content | str]]]) -> None:

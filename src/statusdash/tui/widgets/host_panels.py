@@ -7,7 +7,7 @@ from datetime import datetime
 from textual.content import Content
 
 from statusdash import units
-from statusdash.schema import AlertPublic, HealthStatus, HostDetail, HostSummary
+from statusdash.schema import AlertPublic, HostDetail, HostSummary
 from statusdash.tui import fmt
 from statusdash.tui.widgets.columns import Cell, Column
 from statusdash.tui.widgets.lists import (
@@ -17,6 +17,7 @@ from statusdash.tui.widgets.lists import (
     alert_since,
     alert_text,
 )
+from statusdash.wire import HealthStatus
 
 RANGES: tuple[str, ...] = ("15m", "1h", "24h", "7d", "30d")
 

@@ -10,9 +10,10 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
 
-from statusdash.schema import AlertPublic, AlertState, HealthStatus, ServiceHealth
+from statusdash.schema import AlertPublic, AlertState, ServiceHealth
 from statusdash.tui import fmt
 from statusdash.tui.widgets.columns import Cell, Column, render_rows, table_width
+from statusdash.wire import HealthStatus
 
 ALERT_MARK = {AlertState.firing: "▲", AlertState.pending: "△", AlertState.resolved: "✓"}
 ALERT_STYLE = {

@@ -35,7 +35,7 @@ from statusdash.server.alerts.rules import (
 )
 from statusdash.server.app import create_app
 from statusdash.server.context import context_of
-from statusdash.server.extensions import install_alerting
+from statusdash.server.alerting import install_alerting
 from statusdash.server.notify import parse_targets
 from tests.conftest import Live, RunningServer, free_port, make_report, make_settings
 
@@ -466,7 +466,7 @@ def test_sighup_rereads_the_rules_file(tmp_path: Path) -> None:
         "from pathlib import Path\n"
         "from tests.conftest import make_settings\n"
         "from statusdash.server.app import create_app\n"
-        "from statusdash.server.extensions import install_alerting\n"
+        "from statusdash.server.alerting import install_alerting\n"
         "s = make_settings(Path(sys.argv[1]), status_port=int(sys.argv[2]))\n"
         "app = create_app(s)\n"
         "install_alerting(app, rules_file=Path(sys.argv[3]))\n"

@@ -25,7 +25,7 @@ from statusdash.server.deps import (
     SettingsDep,
     StorageDep,
 )
-from statusdash.server.extensions import install_alerting
+from statusdash.server.alerting import install_alerting
 from tests.conftest import Live, RunningServer, make_settings
 
 

@@ -53,6 +53,7 @@ from bench.history_fleet import (
 from statusdash.server import history, rollups
 from statusdash.server.db import connect, ensure_schema
 from statusdash.server.storage import Storage
+from statusdash.settings import Settings
 from statusdash.wire import MetricsReport
 
 DAY = 86400
@@ -61,9 +62,14 @@ TARGET_BYTES_PER_HOST_DAY = 1_000_000
 TARGET_SPEEDUP_30D = 20.0
 TARGET_30D_MS = 50.0
 ROUNDS = 15
-RETENTION = rollups.Retention()  # the defaults: raw 48 h, 1-minute 30 d, 1-hour 365 d
+# the settings' defaults (no .env read): raw 48 h, 1-minute 30 d, 1-hour 365 d
+RETENTION = rollups.Retention.from_settings(Settings(_env_file=None))
 ROWS_PER_DAY = {"raw": DAY // INTERVAL_S, "1m": 1440, "1h": 24}
-KEEP_DAYS = {"raw": RETENTION.raw_s / DAY, "1m": RETENTION.minute_s / DAY, "1h": 365.0}
+KEEP_DAYS = {
+    "raw": RETENTION.raw_s / DAY,
+    "1m": RETENTION.minute_s / DAY,
+    "1h": RETENTION.hour_s / DAY,
+}
 ID_OFFSET = HOSTS * ROWS_PER_DAY["raw"] * 365  # the ids a year of the simulated fleet used up
 
 

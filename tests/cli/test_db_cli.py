@@ -110,3 +110,19 @@ def test_check_and_backup_fail_in_one_line(env: Path, tmp_path: Path) -> None:
     assert r.exit_code == 1 and "Traceback" not in r.output
     r = runner.invoke(app, ["restore", str(tmp_path / "missing.db"), "--yes"])
     assert r.exit_code == 2
+
+
+def test_backup_and_check_use_backup_dir(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BACKUP_DIR is where ``db backup`` writes and ``db check`` counts, as for the server's."""
+    new_db(env.parent)
+    elsewhere = tmp_path / "offsite"
+    monkeypatch.setenv("BACKUP_DIR", str(elsewhere))
+    r = runner.invoke(app, ["backup", "--json"])
+    assert r.exit_code == 0, r.output
+    assert Path(json.loads(r.stdout)["path"]).parent == elsewhere
+    assert not (env / "backups").exists()
+    r = runner.invoke(app, ["check", "--json", "--data-dir", str(env)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["backups"] == 1

@@ -13,8 +13,7 @@ app = group(help="Agent API keys (the fallback to client certificates).")
 
 
 def _db(data_dir: Path | None) -> Path:
-    s = settings()
-    return (data_dir or s.status_data_dir) / "statusdash.db"
+    return settings(status_data_dir=data_dir).db_path
 
 
 @app.command("issue")

@@ -28,12 +28,7 @@ READERS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env from the work tree
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for name in ("STATUSDASH_TOKEN", "STATUSDASH_SERVER", "STATUSDASH_CA", "STATUS_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("client_env")
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -109,14 +109,14 @@ def _cli_peak_kb(pid: int, timeout: float = 30) -> int:
 
 def run(cycles: int = 30, interval: float = 0.2, keep: bool = False) -> dict[str, Any]:
     """Run one agent for ``cycles`` measured cycles against a local server; return the figures."""
-    from bench.ingest import make_clients, start_server
+    from bench import serve
 
     if cycles < 1:
         raise ValueError("cycles must be >= 1")
     work = Path(tempfile.mkdtemp(prefix="statusdash-agent-bench-"))
     tls = True  # as deployed: the agent pushes over mTLS
-    clients, ca = make_clients(work, [HOST], tls)
-    server = start_server(work, tls, "NORMAL")
+    clients, ca = serve.provision(work / "data", [HOST], tls)
+    server = serve.start(work, tls, "NORMAL")
     client = clients[0]
     args = [
         "--server", f"https://127.0.0.1:{server.info['port']}", "--host-id", HOST,

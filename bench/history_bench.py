@@ -27,8 +27,6 @@ import argparse
 import asyncio
 import json
 import logging
-import math
-import random
 import sqlite3
 import statistics
 import sys
@@ -36,7 +34,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -45,126 +42,39 @@ from typing import Any
 
 import msgspec
 
+from bench.history_fleet import (
+    ALTERNATIVES,
+    INTERVAL_S,
+    T_START,
+    add_hosts,
+    fleet_rows,
+    insert_rows,
+)
 from statusdash.server import history, rollups
 from statusdash.server.db import connect, ensure_schema
-from statusdash.server.models import stored_value
-from statusdash.server.rollup_models import COLUMNS, SCALES
-from statusdash.server.storage import Storage, insert_samples
+from statusdash.server.storage import Storage
+from statusdash.settings import Settings
 from statusdash.wire import MetricsReport
 
-INTERVAL_S = 10
 DAY = 86400
 HOSTS = 8
 TARGET_BYTES_PER_HOST_DAY = 1_000_000
 TARGET_SPEEDUP_30D = 20.0
 TARGET_30D_MS = 50.0
 ROUNDS = 15
-RETENTION = rollups.Retention()  # the defaults: raw 48 h, 1-minute 30 d, 1-hour 365 d
+# the settings' defaults (no .env read): raw 48 h, 1-minute 30 d, 1-hour 365 d
+RETENTION = rollups.Retention.from_settings(Settings(_env_file=None))
 ROWS_PER_DAY = {"raw": DAY // INTERVAL_S, "1m": 1440, "1h": 24}
-KEEP_DAYS = {"raw": RETENTION.raw_s / DAY, "1m": RETENTION.minute_s / DAY, "1h": 365.0}
+KEEP_DAYS = {
+    "raw": RETENTION.raw_s / DAY,
+    "1m": RETENTION.minute_s / DAY,
+    "1h": RETENTION.hour_s / DAY,
+}
 ID_OFFSET = HOSTS * ROWS_PER_DAY["raw"] * 365  # the ids a year of the simulated fleet used up
-_POOL = 10_007
-T_START = 1_789_999_200.0  # an hour boundary
 
 
 class BenchError(RuntimeError):
     """What the benchmark measured is wrong (tiers disagree with the raw data)."""
-
-
-def _pool(seed: int = 1) -> list[tuple[float, ...]]:
-    """Report values shaped like the agent's: 0.01 percentages, float byte rates, integers."""
-    rng = random.Random(seed)
-    out: list[tuple[float, ...]] = []
-    for _ in range(_POOL):
-        swap = 0.0 if rng.random() < 0.7 else round(rng.uniform(0, 20), 2)
-        out.append(
-            (
-                round(rng.uniform(0, 100), 2),  # cpu
-                round(rng.uniform(0, 5), 2),  # iowait
-                round(rng.uniform(30, 70), 2),  # mem
-                swap,
-                round(rng.uniform(0, 4), 2),  # load1
-                round(rng.uniform(0, 3), 2),
-                round(rng.uniform(0, 2), 2),
-                round(rng.uniform(40, 60), 2),  # disk
-                rng.uniform(1e3, 1e7),  # net rx bytes/s
-                rng.uniform(1e3, 1e6),
-                rng.uniform(0, 5e6),  # disk io
-                rng.uniform(0, 5e6),
-                float(rng.randint(100, 400)),  # processes
-            )
-        )
-    return out
-
-
-POOL = _pool()
-_SCALES = [SCALES[c] for c in COLUMNS]
-_METRICS = ", ".join(COLUMNS)
-# Rejected variants of the raw table (docs/history.md), fed the same rows, pruned the same way,
-# ts in whole seconds: name -> (DDL, key columns, key values of (host, ts, report id, arrival id)).
-ALTERNATIVES: dict[str, tuple[list[str], str, Any]] = {
-    # a rowid table with a (host_id, ts) index and the first 8 bytes of report_id
-    "rowid_index_rid64_whole_seconds": (
-        [
-            "CREATE TABLE alt_rowid_index_rid64_whole_seconds (id INTEGER PRIMARY KEY"
-            " AUTOINCREMENT, host_id INTEGER NOT NULL, ts INTEGER NOT NULL, rid INTEGER NOT NULL, "
-            + ", ".join(f"{c} INTEGER" for c in COLUMNS)
-            + ")",
-            "CREATE INDEX ix_alt_rowid ON alt_rowid_index_rid64_whole_seconds (host_id, ts)",
-        ],
-        "host_id, ts, rid",
-        lambda h, ts, u, i: (h, math.floor(ts), int.from_bytes(u[:8], "big", signed=True)),
-    ),
-    # the keyed table as shipped
-    "keyed_whole_seconds": (
-        [
-            "CREATE TABLE alt_keyed_whole_seconds (host_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
-            " report_id BLOB NOT NULL, id INTEGER NOT NULL, "
-            + ", ".join(f"{c} INTEGER" for c in COLUMNS)
-            + ", PRIMARY KEY (host_id, ts, report_id)) WITHOUT ROWID"
-        ],
-        "host_id, ts, report_id, id",
-        lambda h, ts, u, i: (h, math.floor(ts), u, i),
-    ),
-}
-
-
-def _rows(hosts: list[int], t0: float, t1: float) -> Iterator[tuple[Any, ...]]:
-    """Reports of every host in time order, each host a little out of phase with the others."""
-    i = int(t0 // INTERVAL_S)
-    while i * INTERVAL_S < t1:
-        for h in hosts:
-            yield (h, i * INTERVAL_S + h * 0.37 + 0.123456, POOL[(i * 7919 + h * 31) % _POOL])
-        i += 1
-
-
-def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], alternatives: bool) -> None:
-    conn.execute("BEGIN")
-    first = rollups.last_id(conn) + 1
-    ids = [uuid.uuid4().bytes for _ in rows]
-    insert_samples(conn, [(h, ts, u, *v) for (h, ts, v), u in zip(rows, ids, strict=True)])
-    for name, (_, cols, key_of) in ALTERNATIVES.items() if alternatives else ():
-        marks = ", ".join("?" * (len(cols.split(",")) + len(COLUMNS)))
-        conn.executemany(
-            f"INSERT INTO alt_{name} ({cols}, {_METRICS}) VALUES ({marks})",  # noqa: S608
-            [
-                (*key_of(h, ts, u, first + i), *map(stored_value, v, _SCALES))
-                for i, ((h, ts, v), u) in enumerate(zip(rows, ids, strict=True))
-            ],
-        )
-    conn.execute("COMMIT")
-
-
-def _add_hosts(conn: sqlite3.Connection, n: int) -> list[int]:
-    ids = []
-    for i in range(n):
-        cur = conn.execute(
-            "INSERT INTO hosts (name, first_seen, last_seen, last_collected, interval_s, latest)"
-            " VALUES (?, 0, 0, 0, ?, '{}')",
-            (f"host-{i}", INTERVAL_S),
-        )
-        ids.append(int(cur.lastrowid or 0))
-    return ids
 
 
 # --- bytes ---------------------------------------------------------------------------------------
@@ -182,11 +92,11 @@ def steady_state(
         if id_offset:
             for seq in ("samples_pending", "alt_rowid_index_rid64_whole_seconds"):
                 conn.execute("INSERT INTO sqlite_sequence VALUES (?, ?)", (seq, id_offset))
-        ids = _add_hosts(conn, hosts)
+        ids = add_hosts(conn, hosts)
         t, end = T_START, T_START + days * DAY
         while t < end:
             nxt = t + 300
-            _insert(conn, list(_rows(ids, t, nxt)), alternatives=True)
+            insert_rows(conn, list(fleet_rows(ids, t, nxt)), alternatives=True)
             if int(nxt) % 600 == 0:
                 r = rollups.roll_up(conn, pause_s=0, now=nxt)
                 rollup_ms = max(rollup_ms, r.max_txn_ms)
@@ -287,16 +197,17 @@ def latency(work: Path, rounds: int = ROUNDS) -> dict[str, Any]:
     ensure_schema(db)
     now = T_START + 30 * DAY + 3600
     with closing(connect(db, "NORMAL")) as conn:
-        (host,) = _add_hosts(conn, 1)
+        (host,) = add_hosts(conn, 1)
         t = now - 30 * DAY - 3600
         while t < now - 60:
             nxt = min(t + 6 * 3600, now - 60)
-            _insert(conn, list(_rows([host], t, nxt)), alternatives=False)
+            insert_rows(conn, list(fleet_rows([host], t, nxt)), alternatives=False)
             t = nxt
         t0 = time.perf_counter()
         rolled = rollups.roll_up(conn, pause_s=0)
         rollup_s = time.perf_counter() - t0
-        _insert(conn, list(_rows([host], now - 60, now)), alternatives=False)  # not rolled up
+        # the last minute, not rolled up (as the 10 s job leaves it)
+        insert_rows(conn, list(fleet_rows([host], now - 60, now)), alternatives=False)
     reader = sqlite3.connect(db, check_same_thread=False)
     reader.execute("PRAGMA query_only=ON")
     out: dict[str, Any] = {

@@ -34,22 +34,6 @@ class BenchError(RuntimeError):
     """The benchmark could not run, or what it measured is wrong (lost or doubled reports)."""
 
 
-def make_clients(work: Path, hosts: list[str], tls: bool) -> tuple[list[Client], str | None]:
-    """Credentials for ``hosts`` under ``work/data`` (bench/agent_bench.py uses this too)."""
-    return serve.provision(work / "data", hosts, tls)
-
-
-def start_server(
-    work: Path,
-    tls: bool,
-    synchronous: str = "FULL",
-    gc_mode: str = "default",
-    client: Client | None = None,
-) -> serve.Handle:
-    """The bench server on ``work/data`` (bench/agent_bench.py uses this too)."""
-    return serve.start(work, tls, synchronous, gc_mode, client)
-
-
 def run_phase(
     server: serve.Handle,
     clients: list[Client],
@@ -229,8 +213,8 @@ def run_transport(
     phases: dict[str, list[dict[str, Any]]] = {"bare": [], "report": [], "batch": []}
     id_files: list[Path] = []
     try:
-        creds, ca = make_clients(work, hosts, tls)
-        server = start_server(work, tls, synchronous, gc_mode, creds[0])
+        creds, ca = serve.provision(work / "data", hosts, tls)
+        server = serve.start(work, tls, synchronous, gc_mode, creds[0])
         info = server.info
         print(
             f"{tag} server pid {info['pid']} on 127.0.0.1:{info['port']} ({info['http']},"

@@ -171,6 +171,35 @@ def make_report(
     return report
 
 
+CLIENT_ENV = (
+    "STATUSDASH_TOKEN",
+    "STATUSDASH_SERVER",
+    "STATUSDASH_CA",
+    "PUBLIC_URL",
+    "STATUS_DATA_DIR",
+)
+
+
+@pytest.fixture
+def client_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader command's environment with nothing from the work tree or the shell: run from
+    tmp_path (no .env), its own config dir (no kept token), no server, CA, token or data dir."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in CLIENT_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What the server-host commands (``statusdash db``) read: STATUS_DATA_DIR is tmp_path/data
+    and the working directory tmp_path (no stray .env). Returns the data dir (not made)."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    monkeypatch.setenv("STATUS_DATA_DIR", str(data))
+    return data
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[Live]:
     """A plain-HTTP server (API keys for agents) over a fresh SQLite file."""

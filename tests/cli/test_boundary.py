@@ -28,12 +28,7 @@ READERS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env from the work tree
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for name in ("STATUSDASH_TOKEN", "STATUSDASH_SERVER", "STATUSDASH_CA", "STATUS_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("client_env")
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -66,6 +61,15 @@ def test_a_data_dir_that_is_a_file_is_one_line_naming_it(tmp_path: Path) -> None
     out = _cli("keys", "issue", "web-1", "--data-dir", str(afile))
     assert out.returncode == 1
     _one_line(out, str(afile))
+
+
+def test_a_bad_host_id_for_a_key_is_one_line_exit_1(tmp_path: Path) -> None:
+    """server/keys.py raises errors.Invalid: the boundary's one line and exit 1 (no command-local
+    exit 2; ``certs issue`` keeps its 2 for the PKI's plain ValueError)."""
+    result = runner.invoke(app, ["keys", "issue", "Not A Host!", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("statusdash: 'Not A Host!' is not a valid host id")
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
 
 
 def test_a_certs_dir_that_cannot_be_made_is_one_line_naming_it(tmp_path: Path) -> None:

@@ -25,16 +25,10 @@ def rows(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM samples").fetchone()[0])
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    data = tmp_path / "data"
-    monkeypatch.setenv("STATUS_DATA_DIR", str(data))
-    return data
-
-
-def test_backup_check_and_restore_round_trip(live_server: Live, tmp_path: Path, env: Path) -> None:
-    assert live_server.settings.status_data_dir == env
+def test_backup_check_and_restore_round_trip(
+    live_server: Live, tmp_path: Path, data_env: Path
+) -> None:
+    assert live_server.settings.status_data_dir == data_env
     db = live_server.settings.db_path
     agent = live_server.agent("web-1")
     batch = [make_report("web-1") for _ in range(30)]
@@ -43,7 +37,7 @@ def test_backup_check_and_restore_round_trip(live_server: Live, tmp_path: Path, 
     r = runner.invoke(app, ["backup", "--json"])
     assert r.exit_code == 0, r.output
     made = json.loads(r.stdout)
-    assert made["integrity"] == "ok" and Path(made["path"]).parent == env / "backups"
+    assert made["integrity"] == "ok" and Path(made["path"]).parent == data_env / "backups"
     assert rows(Path(made["path"])) == 30
 
     target = tmp_path / "copy.db"
@@ -72,12 +66,12 @@ def test_backup_check_and_restore_round_trip(live_server: Live, tmp_path: Path, 
     r = runner.invoke(app, ["restore", str(target), "--yes"])
     assert r.exit_code == 0, r.output
     assert rows(db) == 30
-    (saved,) = env.glob("statusdash.db.pre-restore-*")
+    (saved,) = data_env.glob("statusdash.db.pre-restore-*")
     assert rows(saved) == 31
 
 
-def test_prune_deletes_past_retention_and_reports_it(env: Path) -> None:
-    db = new_db(env.parent)
+def test_prune_deletes_past_retention_and_reports_it(data_env: Path) -> None:
+    db = new_db(data_env.parent)
     now = time.time()
     # 40 days ago, on a minute boundary plus 5 s: with up to 1 s of jitter per sample, each of
     # the 120 samples (one a minute) falls in a minute of its own, whatever the clock says now
@@ -100,13 +94,29 @@ def test_prune_deletes_past_retention_and_reports_it(env: Path) -> None:
     assert r.exit_code == 0 and "deleted 0 raw, 0 1-minute and 0 1-hour rows" in r.stdout
 
 
-def test_check_and_backup_fail_in_one_line(env: Path, tmp_path: Path) -> None:
+def test_check_and_backup_fail_in_one_line(data_env: Path, tmp_path: Path) -> None:
     for cmd in (["check"], ["backup"], ["prune"]):
         r = runner.invoke(app, cmd)
         assert r.exit_code == 1 and r.stderr.startswith("statusdash: no database at"), cmd
-    env.mkdir()
-    (env / "statusdash.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    data_env.mkdir()
+    (data_env / "statusdash.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
     r = runner.invoke(app, ["check"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     r = runner.invoke(app, ["restore", str(tmp_path / "missing.db"), "--yes"])
     assert r.exit_code == 2
+
+
+def test_backup_and_check_use_backup_dir(
+    data_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BACKUP_DIR is where ``db backup`` writes and ``db check`` counts, as for the server's."""
+    new_db(data_env.parent)
+    elsewhere = tmp_path / "offsite"
+    monkeypatch.setenv("BACKUP_DIR", str(elsewhere))
+    r = runner.invoke(app, ["backup", "--json"])
+    assert r.exit_code == 0, r.output
+    assert Path(json.loads(r.stdout)["path"]).parent == elsewhere
+    assert not (data_env / "backups").exists()
+    r = runner.invoke(app, ["check", "--json", "--data-dir", str(data_env)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["backups"] == 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from statusdash.server.alerting import install_alerting
 from statusdash.server.alerts.service import AlertService
 from statusdash.server.app import create_app
 from statusdash.server.context import ServerContext, context_of
@@ -25,7 +26,6 @@ from statusdash.server.deps import (
     SettingsDep,
     StorageDep,
 )
-from statusdash.server.extensions import install_alerting
 from tests.conftest import Live, RunningServer, make_settings
 
 

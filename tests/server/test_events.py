@@ -11,9 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from statusdash.schema import ServiceHealth
-from tests.server.test_alerts import Harness, _alerts, alerting, cli_env, wait_for
-
-__all__ = ["alerting"]
+from tests.server.harness import Harness, cli_env, fetch_alerts, wait_for
 
 
 def healthy(name: str, **extra: Any) -> dict[str, Any]:
@@ -59,7 +57,7 @@ def test_service_health_end_to_end(alerting: Callable[..., Harness]) -> None:
     assert r.json()["changed"] == 1
     assert services(h)[0]["status"] == "unhealthy"
     assert services(h)[0]["error"] == "connection refused"
-    [a] = wait_for(lambda: _alerts(h.live), what="service alert")
+    [a] = wait_for(lambda: fetch_alerts(h.live), what="service alert")
     assert (a["rule"], a["host"], a["subject"], a["state"]) == (
         "service",
         "web-1",
@@ -70,8 +68,8 @@ def test_service_health_end_to_end(alerting: Callable[..., Harness]) -> None:
     assert sentiment(h) == "unhealthy"
     agent.post("/api/events", json=unhealthy("nginx", "still down"))  # no second alert
     agent.post("/api/events", json=healthy("nginx"))
-    wait_for(lambda: not _alerts(h.live), what="resolution")
-    assert [x["id"] for x in _alerts(h.live, "all")] == [a["id"]]
+    wait_for(lambda: not fetch_alerts(h.live), what="resolution")
+    assert [x["id"] for x in fetch_alerts(h.live, "all")] == [a["id"]]
     assert sentiment(h) == "healthy"
 
 
@@ -113,7 +111,9 @@ def test_event_shapes_and_alert_events(alerting: Callable[..., Harness]) -> None
         },
     }
     agent.post("/api/events", json=trig)
-    alerts = wait_for(lambda: len(_alerts(h.live)) == 2 and _alerts(h.live), what="two alerts")
+    alerts = wait_for(
+        lambda: len(fetch_alerts(h.live)) == 2 and fetch_alerts(h.live), what="two alerts"
+    )
     event = next(a for a in alerts if a["rule"] == "event")
     assert (event["subject"], event["severity"], event["state"]) == (
         "backlog",
@@ -122,7 +122,9 @@ def test_event_shapes_and_alert_events(alerting: Callable[..., Harness]) -> None
     )
     assert event["message"] == "app-1: backlog over 10k"
     agent.post("/api/events", json={"type": "SYSTEM_ALERT_RESOLVED", "alertName": "backlog"})
-    wait_for(lambda: [a["rule"] for a in _alerts(h.live)] == ["service"], what="event resolved")
+    wait_for(
+        lambda: [a["rule"] for a in fetch_alerts(h.live)] == ["service"], what="event resolved"
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,7 @@ from typer.testing import CliRunner
 from statusdash.schema import AlertPublic, AlertState, utcnow
 from statusdash.server.notify import Notice, Target, parse_targets, render
 from tests.conftest import make_report
-from tests.server.test_alerts import Harness, _alerts, alerting, cli_env, wait_for
-
-__all__ = ["alerting"]
+from tests.server.harness import Harness, cli_env, fetch_alerts, wait_for
 
 
 @dataclass
@@ -167,7 +165,7 @@ def test_failed_deliveries_are_recorded_and_visible(
     receiver.status = {"/down/secret-token": 503, "/gone": 404}
     h = alerting(webhooks=[receiver.url("/down/secret-token"), receiver.url("/gone")])
     hot(h)
-    [alert] = wait_for(lambda: _alerts(h.live), what="alert")
+    [alert] = wait_for(lambda: fetch_alerts(h.live), what="alert")
     rows = wait_for(lambda: len(failures(h)) == 2 and failures(h), what="failures")
     by_target = {r["target"]: r for r in rows}
     down = by_target[f"json+http://127.0.0.1:{receiver.port}/down/…"]
@@ -185,7 +183,7 @@ def test_restart_neither_loses_nor_repeats_a_notice(
     receiver.hang_first = {"/hook"}  # the first delivery is in flight when the server stops
     h = alerting(webhooks=[receiver.url("/hook")], notify_grace_s=0.2)
     hot(h)
-    wait_for(lambda: _alerts(h.live), what="alert")
+    wait_for(lambda: fetch_alerts(h.live), what="alert")
     time.sleep(0.2)
     assert receiver.seen("/hook") == []
     h.restart()  # the notice was never delivered: it goes out after the restart
@@ -213,7 +211,7 @@ def test_silences_mute_until_they_expire(
         assert [s["host"] for s in r.get("/api/alerts/silences").json()] == ["web-*"]
     hot(h, "web-1")
     hot(h, "db-1")  # not silenced
-    wait_for(lambda: len(_alerts(h.live)) == 2, what="two alerts")
+    wait_for(lambda: len(fetch_alerts(h.live)) == 2, what="two alerts")
     wait_for(lambda: receiver.seen("/hook"), what="db-1 notice")
     time.sleep(0.3)
     assert [json.loads(b)["alert"]["host"] for b in receiver.seen("/hook")] == ["db-1"]

@@ -23,6 +23,7 @@ from statusdash.server.db import connect
 from statusdash.server.models import MAX_SCALED, METRIC_COLUMNS, stored_sql, stored_value
 from statusdash.server.rollup_models import COLUMNS, MINUTE, SCALES
 from statusdash.server.storage import Storage
+from statusdash.settings import Settings
 from statusdash.wire import MetricsReport
 from tests.conftest import make_report
 from tests.server.test_history_tiers import (
@@ -273,12 +274,13 @@ async def test_a_late_replay_inside_the_replay_window_is_counted_once(storage: S
     """A spool delivered three days late, rolled up and past raw retention, then replayed: the raw
     rows are kept through the replay window, so the replay is a duplicate and the tiers see it
     once."""
+    retention = rollups.Retention.from_settings(Settings(_env_file=None))  # the defaults
     old = datetime.now(UTC) - timedelta(days=3)
     spool = [report(at=old + timedelta(seconds=10 * i), cpu=float(i % 100)) for i in range(360)]
     assert (await storage.ingest(spool)).accepted == 360
     with closing(connect(storage.db_path, "NORMAL")) as conn:
         rollups.roll_up(conn, pause_s=0)
-        pruned = rollups.prune(conn, rollups.Retention(), pause_s=0)
+        pruned = rollups.prune(conn, retention, pause_s=0)
         assert pruned.deleted["raw"] == 0  # past retention, but arrived a moment ago
         ack = await storage.ingest(spool)
         assert (ack.accepted, ack.duplicates) == (0, 360)
@@ -288,7 +290,7 @@ async def test_a_late_replay_inside_the_replay_window_is_counted_once(storage: S
         # once the window has passed the raw rows go; the tiers keep the data
         later = datetime.now(UTC).timestamp() + 7 * 3600
         rollups.roll_up(conn, pause_s=0, now=later - 6.5 * 3600)
-        assert rollups.prune(conn, rollups.Retention(), now=later, pause_s=0).deleted["raw"] == 360
+        assert rollups.prune(conn, retention, now=later, pause_s=0).deleted["raw"] == 360
         assert sum(r[0] for r in conn.execute("SELECT n FROM rollup_1m")) == 360
 
 

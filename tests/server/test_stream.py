@@ -20,9 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 from statusdash.schema import AlertPublic, HostSummary, ServiceHealth
 from statusdash.server.stream import RESYNC, STUCK_AFTER_S, Broadcaster
 from tests.conftest import make_report
-from tests.server.test_alerts import Harness, alerting
-
-__all__ = ["alerting"]
+from tests.server.harness import Harness
 
 
 def ws_url(h: Harness) -> str:

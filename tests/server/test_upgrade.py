@@ -206,22 +206,14 @@ def test_a_declared_nullable_column_is_added_to_an_old_table(tmp_path: Path) -> 
         conn.close()
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    data = tmp_path / "data"
-    monkeypatch.setenv("STATUS_DATA_DIR", str(data))
-    return data
-
-
 def test_restore_upgrades_an_older_backup_and_check_reports_the_version(
-    tmp_path: Path, cli_env: Path
+    tmp_path: Path, data_env: Path
 ) -> None:
-    ensure_schema(cli_env / "statusdash.db")
+    ensure_schema(data_env / "statusdash.db")
     r = runner.invoke(db_app, ["restore", str(FIXTURES / "db_v1.sqlite"), "--yes"])
     assert r.exit_code == 0, r.output
     assert "schema upgraded from version 1 to 2" in r.stdout
-    assert counts(cli_env / "statusdash.db") == MANIFEST["samples"]
+    assert counts(data_env / "statusdash.db") == MANIFEST["samples"]
     r = runner.invoke(db_app, ["check", "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
@@ -243,9 +235,9 @@ def test_restore_upgrades_an_older_backup_and_check_reports_the_version(
     ],
 )
 def test_restore_refuses_code_newer_and_foreign_files(
-    tmp_path: Path, cli_env: Path, sql: str, says: str
+    tmp_path: Path, data_env: Path, sql: str, says: str
 ) -> None:
-    current = cli_env / "statusdash.db"
+    current = data_env / "statusdash.db"
     ensure_schema(current)
     bad = tmp_path / "bad.db"
     shutil.copyfile(FIXTURES / "db_v1.sqlite", bad)
@@ -260,10 +252,10 @@ def test_restore_refuses_code_newer_and_foreign_files(
     assert current.read_bytes() == before
 
 
-def test_check_reports_an_old_version_without_upgrading_it(tmp_path: Path, cli_env: Path) -> None:
-    cli_env.mkdir()
-    shutil.copyfile(FIXTURES / "db_v1.sqlite", cli_env / "statusdash.db")
+def test_check_reports_an_old_version_without_upgrading_it(tmp_path: Path, data_env: Path) -> None:
+    data_env.mkdir()
+    shutil.copyfile(FIXTURES / "db_v1.sqlite", data_env / "statusdash.db")
     r = runner.invoke(db_app, ["check"])
     assert r.exit_code == 0, r.output
     assert "schema version 1 (upgraded at the next start)" in r.stdout
-    assert user_version(cli_env / "statusdash.db") == 0  # check only reads
+    assert user_version(data_env / "statusdash.db") == 0  # check only reads

@@ -13,12 +13,7 @@ from tests.conftest import Live, make_report
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env from the work tree
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for name in ("STATUSDASH_TOKEN", "STATUSDASH_SERVER", "STATUSDASH_CA", "PUBLIC_URL"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("client_env")
 
 
 def test_without_credentials_says_how_to_get_some() -> None:

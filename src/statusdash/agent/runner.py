@@ -206,12 +206,16 @@ class Agent:
                     break
             self._flush(sender)
         finally:
-            if self.monitor is not None:
-                self.monitor.close()
-            sender.close()
-            self.spool.close()
-            self.waker.uninstall()
+            self._shut_down(sender)
         return 0
+
+    def _shut_down(self, sender: Sender) -> None:
+        """What ``run`` and ``once`` started, stopped in reverse order."""
+        if self.monitor is not None:
+            self.monitor.close()
+        sender.close()
+        self.spool.close()
+        self.waker.uninstall()
 
     def _services_note(self) -> str:
         if self.monitor is None:
@@ -302,11 +306,7 @@ class Agent:
                 done += f" with {events.delivered} service event(s)"
             return 0, done
         finally:
-            if self.monitor is not None:
-                self.monitor.close()
-            sender.close()
-            self.spool.close()
-            self.waker.uninstall()
+            self._shut_down(sender)
 
 
 def setup_logging(level: str) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from statusdash import durations
 from statusdash.cli.boundary import fail, group
-from statusdash.cli.common import Connection, JsonOpt, print_json, reader
-from statusdash.durations import humanize
+from statusdash.cli.common import (
+    Connection,
+    JsonOpt,
+    age,
+    print_json,
+    print_listing,
+    print_table,
+    reader,
+)
 
 if TYPE_CHECKING:
     from statusdash.schema import AlertPublic
@@ -20,44 +26,27 @@ RULES = ("cpu", "memory", "disk", "offline", "service", "event")
 MARK = {"firing": "▲", "pending": "△", "resolved": "✓"}
 
 
-def _age(then: datetime | None) -> str:
-    if then is None:
-        return "-"
-    return humanize((datetime.now(UTC) - then).total_seconds())
-
-
 def _table(rows: list[AlertPublic]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(box=None, header_style="bold")
-    for col in (
-        "",
-        "ID",
-        "STATE",
-        "SEVERITY",
-        "HOST",
-        "RULE",
-        "SUBJECT",
-        "SINCE",
-        "ACK",
-        "MESSAGE",
-    ):
-        t.add_column(col)
-    for a in rows:
-        t.add_row(
-            MARK.get(a.state.value, " "),
-            str(a.id),
-            a.state.value,
-            a.severity,
-            a.host,
-            a.rule,
-            a.subject or "-",
-            _age(a.fired_at or a.started_at),
-            a.acked_by or "-",
-            a.message,
-        )
-    Console(width=200).print(t)
+    columns = ("", "ID", "STATE", "SEVERITY", "HOST", "RULE", "SUBJECT", "SINCE", "ACK", "MESSAGE")
+    print_table(
+        columns,
+        (
+            (
+                MARK.get(a.state.value, " "),
+                str(a.id),
+                a.state.value,
+                a.severity,
+                a.host,
+                a.rule,
+                a.subject or "-",
+                age(a.fired_at or a.started_at),
+                a.acked_by or "-",
+                a.message,
+            )
+            for a in rows
+        ),
+        width=200,
+    )
 
 
 @app.command("ls")
@@ -70,12 +59,8 @@ def ls(
     """Active alerts (pending and firing); with --all the resolved ones too."""
     with conn.client() as client:
         rows = client.alerts("all" if show_all else "active")
-    if as_json:
-        print_json([a.model_dump(mode="json") for a in rows])
-    elif not rows:
-        typer.echo("no alerts" if show_all else "no active alerts")
-    else:
-        _table(rows)
+    empty = "no alerts" if show_all else "no active alerts"
+    print_listing(rows, as_json, empty, lambda: _table(rows))
 
 
 @app.command("ack")

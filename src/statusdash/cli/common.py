@@ -14,14 +14,16 @@ import os
 import sys
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import typer
 
 from statusdash.cli.boundary import fail
+from statusdash.durations import humanize
 
 if TYPE_CHECKING:
     from statusdash.client import ApiClient, Credentials
@@ -169,3 +171,43 @@ def resolve_ca(s: Settings, ca: Path | None) -> Path | None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_listing(
+    rows: Sequence[Any],
+    as_json: bool,
+    empty: str,
+    table: Callable[[], None],
+    *,
+    by_alias: bool = False,
+) -> None:
+    """A list command's output: every row (a model) as JSON, ``empty`` when there is none, else
+    ``table()``."""
+    if as_json:
+        print_json([r.model_dump(mode="json", by_alias=by_alias) for r in rows])
+    elif not rows:
+        typer.echo(empty)
+    else:
+        table()
+
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], width: int | None = None
+) -> None:
+    """Rows under bold column titles, without a box: how the list commands draw a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*row)
+    Console(width=width).print(t)
+
+
+def age(then: datetime | None) -> str:
+    """How long ago ``then`` was (``3 min``), or ``-`` when it is unknown."""
+    if then is None:
+        return "-"
+    return humanize((datetime.now(UTC) - then).total_seconds())

@@ -17,9 +17,9 @@ app = group(help="The server's database: backups, integrity check, retention, re
 
 
 def _paths(data_dir: Path | None) -> tuple[Settings, Path, Path]:
-    s = settings()
-    base = data_dir or s.status_data_dir
-    return s, base / "statusdash.db", base / "backups"
+    """The settings (``--data-dir`` wins), the database and where its backups go."""
+    s = settings(status_data_dir=data_dir)
+    return s, s.db_path, s.backups_path
 
 
 def _need_db(db: Path) -> None:
@@ -35,14 +35,17 @@ def _mib(n: int) -> str:
 def backup_cmd(
     to: Annotated[
         Path | None,
-        typer.Option("--to", help="file (or directory) to write; default DATA_DIR/backups"),
+        typer.Option(
+            "--to", help="file (or directory) to write; default BACKUP_DIR, else DATA_DIR/backups"
+        ),
     ] = None,
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy the database while the server runs (one consistent snapshot), then check the copy.
 
-    Without --to the copy goes to DATA_DIR/backups and only the newest BACKUP_KEEP are kept.
+    Without --to the copy goes to BACKUP_DIR (else DATA_DIR/backups) and only the newest
+    BACKUP_KEEP are kept.
     """
     import sqlite3
     from contextlib import closing
@@ -73,8 +76,7 @@ def backup_cmd(
             with closing(sqlite3.connect(db)) as conn:
                 page = int(conn.execute("PRAGMA page_size").fetchone()[0])
             if to is None:
-                keep = int(getattr(s, "backup_keep", 7))
-                result = backup.scheduled_backup(db, backups, keep, progress=tick)
+                result = backup.scheduled_backup(db, backups, s.backup_keep, progress=tick)
             else:
                 dest = to / backup.backup_name() if to.is_dir() else to
                 result = backup.backup_database(db, dest, progress=tick)

@@ -8,7 +8,14 @@ import typer
 
 from statusdash import units
 from statusdash.cli.boundary import group
-from statusdash.cli.common import Connection, JsonOpt, print_json, reader
+from statusdash.cli.common import (
+    Connection,
+    JsonOpt,
+    print_json,
+    print_listing,
+    print_table,
+    reader,
+)
 from statusdash.durations import humanize
 
 if TYPE_CHECKING:
@@ -31,26 +38,25 @@ def _thresholds(client: ApiClient) -> Thresholds:
 
 
 def _table(rows: list[HostSummary], limits: Thresholds) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(box=None, header_style="bold")
-    for col in ("", "HOST", "STATUS", "CPU", "MEM", "DISK", "LOAD", "NET ↓/↑ /s", "UP", "SEEN"):
-        t.add_column(col)
-    for h in rows:
-        t.add_row(
-            MARK[h.status.value],
-            h.host,
-            h.status.value,
-            _pct(h.cpu_percent, limits.cpu),
-            _pct(h.memory_percent, limits.memory),
-            _pct(h.disk_percent, limits.disk),
-            "-" if h.load_1m is None else f"{h.load_1m:.2f}",
-            f"{units.size(h.net_rx_bytes_s)}/{units.size(h.net_tx_bytes_s)}",
-            humanize(h.uptime_s),
-            humanize(h.seen_ago_s),
-        )
-    Console().print(t)
+    columns = ("", "HOST", "STATUS", "CPU", "MEM", "DISK", "LOAD", "NET ↓/↑ /s", "UP", "SEEN")
+    print_table(
+        columns,
+        (
+            (
+                MARK[h.status.value],
+                h.host,
+                h.status.value,
+                _pct(h.cpu_percent, limits.cpu),
+                _pct(h.memory_percent, limits.memory),
+                _pct(h.disk_percent, limits.disk),
+                "-" if h.load_1m is None else f"{h.load_1m:.2f}",
+                f"{units.size(h.net_rx_bytes_s)}/{units.size(h.net_tx_bytes_s)}",
+                humanize(h.uptime_s),
+                humanize(h.seen_ago_s),
+            )
+            for h in rows
+        ),
+    )
     typer.echo(units.count(len(rows), "host"))
 
 
@@ -60,12 +66,8 @@ def ls(conn: Connection, as_json: JsonOpt = False) -> None:
     """List every host with its latest summary and status (up, stale, down)."""
     with conn.client() as client:
         rows = client.hosts()
-        if as_json:
-            print_json([h.model_dump(mode="json") for h in rows])
-        elif not rows:
-            typer.echo("no host has reported yet")
-        else:
-            _table(rows, _thresholds(client))
+        table = lambda: _table(rows, _thresholds(client))  # noqa: E731
+        print_listing(rows, as_json, "no host has reported yet", table)
 
 
 @app.command("show")

@@ -13,8 +13,7 @@ app = group(help="Agent API keys (the fallback to client certificates).")
 
 
 def _db(data_dir: Path | None) -> Path:
-    s = settings()
-    return (data_dir or s.status_data_dir) / "statusdash.db"
+    return settings(status_data_dir=data_dir).db_path
 
 
 @app.command("issue")
@@ -22,10 +21,7 @@ def issue(host: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> N
     """Make a key bound to HOST; it is shown once and stored only as a hash."""
     from statusdash.server import keys
 
-    try:
-        k = keys.issue(_db(data_dir), host)
-    except ValueError as exc:
-        fail(str(exc), 2)
+    k = keys.issue(_db(data_dir), host)  # a bad host id is errors.Invalid: the boundary's exit 1
     if as_json:
         print_json({"host": k.host, "key_id": k.key_id, "key": k.key})
         return

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from statusdash.cli.boundary import fail, group
+from statusdash.cli.boundary import group
 from statusdash.cli.common import CertsDirOpt, DataDirOpt, settings
 
 app = group(help="Run the statusdash server.")
@@ -24,9 +24,12 @@ def run(
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
-    """Serve ingest, the read API and the stream."""
-    from statusdash.server.runner import ServerConfigError, serve
-    from statusdash.settings import MissingSecretError
+    """Serve ingest, the read API and the stream.
+
+    A missing secret or a bad configuration (MissingSecretError, ServerConfigError) is a
+    StatusdashError: the boundary prints it on one line and exits 1.
+    """
+    from statusdash.server.runner import serve
 
     s = settings(
         status_bind=bind,
@@ -35,7 +38,4 @@ def run(
         vault_path=certs_dir,
         mtls_enabled=False if insecure_http else None,
     )
-    try:
-        serve(s, log_level=log_level)
-    except (MissingSecretError, ServerConfigError) as exc:
-        fail(str(exc))
+    serve(s, log_level=log_level)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import typer
 
 from statusdash import units
 from statusdash.cli.boundary import group
-from statusdash.cli.common import Connection, JsonOpt, print_json, reader
-from statusdash.durations import humanize
+from statusdash.cli.common import Connection, JsonOpt, age, print_listing, print_table, reader
 
 app = group(help="Service health, from the agents' checks and events.")
 MARK = {"healthy": "●", "unhealthy": "✗", "unknown": "?"}
@@ -26,21 +23,24 @@ def ls(conn: Connection, as_json: JsonOpt = False) -> None:
     """Every service with its status (healthy, unhealthy, unknown) and last check."""
     with conn.client() as client:
         rows = client.services()
-    if as_json:
-        print_json([s.model_dump(mode="json", by_alias=True) for s in rows])
-        return
-    if not rows:
-        typer.echo("no service has reported yet")
-        return
-    from rich.console import Console
-    from rich.table import Table
 
-    now = datetime.now(UTC)
-    t = Table(box=None, header_style="bold")
-    for col in ("", "HOST", "SERVICE", "STATUS", "CHECKED", "ERROR"):
-        t.add_column(col)
-    for s in rows:
-        age = humanize((now - s.last_check).total_seconds()) + " ago" if s.last_check else "-"
-        t.add_row(MARK[s.status.value], s.host or "-", s.name, s.status.value, age, s.error or "")
-    Console(width=200).print(t)
-    typer.echo(units.count(len(rows), "service"))
+    def table() -> None:
+        columns = ("", "HOST", "SERVICE", "STATUS", "CHECKED", "ERROR")
+        print_table(
+            columns,
+            (
+                (
+                    MARK[s.status.value],
+                    s.host or "-",
+                    s.name,
+                    s.status.value,
+                    f"{age(s.last_check)} ago" if s.last_check else "-",
+                    s.error or "",
+                )
+                for s in rows
+            ),
+            width=200,
+        )
+        typer.echo(units.count(len(rows), "service"))
+
+    print_listing(rows, as_json, "no service has reported yet", table, by_alias=True)

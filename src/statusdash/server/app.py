@@ -13,11 +13,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from statusdash import __version__
 from statusdash.server import errors
+from statusdash.server.alerting import build_alerting
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.auth import Auth, require_reader, unguarded_routes
 from statusdash.server.context import ServerContext, attach, context_of
 from statusdash.server.db import Readers, ensure_schema
-from statusdash.server.extensions import build_alerting
 from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, services
 from statusdash.server.routes import auth as auth_routes

@@ -36,14 +36,17 @@ Stop = Callable[[], bool]
 
 @dataclass(frozen=True)
 class Retention:
-    """How long each tier keeps data, in seconds, and the replay window of raw rows."""
+    """How long each tier keeps data, in seconds, and the replay window of raw rows.
 
-    raw_s: float = 48 * 3600.0
-    minute_s: float = 30 * 86400.0
-    hour_s: float = 365 * 86400.0
+    No defaults here: they are the settings' (``from_settings``), in one place.
+    """
+
+    raw_s: float
+    minute_s: float
+    hour_s: float
     # A raw row stays at least this long after it arrived, so a replayed report is still seen
     # as a duplicate by ingest and cannot be counted twice in the rollups.
-    replay_s: float = 6 * 3600.0
+    replay_s: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Retention:

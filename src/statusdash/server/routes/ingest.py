@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,9 +13,10 @@ from statusdash import wire
 from statusdash.schema import utcnow
 from statusdash.server.auth import Principal
 from statusdash.server.body import read_body
+from statusdash.server.context import ServerContext
 from statusdash.server.deps import AgentDep, CtxDep
 from statusdash.server.errors import ApiError
-from statusdash.server.storage import Storage, StorageClosed
+from statusdash.server.storage import StorageClosed
 from statusdash.settings import Settings
 from statusdash.wire import MAX_BATCH_BYTES, MAX_REPORT_BYTES, MetricsReport, WireError
 
@@ -48,31 +49,36 @@ def _own_hosts(agent: Principal, reports: Sequence[MetricsReport]) -> None:
             )
 
 
-async def _store(storage: Storage, reports: Sequence[MetricsReport]) -> JSONResponse:
+Decode = Callable[..., Sequence[MetricsReport]]
+
+
+async def _ingest(
+    request: Request, agent: Principal, server: ServerContext, limit: int, decode: Decode
+) -> JSONResponse:
+    """Read at most ``limit`` bytes, decode them (a 400 or 422 naming the field), check that
+    every report is the agent's own (403), store them (503 while storage is closed)."""
+    body = await read_body(request, limit)
     try:
-        ack = await storage.ingest(reports)
+        reports = decode(body, now=utcnow(), max_age=_max_age(server.settings))
+    except WireError as exc:
+        raise _refused(exc) from None
+    _own_hosts(agent, reports)
+    try:
+        ack = await server.storage.ingest(reports)
     except StorageClosed as exc:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     return JSONResponse({"accepted": ack.accepted, "duplicates": ack.duplicates})
 
 
+def _one(body: bytes, **kw: Any) -> list[MetricsReport]:
+    return [wire.decode_report(body, **kw)]
+
+
 @router.post("/report", summary="one report; idempotent on report_id")
 async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
-    body = await read_body(request, MAX_REPORT_BYTES)
-    try:
-        r = wire.decode_report(body, now=utcnow(), max_age=_max_age(server.settings))
-    except WireError as exc:
-        raise _refused(exc) from None
-    _own_hosts(agent, [r])
-    return await _store(server.storage, [r])
+    return await _ingest(request, agent, server, MAX_REPORT_BYTES, _one)
 
 
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
 async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
-    body = await read_body(request, MAX_BATCH_BYTES)
-    try:
-        reports = wire.decode_batch(body, now=utcnow(), max_age=_max_age(server.settings))
-    except WireError as exc:
-        raise _refused(exc) from None
-    _own_hosts(agent, reports)
-    return await _store(server.storage, reports)
+    return await _ingest(request, agent, server, MAX_BATCH_BYTES, wire.decode_batch)

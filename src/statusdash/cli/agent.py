@@ -79,12 +79,9 @@ def _services(path: Path | None) -> tuple[dict[str, Any] | None, str | None]:
         if not DEFAULT_SERVICES.is_file():
             return None, None
         path = DEFAULT_SERVICES
-    from statusdash.agent.checks.config import ChecksError, load_services
+    from statusdash.agent.checks.config import load_services
 
-    try:
-        config = load_services(path)
-    except ChecksError as exc:
-        fail(str(exc))
+    config = load_services(path)  # a ChecksError is an Invalid: the boundary prints it
     if not config.services:
         return None, None
     return config.to_dict(), str(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from statusdash import durations
+from statusdash.errors import Invalid
 
 KINDS = ("http", "tcp", "process", "systemd")
 MIN_INTERVAL_S = 0.1
@@ -24,7 +25,7 @@ _TCP = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d{1,5})$")
 _SPEC_FIELDS = (*("name", *KINDS), "expect_status", "ca", "verify_tls", "timeout", "interval")
 
 
-class ChecksError(ValueError):
+class ChecksError(Invalid):
     """services.yaml cannot be used; the message says where and why."""
 
 

@@ -41,7 +41,7 @@ MEMORY_ENTRIES = 360  # reports kept in memory while the disk refuses writes (1 
 def _locked(method: Callable[Concatenate[Spool, P], R]) -> Callable[Concatenate[Spool, P], R]:
     """Run ``method`` under the spool's lock."""
 
-    def wrapper(self: Spool, *args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(self: Spool, /, *args: P.args, **kwargs: P.kwargs) -> R:
         with self._mutex:
             return method(self, *args, **kwargs)
 

@@ -160,8 +160,6 @@ class Sender:
             # more try on a fresh one (report ids make a replay harmless; so does an event,
             # which says what a service's status is)
             return self._post_capped(path, body)
-        finally:
-            self._deadline.deadline = None
 
     def _post_capped(self, path: str, body: bytes) -> httpx.Response:
         cap = self.cfg.response_max_bytes

@@ -198,9 +198,10 @@ class Spool:
                 self._write_error = True
             entry = Entry(entry.seq, entry.ts_ms, entry.size, payload)
             in_memory = [e for e in self._entries if e.data is not None]
-            for e in in_memory[: max(0, len(in_memory) + 1 - MEMORY_ENTRIES)]:
+            gone = in_memory[: max(0, len(in_memory) + 1 - MEMORY_ENTRIES)]
+            for e in gone:
                 self._remove(e)
-                self.dropped_total += 1
+            self._dropped(gone, f"bound of {MEMORY_ENTRIES} reports kept in memory")
         self._next_seq += 1
         self._entries.append(entry)
         self._bytes += entry.size
@@ -321,27 +322,40 @@ class Spool:
     def enforce_bounds(self) -> int:
         """Drop the oldest reports beyond the size or age bound; returns how many went."""
         horizon_ms = (self._clock() - self.max_age_s) * 1000
-        dropped = 0
+        aged: list[Entry] = []
+        spaced: list[Entry] = []
         while self._entries and (
             self._entries[0].ts_ms < horizon_ms
             or (self._bytes > self.max_bytes and len(self._entries) > 1)
         ):
             e = self._entries.popleft()
             self._bytes -= e.size
+            self._unsynced.discard(e.seq)
             if e.data is None:
                 (self.directory / e.name).unlink(missing_ok=True)
-            dropped += 1
-        if dropped:
-            self.dropped_total += dropped
-            log.warning(
-                "spool: dropped %d oldest report(s) over the bound (%d MB or %.0f h);"
-                " %d dropped since start",
-                dropped,
-                self.max_bytes // (1024 * 1024),
-                self.max_age_s / 3600,
-                self.dropped_total,
-            )
-        return dropped
+            (aged if e.ts_ms < horizon_ms else spaced).append(e)
+        self._dropped(aged, f"age bound ({self.max_age_s / 3600:g} h)")
+        self._dropped(spaced, f"size bound ({self.max_bytes / (1024 * 1024):g} MB)")
+        return len(aged) + len(spaced)
+
+    def _dropped(self, gone: list[Entry], bound: str) -> None:
+        """Count and log reports evicted for ``bound``: how many, and when they were taken."""
+        if not gone:
+            return
+        self.dropped_total += len(gone)
+        log.warning(
+            "spool: dropped %d oldest report(s) over the %s, collected %s to %s;"
+            " %d dropped since start",
+            len(gone),
+            bound,
+            _iso(gone[0].ts_ms),
+            _iso(gone[-1].ts_ms),
+            self.dropped_total,
+        )
+
+
+def _iso(ts_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts_ms / 1000))
 
 
 def _looks_like_report(data: bytes) -> bool:

@@ -13,7 +13,11 @@ CONFIG_ENV = "STATUSDASH_AGENT_CONFIG"
 
 
 def default_spool_dir() -> Path:
-    """Where reports wait: the systemd state directory for root, the XDG state dir otherwise."""
+    """Where reports wait: the unit's ``StateDirectory`` (whatever user it runs as), else
+    /var/lib/statusdash for root and the XDG state dir for anyone else."""
+    state_dir = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state_dir:
+        return Path(state_dir) / "spool"
     if os.geteuid() == 0:
         return Path("/var/lib/statusdash/spool")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")

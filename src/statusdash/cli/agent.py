@@ -284,8 +284,13 @@ def install_service(
         bool, typer.Option("--print", help="show the unit and env file; write nothing")
     ] = False,
     user: Annotated[
-        str | None, typer.Option("--user", help="run as this dedicated system user")
-    ] = None,
+        str,
+        typer.Option(
+            "--user",
+            help="run as this system user: statusdash (the default) is a systemd DynamicUser,"
+            " created while the agent runs; another name must exist; root drops the user",
+        ),
+    ] = "statusdash",
     env_file: Annotated[
         Path | None, typer.Option("--env-file", help="environment file the unit reads")
     ] = None,
@@ -307,13 +312,17 @@ def install_service(
 
     unit_path = unit_file or service.UNIT_PATH
     env_path = env_file or service.ENV_PATH
-    if user is not None and not _valid_user(user):
+    if not _valid_user(user):
         fail(f"--user {user!r} is not a valid user name", 2)
     exe = Path(sys.executable).with_name("statusdash")
     command = [str(exe), "agent", "run"]
     if not exe.exists():
         command = [sys.executable, "-m", "statusdash.cli.agent", "run"]
-    unit = service.render_unit(command, env_path, user)
+    credentials = _credential_files(certs_dir, host_id)
+    for option, name in (("--ca", "ca.crt"), ("--cert", "client.crt"), ("--key", "client.key")):
+        if name in credentials:
+            command += [option, f"%d/{name}"]  # systemd's credentials directory
+    unit = service.render_unit(command, env_path, user, credentials)
     env = service.render_env(
         {
             "STATUSDASH_SERVER": server,
@@ -326,10 +335,10 @@ def install_service(
         }
     )
     try:
-        user_exists = user is None or bool(pwd.getpwnam(user))
+        user_exists = bool(pwd.getpwnam(user))
     except KeyError:
         user_exists = False
-    hint = service.enable_hint(user, user_exists, unit_path)
+    hint = service.enable_hint(user, user_exists, unit_path, bool(credentials))
     if print_only:
         typer.echo(f"# {unit_path}\n{unit}\n# {env_path}\n{env}\n# then:\n{hint}")
         return
@@ -346,6 +355,22 @@ def install_service(
     typer.echo(f"wrote {unit_path}")
     typer.echo(f"wrote {env_path}" if env_written else f"kept the existing {env_path}")
     typer.echo(f"next:\n{hint}")
+
+
+def _credential_files(certs_dir: Path | None, host_id: str | None) -> dict[str, Path]:
+    """The vault's CA, certificate and key for ``LoadCredential=``: systemd reads them as root
+    and hands them to the unprivileged agent, so the key never needs another owner."""
+    if certs_dir is None:
+        return {}
+    vault, host = certs_dir.absolute(), _host_id(host_id)
+    files = {
+        "ca.crt": vault / "ca" / "ca.crt",
+        "client.crt": vault / "clients" / f"{host}.crt",
+        "client.key": vault / "clients" / f"{host}.key",
+    }
+    if not files["client.crt"].is_file():  # an API key, say: the CA alone, if there is one
+        files = {k: v for k, v in files.items() if k == "ca.crt" and v.is_file()}
+    return files
 
 
 def _valid_user(name: str) -> bool:

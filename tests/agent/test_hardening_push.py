@@ -16,7 +16,7 @@ from statusdash.agent.config import AgentConfig
 from statusdash.agent.push import Sender
 from statusdash.agent.runner import Agent
 from statusdash.agent.spool import Spool
-from tests.agent.agentproc import spooled, wait_for
+from tests.agent.agentproc import AgentProc, spooled, wait_for
 from tests.agent.hostile import Hostile, dribble, endless, silent
 
 
@@ -131,3 +131,21 @@ def test_collection_keeps_its_cadence_while_a_push_hangs(
     assert seen["spooled"] >= 6 and seen["requests"] == 1, seen
     assert agent.cycles == len(spooled(spool_dir)) >= 6  # all kept: none was acknowledged
     assert "did not answer within the push deadline (8 s)" in caplog.text
+
+
+def test_the_deadline_is_an_option_of_agent_run(vault: Path, tmp_path: Path) -> None:
+    with Hostile(dribble, vault) as server:
+        clients = vault / "clients"
+        agent = AgentProc(
+            tmp_path,
+            *("--server", server.url, "--host-id", "web-1", "--ca", str(vault / "ca/ca.crt")),
+            *("--cert", str(clients / "web-1.crt"), "--key", str(clients / "web-1.key")),
+            *("--interval", "5", "--spool-dir", str(tmp_path / "spool"), "--push-timeout", "1.5"),
+        )
+        try:
+            wait_for(lambda: "push deadline" in agent.log, 30, "the deadline's log line")
+            assert agent.stop() == 0
+        finally:
+            agent.kill()
+    assert "did not answer within the push deadline (1.5 s)" in agent.log
+    assert len(spooled(tmp_path / "spool")) >= 1

@@ -177,6 +177,26 @@ def run(
     backoff_max: Annotated[
         float, typer.Option("--backoff-max", min=1, help="longest wait between retries, seconds")
     ] = 60.0,
+    push_timeout: Annotated[
+        float,
+        typer.Option(
+            "--push-timeout",
+            min=1,
+            max=600,
+            envvar="STATUSDASH_AGENT_PUSH_TIMEOUT",
+            help="longest one request to the server may take, all of it, seconds",
+        ),
+    ] = 20.0,
+    response_max_kb: Annotated[
+        int,
+        typer.Option(
+            "--response-max-kb",
+            min=1,
+            max=16384,
+            envvar="STATUSDASH_AGENT_RESPONSE_MAX_KB",
+            help="longest answer read from the server; a longer one is a failure",
+        ),
+    ] = 64,
     services: ServicesOpt = None,
     once: Annotated[bool, typer.Option("--once", help="push one report and exit")] = False,
     dry_run: Annotated[
@@ -214,6 +234,8 @@ def run(
         spool_max_age_s=spool_max_age_h * 3600,
         extra_mounts=tuple(mount or ()),
         backoff_max_s=backoff_max,
+        push_timeout_s=push_timeout,
+        response_max_bytes=response_max_kb * 1024,
         log_level=log_level.upper(),
         services=checks,
         services_file=checks_file,

@@ -84,6 +84,19 @@ def render_unit(
     return "\n".join(lines)
 
 
+def credential_files(vault: Path, host: str) -> dict[str, Path]:
+    """The vault's CA, certificate and key for ``LoadCredential=``: systemd reads them as root
+    and hands them to the unprivileged agent, so the key never needs another owner."""
+    files = {
+        "ca.crt": vault / "ca" / "ca.crt",
+        "client.crt": vault / "clients" / f"{host}.crt",
+        "client.key": vault / "clients" / f"{host}.key",
+    }
+    if not files["client.crt"].is_file():  # an API key, say: the CA alone, if there is one
+        files = {k: v for k, v in files.items() if k == "ca.crt" and v.is_file()}
+    return files
+
+
 def render_env(values: Mapping[str, str | None]) -> str:
     """The environment file: one ``NAME=value`` a line, unset names left as comments."""
     out = [

@@ -340,7 +340,9 @@ def install_service(
     command = [str(exe), "agent", "run"]
     if not exe.exists():
         command = [sys.executable, "-m", "statusdash.cli.agent", "run"]
-    credentials = _credential_files(certs_dir, host_id)
+    credentials: dict[str, Path] = {}
+    if certs_dir is not None:  # systemd hands the vault's files to the unprivileged agent
+        credentials = service.credential_files(certs_dir.absolute(), _host_id(host_id))
     for option, name in (("--ca", "ca.crt"), ("--cert", "client.crt"), ("--key", "client.key")):
         if name in credentials:
             command += [option, f"%d/{name}"]  # systemd's credentials directory
@@ -377,22 +379,6 @@ def install_service(
     typer.echo(f"wrote {unit_path}")
     typer.echo(f"wrote {env_path}" if env_written else f"kept the existing {env_path}")
     typer.echo(f"next:\n{hint}")
-
-
-def _credential_files(certs_dir: Path | None, host_id: str | None) -> dict[str, Path]:
-    """The vault's CA, certificate and key for ``LoadCredential=``: systemd reads them as root
-    and hands them to the unprivileged agent, so the key never needs another owner."""
-    if certs_dir is None:
-        return {}
-    vault, host = certs_dir.absolute(), _host_id(host_id)
-    files = {
-        "ca.crt": vault / "ca" / "ca.crt",
-        "client.crt": vault / "clients" / f"{host}.crt",
-        "client.key": vault / "clients" / f"{host}.key",
-    }
-    if not files["client.crt"].is_file():  # an API key, say: the CA alone, if there is one
-        files = {k: v for k, v in files.items() if k == "ca.crt" and v.is_file()}
-    return files
 
 
 def _valid_user(name: str) -> bool:

@@ -164,8 +164,9 @@ class Sender:
     def _post_capped(self, path: str, body: bytes) -> httpx.Response:
         cap = self.cfg.response_max_bytes
         with self._client.stream("POST", path, content=body) as resp:
-            if int(resp.headers.get("content-length") or 0) > cap:
-                raise AnswerTooLarge(f"{resp.headers['content-length']} bytes")
+            length = resp.headers.get("content-length", "")
+            if length.isdigit() and int(length) > cap:  # h11 refused any other value already
+                raise AnswerTooLarge(f"{length} bytes")
             data = bytearray()
             for chunk in resp.iter_bytes():  # decoded: a compressed bomb is counted as it grows
                 data += chunk

@@ -183,8 +183,7 @@ class Agent:
                 rng=self._rng,
                 clock=self._clock,
             )
-            pusher.start()  # the spool may hold reports of an earlier run
-            pusher.poke()
+            pusher.start()  # at once: the spool may hold reports of an earlier run
             self._loop(collector, pusher)
             self._stop(pusher)
         finally:

@@ -81,7 +81,7 @@ class Pusher:
                 result = self.deliver(self._clock() + self._pass_s, stop=True)
             except Exception:  # a bug here must not end delivery for months
                 log.exception("delivery failed")
-                result = Delivery(error="bug")
+                result = Delivery(error="delivery failed (a bug: see the log)")
             self.spool.sync()  # what was not acknowledged (yet) waits: make it durable
             if result.ok:
                 self.backoff.reset()

@@ -158,7 +158,8 @@ def test_install_service_writes_unit_and_private_env_file_once(tmp_path: Path) -
     out = run(args, tmp_path)
     assert out.returncode == 0, out.stderr
     text = unit.read_text()
-    assert "Restart=always" in text and "User=" not in text and "WantedBy=multi-user.target" in text
+    assert "Restart=always" in text and "WantedBy=multi-user.target" in text
+    assert "DynamicUser=yes" in text  # unprivileged by default
     exec_line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
     assert exec_line.endswith("agent run")
     assert oct(env.stat().st_mode & 0o777) == "0o600"

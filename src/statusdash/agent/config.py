@@ -13,7 +13,11 @@ CONFIG_ENV = "STATUSDASH_AGENT_CONFIG"
 
 
 def default_spool_dir() -> Path:
-    """Where reports wait: the systemd state directory for root, the XDG state dir otherwise."""
+    """Where reports wait: the unit's ``StateDirectory`` (whatever user it runs as), else
+    /var/lib/statusdash for root and the XDG state dir for anyone else."""
+    state_dir = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state_dir:
+        return Path(state_dir) / "spool"
     if os.geteuid() == 0:
         return Path("/var/lib/statusdash/spool")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -33,7 +37,9 @@ class AgentConfig:
     spool_max_bytes: int = 100 * 1024 * 1024
     spool_max_age_s: float = 7 * 86400
     extra_mounts: tuple[str, ...] = ()
-    timeout_s: float = 15.0
+    timeout_s: float = 15.0  # per connect, read or write
+    push_timeout_s: float = 20.0  # per request, all of it: a dribbling server cannot hold a push
+    response_max_bytes: int = 64 * 1024  # an answer is a small ack: a longer one is not read
     backoff_max_s: float = 60.0
     batch_max_reports: int = 200
     batch_max_bytes: int = 2 * 1024 * 1024  # keeps the daemon's peak memory small

@@ -105,6 +105,7 @@ class EventQueue:
         self.limit = limit
         self.dropped = 0
         self._items: deque[tuple[str, tuple[str, str], bytes]] = deque()
+        self._lock = threading.Lock()  # the agent's loop adds, its push thread sends and acks
 
     def __len__(self) -> int:
         return len(self._items)
@@ -113,6 +114,10 @@ class EventQueue:
         p = event["payload"]
         name, state = p["serviceName"], (event["type"], p.get("errorMessage") or "")
         data = json.dumps(event, separators=(",", ":"), allow_nan=False).encode()
+        with self._lock:
+            self._add(name, state, data)
+
+    def _add(self, name: str, state: tuple[str, str], data: bytes) -> None:
         for i in range(len(self._items) - 1, -1, -1):
             if self._items[i][0] == name:
                 if self._items[i][1] == state:
@@ -135,16 +140,18 @@ class EventQueue:
         """The oldest events, at most ``max_events`` and about ``max_bytes`` (at least one)."""
         out: list[bytes] = []
         size = 0
-        for _, _, data in self._items:
-            if out and (len(out) >= max_events or size + len(data) > max_bytes):
-                break
-            out.append(data)
-            size += len(data) + 1
+        with self._lock:
+            for _, _, data in self._items:
+                if out and (len(out) >= max_events or size + len(data) > max_bytes):
+                    break
+                out.append(data)
+                size += len(data) + 1
         return out
 
     def ack(self, n: int) -> None:
-        for _ in range(min(n, len(self._items))):
-            self._items.popleft()
+        with self._lock:
+            for _ in range(min(n, len(self._items))):
+                self._items.popleft()
 
 
 class _Workers:

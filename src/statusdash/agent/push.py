@@ -7,11 +7,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httpx
 
 from statusdash import __version__
+from statusdash.agent import deadline
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.diagnose import explain, handshake_advice
 from statusdash.agent.spool import Entry, Spool
@@ -28,6 +29,10 @@ log = logging.getLogger("statusdash.agent.push")
 MAX_REJECT_STREAK = 3
 REMIND_S = 300.0
 MAX_EVENTS_BYTES = 192 * 1024  # under the server's wire.MAX_EVENTS_BYTES
+
+
+class AnswerTooLarge(Exception):
+    """The server's answer was longer than ``AgentConfig.response_max_bytes``."""
 
 
 @dataclass
@@ -53,19 +58,21 @@ class Sender:
         }
         if cfg.api_key:
             headers["X-API-Key"] = cfg.api_key
+        limits = httpx.Limits(
+            max_connections=1,
+            max_keepalive_connections=1,
+            keepalive_expiry=70,  # below the server's 75 s: we close first, no race
+        )
+        self._deadline = deadline.DeadlineBackend()
+        # a context built by us: httpx ignores cert= when verify= is a path
+        verify = httpx_verify(cfg.server_url, cfg.ca, cfg.cert, cfg.key)
         self._client = httpx.Client(
             base_url=cfg.server_url.rstrip("/"),
             headers=headers,
-            # a context built by us: httpx ignores cert= when verify= is a path
-            verify=httpx_verify(cfg.server_url, cfg.ca, cfg.cert, cfg.key),
             timeout=httpx.Timeout(cfg.timeout_s, connect=min(5.0, cfg.timeout_s)),
-            limits=httpx.Limits(
-                max_connections=1,
-                max_keepalive_connections=1,
-                keepalive_expiry=70,  # below the server's 75 s: we close first, no race
-            ),
-            transport=transport,
+            transport=transport or deadline.transport(verify, limits, self._deadline),
         )
+        self.cap: float | None = None  # no request outlives this monotonic time (a stop's flush)
         self._batch_max = min(cfg.batch_max_reports, MAX_BATCH_REPORTS)
         self._reject_streak = 0
         self._last_error: str | None = None
@@ -97,7 +104,7 @@ class Sender:
             entries = spool.oldest(limit, self.cfg.batch_max_bytes)
             try:
                 resp = self._post(spool, entries)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, AnswerTooLarge) as exc:
                 result.error = self._transport_failure(exc)
                 return result
             except OSError as exc:  # a spool file removed (or made unreadable) under us
@@ -108,13 +115,12 @@ class Sender:
             isolate = max(0, isolate - 1)
             status = resp.status_code
             if status < 300:
-                if not self._acked(spool, entries, resp):
-                    result.error = self._report(
-                        f"the server at {self.cfg.server_url} answered HTTP {status} without an"
-                        f" acknowledgement ({resp.text[:100]!r}): is it a statusdash server?"
-                        " Reports kept spooled"
-                    )
+                counted = ack_count(resp)
+                if counted != len(entries):
+                    result.error = self._report(self._not_acked(resp, counted, len(entries)))
                     return result
+                spool.ack(entries)
+                self._reject_streak = 0
                 result.delivered += len(entries)
                 continue
             detail = _detail(resp)
@@ -144,30 +150,41 @@ class Sender:
         return self._send(path, body)
 
     def _send(self, path: str, body: bytes) -> httpx.Response:
+        """One POST, its answer read whole but capped, both tries within one deadline."""
+        end = time.monotonic() + self.cfg.push_timeout_s
+        self._deadline.deadline = end if self.cap is None else min(end, self.cap)
         try:
-            return self._client.post(path, content=body)
+            return self._post_capped(path, body)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             # the kept-alive connection may have been closed by the server while idle: one
             # more try on a fresh one (report ids make a replay harmless; so does an event,
             # which says what a service's status is)
-            return self._client.post(path, content=body)
+            return self._post_capped(path, body)
 
-    def _acked(self, spool: Spool, entries: list[Entry], resp: httpx.Response) -> bool:
-        """Forget the reports the server acknowledged; ``False`` if the answer is no ack."""
-        try:
-            ack = resp.json()
-            counted = int(ack["accepted"]) + int(ack["duplicates"])
-        except (ValueError, KeyError, TypeError):
-            return False  # a proxy's page, say: nothing says the reports were stored
-        spool.ack(entries)
-        self._reject_streak = 0
-        if counted != len(entries):
-            log.warning(
-                "the server acknowledged %d report(s) with %r, which does not count them all",
-                len(entries),
-                resp.text[:200],
+    def _post_capped(self, path: str, body: bytes) -> httpx.Response:
+        cap = self.cfg.response_max_bytes
+        with self._client.stream("POST", path, content=body) as resp:
+            length = resp.headers.get("content-length", "")
+            if length.isdigit() and int(length) > cap:  # h11 refused any other value already
+                raise AnswerTooLarge(f"{length} bytes")
+            data = bytearray()
+            for chunk in resp.iter_bytes():  # decoded: a compressed bomb is counted as it grows
+                data += chunk
+                if len(data) > cap:
+                    raise AnswerTooLarge(f"more than {cap} bytes")
+        return httpx.Response(resp.status_code, content=bytes(data))
+
+    def _not_acked(self, resp: httpx.Response, counted: int | None, sent: int) -> str:
+        where = f"the server at {self.cfg.server_url} answered HTTP {resp.status_code}"
+        if counted is None:  # a proxy's page, say: nothing says the reports were stored
+            return (
+                f"{where} without an acknowledgement ({resp.text[:100]!r}): is it a statusdash"
+                " server? Reports kept spooled"
             )
-        return True
+        return (
+            f"{where} acknowledging {counted} of the {sent} report(s) sent"
+            f" ({resp.text[:100]!r}); all {sent} kept spooled"
+        )
 
     def send_events(
         self,
@@ -188,7 +205,7 @@ class Sender:
             batch = events.batch(MAX_EVENTS, MAX_EVENTS_BYTES)
             try:
                 resp = self._send("/api/events", b'{"events":[' + b",".join(batch) + b"]}")
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, AnswerTooLarge) as exc:
                 result.error = self._transport_failure(exc)
                 return result
             status = resp.status_code
@@ -221,6 +238,17 @@ class Sender:
     # --- failures ------------------------------------------------------------------------------
     def _transport_failure(self, exc: Exception) -> str:
         cfg = self.cfg
+        if isinstance(exc, AnswerTooLarge):
+            return self._report(
+                f"the server at {cfg.server_url} sent an answer over the"
+                f" {cfg.response_max_bytes // 1024} KiB cap ({exc}); gave up on it,"
+                " kept the reports"
+            )
+        if isinstance(exc, httpx.TimeoutException) and self._deadline.expired():
+            return self._report(
+                f"the server at {cfg.server_url} did not answer within the push deadline"
+                f" ({cfg.push_timeout_s:g} s); gave up on the request, kept the reports"
+            )
         explained = explain(exc, cfg.server_url, cfg.cert is not None)
         message = explained.message
         if explained.handshake_suspect and cfg.cert is not None:
@@ -258,6 +286,20 @@ class Sender:
             log.debug("%s", message)
         self._last_error = message
         return message
+
+
+def ack_count(resp: httpx.Response) -> int | None:
+    """``accepted + duplicates`` of an acknowledgement; ``None`` if the answer is not one."""
+    try:
+        ack = resp.json()
+    except ValueError:
+        return None
+    if not isinstance(ack, dict):
+        return None
+    counts = [ack.get("accepted"), ack.get("duplicates")]
+    if not all(type(n) is int and n >= 0 for n in counts):  # bool is no count
+        return None
+    return sum(cast(list[int], counts))
 
 
 def _detail(resp: httpx.Response) -> str:

@@ -1,4 +1,4 @@
-"""The agent's loop: collect on a steady cadence, spool, deliver with backoff, stop cleanly."""
+"""The agent's loop: collect on a steady cadence and spool; a push thread delivers; stop cleanly."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import Any
 from statusdash.agent.config import CONFIG_ENV, AgentConfig
 from statusdash.agent.diagnose import check_certificate
 from statusdash.agent.monitor import ServiceMonitor
-from statusdash.agent.push import Delivery, Sender, encode
+from statusdash.agent.push import Sender, encode
+from statusdash.agent.pusher import Pusher
 from statusdash.agent.sampler import Collector
 from statusdash.agent.spool import Entry, Spool, SpoolError
-from statusdash.backoff import Backoff
 
 log = logging.getLogger("statusdash.agent")
 
@@ -160,7 +160,7 @@ class Agent:
             self.spool.close()
             return 1
         self.waker.install()
-        backoff = Backoff(1.0, cfg.backoff_max_s, rng=self._rng)
+        pusher: Pusher | None = None
         try:
             collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
             self.monitor = self._services()
@@ -173,49 +173,55 @@ class Agent:
                 self.spool.pending,
                 self._services_note(),
             )
-            now = self._clock()
-            next_collect = now + min(cfg.interval_s, FIRST_SAMPLE_S)
-            next_delivery = now
-            while True:
-                now = self._clock()
-                wake = next_collect
-                if self.monitor is not None:
-                    self.monitor.start_due(now)  # in worker threads: nothing here waits on them
-                    wake = min(wake, self.monitor.next_due())
-                if self._waiting():
-                    wake = min(wake, next_delivery)
-                if self.waker.wait(wake - now):
-                    break
-                now = self._clock()
-                if self.monitor is not None:
-                    self.monitor.update(now)  # the results that finished, and their events
-                if now >= next_collect:
-                    self._collect(collector)
-                    next_collect += cfg.interval_s + self._jitter()
-                    if next_collect <= now:  # suspended or starved: skip, do not burst
-                        next_collect = now + cfg.interval_s
-                if self._waiting() and self._clock() >= next_delivery:
-                    result = self._deliver(sender, next_collect)
-                    if result.ok:
-                        backoff.reset()
-                        next_delivery = self._clock()
-                    else:
-                        next_delivery = self._clock() + backoff.next_delay()
-                self.spool.sync()  # what was not acknowledged (yet) waits: make it durable
-                if cfg.max_cycles is not None and self.cycles >= cfg.max_cycles:
-                    break
-            self._flush(sender)
+            pusher = Pusher(
+                sender,
+                self.spool,
+                self.monitor.events if self.monitor is not None else None,
+                pass_s=cfg.interval_s,
+                backoff_max_s=cfg.backoff_max_s,
+                flush_s=cfg.flush_timeout_s,
+                rng=self._rng,
+                clock=self._clock,
+            )
+            pusher.start()  # at once: the spool may hold reports of an earlier run
+            self._loop(collector, pusher)
+            self._stop(pusher)
         finally:
-            self._shut_down(sender)
+            self._shut_down(sender, pusher)
         return 0
 
-    def _shut_down(self, sender: Sender) -> None:
+    def _shut_down(self, sender: Sender, pusher: Pusher | None = None) -> None:
         """What ``run`` and ``once`` started, stopped in reverse order."""
         if self.monitor is not None:
             self.monitor.close()
-        sender.close()
+        if pusher is None or pusher.stop(0):
+            sender.close()  # else the push thread still holds it: the exit ends both
         self.spool.close()
         self.waker.uninstall()
+
+    def _loop(self, collector: Collector, pusher: Pusher) -> None:
+        """Collect on a steady cadence until a stop (or ``max_cycles``); never waits on a push."""
+        cfg = self.cfg
+        next_collect = self._clock() + min(cfg.interval_s, FIRST_SAMPLE_S)
+        while True:
+            now = self._clock()
+            wake = next_collect
+            if self.monitor is not None:
+                self.monitor.start_due(now)  # in worker threads: nothing here waits on them
+                wake = min(wake, self.monitor.next_due())
+            if self.waker.wait(wake - now):
+                return
+            now = self._clock()
+            if self.monitor is not None and self.monitor.update(now):
+                pusher.poke()  # the results that finished raised events
+            if now >= next_collect:
+                if self._collect(collector) is not None:
+                    pusher.poke()
+                next_collect += cfg.interval_s + self._jitter()
+                if next_collect <= now:  # suspended or starved: skip, do not burst
+                    next_collect = now + cfg.interval_s
+            if cfg.max_cycles is not None and self.cycles >= cfg.max_cycles:
+                return
 
     def _services_note(self) -> str:
         if self.monitor is None:
@@ -223,30 +229,14 @@ class Agent:
         n = len(self.monitor.config.services)
         return f"; {n} service check(s) from {self.cfg.services_file or 'the configuration'}"
 
-    def _waiting(self) -> bool:
-        """Something waits for the server: reports, or service events."""
-        return bool(self.spool.pending or (self.monitor is not None and self.monitor.events))
-
-    def _deliver(self, sender: Sender, deadline: float, stop: bool = True) -> Delivery:
-        """Reports first, then service events, on the same connection; stops at a failure."""
-        result = Delivery()
-        if self.spool.pending:
-            result = sender.deliver(
-                self.spool, deadline=deadline, stop=(lambda: self.waker.stopping) if stop else None
-            )
-        if result.ok and self.monitor is not None and self.monitor.events:
-            events = sender.send_events(self.monitor.events, deadline=deadline)
-            result.error = events.error
-        return result
-
-    def _flush(self, sender: Sender) -> None:
-        """On the way out: one delivery attempt of what waits, bounded in time."""
+    def _stop(self, pusher: Pusher) -> None:
+        """On the way out: the push in flight ends, then one bounded delivery of what waits."""
         if self.waker.signal is not None:
             log.info("stopping on %s", signal.Signals(self.waker.signal).name)
         if self.monitor is not None:
             self.monitor.update(self._clock())
-        if self._waiting():
-            self._deliver(sender, self._clock() + self.cfg.flush_timeout_s, stop=False)
+        if not pusher.stop(self.cfg.push_timeout_s + self.cfg.flush_timeout_s + 5):
+            log.warning("the push in flight did not end in time; leaving it behind")
         log.info(
             "stopped after %d report(s); %d spooled for the next start in %s",
             self.cycles,

@@ -22,16 +22,31 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 log = logging.getLogger("statusdash.agent.spool")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _NAME = re.compile(r"^(\d{12})-(\d{13})\.json$")
 KEEP_REJECTED = 100
 MEMORY_ENTRIES = 360  # reports kept in memory while the disk refuses writes (1 h at 10 s)
+
+
+def _locked(method: Callable[Concatenate[Spool, P], R]) -> Callable[Concatenate[Spool, P], R]:
+    """Run ``method`` under the spool's lock."""
+
+    def wrapper(self: Spool, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    wrapper.__doc__ = method.__doc__
+    return wrapper
 
 
 class SpoolError(Exception):
@@ -74,6 +89,8 @@ class Spool:
         self.rejected_total = 0
         self._write_error = False
         self._unsynced: set[int] = set()
+        # the agent's loop appends while its push thread reads, acks and sets aside
+        self._mutex = threading.RLock()
 
     # --- lifecycle -----------------------------------------------------------------------------
     def open(self) -> Spool:
@@ -89,6 +106,7 @@ class Spool:
         self.enforce_bounds()
         return self
 
+    @_locked
     def close(self) -> None:
         self.sync()
         for fd in (self._dir_fd, self._lock_fd):
@@ -147,15 +165,17 @@ class Spool:
     # --- queue ---------------------------------------------------------------------------------
     @property
     def pending(self) -> int:
-        return len(self._entries)
+        return len(self._entries)  # one read of a deque: atomic
 
     @property
     def size_bytes(self) -> int:
         return self._bytes
 
+    @_locked
     def entries(self) -> list[Entry]:
         return list(self._entries)
 
+    @_locked
     def append(self, payload: bytes, collected_ts: float, *, sync: bool = True) -> Entry:
         """Write one report (temp file, fsync, rename, directory fsync; the fsyncs deferred to
         :meth:`sync` when ``sync`` is false)."""
@@ -178,9 +198,10 @@ class Spool:
                 self._write_error = True
             entry = Entry(entry.seq, entry.ts_ms, entry.size, payload)
             in_memory = [e for e in self._entries if e.data is not None]
-            for e in in_memory[: max(0, len(in_memory) + 1 - MEMORY_ENTRIES)]:
+            gone = in_memory[: max(0, len(in_memory) + 1 - MEMORY_ENTRIES)]
+            for e in gone:
                 self._remove(e)
-                self.dropped_total += 1
+            self._dropped(gone, f"bound of {MEMORY_ENTRIES} reports kept in memory")
         self._next_seq += 1
         self._entries.append(entry)
         self._bytes += entry.size
@@ -206,6 +227,7 @@ class Spool:
         if sync:
             os.fsync(dir_fd)
 
+    @_locked
     def sync(self) -> None:
         """Make the reports written with ``sync=False`` that still wait durable (fsync)."""
         if self._dir_fd is None or not self._unsynced:
@@ -223,6 +245,7 @@ class Spool:
         except OSError as exc:
             log.warning("spool: cannot fsync %s: %s", self.directory, exc)
 
+    @_locked
     def oldest(self, max_reports: int, max_bytes: int) -> list[Entry]:
         """The oldest entries that fit in one batch (always at least one, if any wait)."""
         out: list[Entry] = []
@@ -239,6 +262,7 @@ class Spool:
             return entry.data
         return (self.directory / entry.name).read_bytes()
 
+    @_locked
     def ack(self, entries: Iterable[Entry]) -> None:
         """Forget acknowledged reports; a crash before the unlink only means a duplicate."""
         done = {e.seq for e in entries}
@@ -254,6 +278,7 @@ class Spool:
             if e.data is None:
                 (self.directory / e.name).unlink(missing_ok=True)
 
+    @_locked
     def drop_missing(self, entries: Iterable[Entry]) -> int:
         """Forget entries whose file someone removed; returns how many."""
         gone = [e for e in entries if e.data is None and not (self.directory / e.name).exists()]
@@ -264,6 +289,7 @@ class Spool:
             log.warning("spool: %d waiting report file(s) were removed by someone else", len(gone))
         return len(gone)
 
+    @_locked
     def reject(self, entry: Entry, reason: str) -> None:
         """Set aside a report the server will never take, so it stops blocking the queue."""
         self._remove(entry)
@@ -292,30 +318,44 @@ class Spool:
         for old in kept[:-KEEP_REJECTED]:
             old.unlink(missing_ok=True)
 
+    @_locked
     def enforce_bounds(self) -> int:
         """Drop the oldest reports beyond the size or age bound; returns how many went."""
         horizon_ms = (self._clock() - self.max_age_s) * 1000
-        dropped = 0
+        aged: list[Entry] = []
+        spaced: list[Entry] = []
         while self._entries and (
             self._entries[0].ts_ms < horizon_ms
             or (self._bytes > self.max_bytes and len(self._entries) > 1)
         ):
             e = self._entries.popleft()
             self._bytes -= e.size
+            self._unsynced.discard(e.seq)
             if e.data is None:
                 (self.directory / e.name).unlink(missing_ok=True)
-            dropped += 1
-        if dropped:
-            self.dropped_total += dropped
-            log.warning(
-                "spool: dropped %d oldest report(s) over the bound (%d MB or %.0f h);"
-                " %d dropped since start",
-                dropped,
-                self.max_bytes // (1024 * 1024),
-                self.max_age_s / 3600,
-                self.dropped_total,
-            )
-        return dropped
+            (aged if e.ts_ms < horizon_ms else spaced).append(e)
+        self._dropped(aged, f"age bound ({self.max_age_s / 3600:g} h)")
+        self._dropped(spaced, f"size bound ({self.max_bytes / (1024 * 1024):g} MB)")
+        return len(aged) + len(spaced)
+
+    def _dropped(self, gone: list[Entry], bound: str) -> None:
+        """Count and log reports evicted for ``bound``: how many, and when they were taken."""
+        if not gone:
+            return
+        self.dropped_total += len(gone)
+        log.warning(
+            "spool: dropped %d oldest report(s) over the %s, collected %s to %s;"
+            " %d dropped since start",
+            len(gone),
+            bound,
+            _iso(gone[0].ts_ms),
+            _iso(gone[-1].ts_ms),
+            self.dropped_total,
+        )
+
+
+def _iso(ts_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts_ms / 1000))
 
 
 def _looks_like_report(data: bytes) -> bool:

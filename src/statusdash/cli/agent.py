@@ -174,6 +174,26 @@ def run(
     backoff_max: Annotated[
         float, typer.Option("--backoff-max", min=1, help="longest wait between retries, seconds")
     ] = 60.0,
+    push_timeout: Annotated[
+        float,
+        typer.Option(
+            "--push-timeout",
+            min=1,
+            max=600,
+            envvar="STATUSDASH_AGENT_PUSH_TIMEOUT",
+            help="longest one request to the server may take, all of it, seconds",
+        ),
+    ] = 20.0,
+    response_max_kb: Annotated[
+        int,
+        typer.Option(
+            "--response-max-kb",
+            min=1,
+            max=16384,
+            envvar="STATUSDASH_AGENT_RESPONSE_MAX_KB",
+            help="longest answer read from the server; a longer one is a failure",
+        ),
+    ] = 64,
     services: ServicesOpt = None,
     once: Annotated[bool, typer.Option("--once", help="push one report and exit")] = False,
     dry_run: Annotated[
@@ -211,6 +231,8 @@ def run(
         spool_max_age_s=spool_max_age_h * 3600,
         extra_mounts=tuple(mount or ()),
         backoff_max_s=backoff_max,
+        push_timeout_s=push_timeout,
+        response_max_bytes=response_max_kb * 1024,
         log_level=log_level.upper(),
         services=checks,
         services_file=checks_file,
@@ -281,8 +303,13 @@ def install_service(
         bool, typer.Option("--print", help="show the unit and env file; write nothing")
     ] = False,
     user: Annotated[
-        str | None, typer.Option("--user", help="run as this dedicated system user")
-    ] = None,
+        str,
+        typer.Option(
+            "--user",
+            help="run as this system user: statusdash (the default) is a systemd DynamicUser,"
+            " created while the agent runs; another name must exist; root drops the user",
+        ),
+    ] = "statusdash",
     env_file: Annotated[
         Path | None, typer.Option("--env-file", help="environment file the unit reads")
     ] = None,
@@ -304,13 +331,19 @@ def install_service(
 
     unit_path = unit_file or service.UNIT_PATH
     env_path = env_file or service.ENV_PATH
-    if user is not None and not _valid_user(user):
+    if not _valid_user(user):
         fail(f"--user {user!r} is not a valid user name", 2)
     exe = Path(sys.executable).with_name("statusdash")
     command = [str(exe), "agent", "run"]
     if not exe.exists():
         command = [sys.executable, "-m", "statusdash.cli.agent", "run"]
-    unit = service.render_unit(command, env_path, user)
+    credentials: dict[str, Path] = {}
+    if certs_dir is not None:  # systemd hands the vault's files to the unprivileged agent
+        credentials = service.credential_files(certs_dir.absolute(), _host_id(host_id))
+    for option, name in (("--ca", "ca.crt"), ("--cert", "client.crt"), ("--key", "client.key")):
+        if name in credentials:
+            command += [option, f"%d/{name}"]  # systemd's credentials directory
+    unit = service.render_unit(command, env_path, user, credentials)
     env = service.render_env(
         {
             "STATUSDASH_SERVER": server,
@@ -323,10 +356,10 @@ def install_service(
         }
     )
     try:
-        user_exists = user is None or bool(pwd.getpwnam(user))
+        user_exists = bool(pwd.getpwnam(user))
     except KeyError:
         user_exists = False
-    hint = service.enable_hint(user, user_exists, unit_path)
+    hint = service.enable_hint(user, user_exists, unit_path, bool(credentials))
     if print_only:
         typer.echo(f"# {unit_path}\n{unit}\n# {env_path}\n{env}\n# then:\n{hint}")
         return

@@ -9,7 +9,7 @@ import typer
 
 from statusdash import durations
 from statusdash.cli.boundary import fail, group
-from statusdash.cli.common import Connection, JsonOpt, print_json, reader
+from statusdash.cli.common import Connection, JsonOpt, cell, echo, print_json, reader
 from statusdash.durations import humanize
 
 if TYPE_CHECKING:
@@ -43,19 +43,19 @@ def _table(rows: list[AlertPublic]) -> None:
         "ACK",
         "MESSAGE",
     ):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # a long error folds rather than loses its end
     for a in rows:
         t.add_row(
             MARK.get(a.state.value, " "),
             str(a.id),
             a.state.value,
-            a.severity,
-            a.host,
-            a.rule,
-            a.subject or "-",
+            cell(a.severity),
+            cell(a.host),
+            cell(a.rule),
+            cell(a.subject or "-"),
             _age(a.fired_at or a.started_at),
-            a.acked_by or "-",
-            a.message,
+            cell(a.acked_by or "-"),
+            cell(a.message),
         )
     Console(width=200).print(t)
 
@@ -91,7 +91,7 @@ def ack(
     if as_json:
         print_json(body)
     else:
-        typer.echo(f"acknowledged alert {alert_id}: {body.get('message', '')}")
+        echo(f"acknowledged alert {alert_id}: {body.get('message', '')}")
 
 
 def _target(target: str) -> dict[str, str]:
@@ -134,7 +134,7 @@ def silence(
         print_json(made)
         return
     what = " ".join(f"{k} {made[k]}" for k in ("host", "rule", "subject") if made.get(k))
-    typer.echo(f"silenced {what} until {made['expires_at']} (silence {made['id']})")
+    echo(f"silenced {what} until {made['expires_at']} (silence {made['id']})")
 
 
 @app.command("silences")
@@ -154,7 +154,7 @@ def silences(
     for s in rows:
         what = " ".join(f"{k}={s[k]}" for k in ("host", "rule", "subject") if s.get(k))
         by = f"by {s['created_by']}"
-        typer.echo(f"{s['id']:>4}  {what}  until {s['expires_at']}  {by}  {s['comment']}".rstrip())
+        echo(f"{s['id']:>4}  {what}  until {s['expires_at']}  {by}  {s['comment']}".rstrip())
 
 
 @app.command("test-notify")
@@ -171,6 +171,6 @@ def test_notify(
     else:
         for t in result["targets"]:
             state = "ok" if t["ok"] else f"FAILED: {t['error']}"
-            typer.echo(f"{t['target']}  {state}")
+            echo(f"{t['target']}  {state}")
     if not result["ok"]:
         raise typer.Exit(1)

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeVa
 import typer
 
 from statusdash.cli.boundary import fail
+from statusdash.safetext import one_line
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from statusdash.client import ApiClient, Credentials
     from statusdash.settings import Settings
 
@@ -169,3 +172,15 @@ def resolve_ca(s: Settings, ca: Path | None) -> Path | None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def cell(value: str) -> Text:
+    """Data for a Rich table cell: controls shown as escapes, markup never interpreted."""
+    from rich.text import Text
+
+    return Text(one_line(value))
+
+
+def echo(line: str) -> None:
+    """Print one line holding data: its controls and line breaks shown as escapes, not run."""
+    typer.echo(one_line(line))

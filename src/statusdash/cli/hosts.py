@@ -8,7 +8,7 @@ import typer
 
 from statusdash import units
 from statusdash.cli.boundary import group
-from statusdash.cli.common import Connection, JsonOpt, print_json, reader
+from statusdash.cli.common import Connection, JsonOpt, cell, echo, print_json, reader
 from statusdash.durations import humanize
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def _table(rows: list[HostSummary], limits: Thresholds) -> None:
     for h in rows:
         t.add_row(
             MARK[h.status.value],
-            h.host,
+            cell(h.host),
             h.status.value,
             _pct(h.cpu_percent, limits.cpu),
             _pct(h.memory_percent, limits.memory),
@@ -84,21 +84,17 @@ def show(
         limits = _thresholds(client)
     s, r = detail.summary, detail.report
     sysinfo = r.system
-    typer.echo(
-        f"{MARK[s.status.value]} {s.host}  {s.status.value}  seen {humanize(s.seen_ago_s)} ago"
-    )
+    echo(f"{MARK[s.status.value]} {s.host}  {s.status.value}  seen {humanize(s.seen_ago_s)} ago")
     if sysinfo:
-        typer.echo(
-            f"  {sysinfo.os} · {sysinfo.kernel} · {sysinfo.arch} · {sysinfo.cpu_count} cores"
-        )
-    typer.echo(
+        echo(f"  {sysinfo.os} · {sysinfo.kernel} · {sysinfo.arch} · {sysinfo.cpu_count} cores")
+    echo(
         f"  cpu {_pct(s.cpu_percent, limits.cpu)}  mem {_pct(s.memory_percent, limits.memory)}"
         f"  load {s.load_1m if s.load_1m is not None else '-'}  up {humanize(s.uptime_s)}"
     )
     for d in r.disks:
         use = _pct(d.percent, limits.disk)
-        typer.echo(f"  disk {d.mount:<20} {use:>6}  {units.size(d.total, 'B')}")
+        echo(f"  disk {d.mount:<20} {use:>6}  {units.size(d.total, 'B')}")
     for svc in r.services:
-        typer.echo(f"  service {svc.name:<20} {svc.status.value}  {svc.detail}")
+        echo(f"  service {svc.name:<20} {svc.status.value}  {svc.detail}")
     for a in detail.alerts:
-        typer.echo(f"  ▲ {a.message}")
+        echo(f"  ▲ {a.message}")

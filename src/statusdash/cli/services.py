@@ -8,7 +8,7 @@ import typer
 
 from statusdash import units
 from statusdash.cli.boundary import group
-from statusdash.cli.common import Connection, JsonOpt, print_json, reader
+from statusdash.cli.common import Connection, JsonOpt, cell, print_json, reader
 from statusdash.durations import humanize
 
 app = group(help="Service health, from the agents' checks and events.")
@@ -38,9 +38,16 @@ def ls(conn: Connection, as_json: JsonOpt = False) -> None:
     now = datetime.now(UTC)
     t = Table(box=None, header_style="bold")
     for col in ("", "HOST", "SERVICE", "STATUS", "CHECKED", "ERROR"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # a long error folds rather than loses its end
     for s in rows:
         age = humanize((now - s.last_check).total_seconds()) + " ago" if s.last_check else "-"
-        t.add_row(MARK[s.status.value], s.host or "-", s.name, s.status.value, age, s.error or "")
+        t.add_row(
+            MARK[s.status.value],
+            cell(s.host or "-"),
+            cell(s.name),
+            s.status.value,
+            age,
+            cell(s.error or ""),
+        )
     Console(width=200).print(t)
     typer.echo(units.count(len(rows), "service"))

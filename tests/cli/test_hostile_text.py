@@ -54,8 +54,8 @@ def _shown(*prefixes: str) -> tuple[str, ...]:
 
 # Each shown escape and each markup tag, as it came (a table's cells fold, its columns joined
 # back may run one cell into the next); whole fields in the lines of ``hosts show``.
-PIECES = (r"\x1b]0;pwned\x07", r"\x1b]52;c;aGk=\x07", r"\x1b[2J", r"\x9b31m", r"\x00", r"\u202e")
-PIECES += ("[/x]", "[bold]B[/bold]", "[link=https://e.example]L[/link]")
+PIECES: tuple[str, ...] = (r"\x1b]0;pwned\x07", r"\x1b]52;c;aGk=\x07", r"\x1b[2J", r"\x9b31m")
+PIECES += (r"\x00", r"\u202e", "[/x]", "[bold]B[/bold]", "[link=https://e.example]L[/link]")
 
 
 @pytest.mark.parametrize(

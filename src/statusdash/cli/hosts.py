@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from statusdash import units
-from statusdash.cli.boundary import group
+from statusdash import hostid, units
+from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import Connection, JsonOpt, cell, echo, print_json, reader
 from statusdash.durations import humanize
 
@@ -76,6 +76,10 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """One host: latest report, disks, services and active alerts."""
+    try:
+        hostid.check(host)  # before it goes into a URL
+    except ValueError as exc:
+        fail(str(exc), 2)
     with conn.client() as client:
         detail = client.host(host)
         if as_json:

@@ -3,7 +3,8 @@
 They take what psutil returned (namedtuples, dicts) plus the previous sample where a rate or a
 percentage needs one, so the tests feed them recorded values. The agent builds plain dicts rather
 than pydantic models: pydantic would add ~10 MB to a process that runs for months (the tests
-validate every section against ``statusdash.schema``).
+validate every section against ``statusdash.schema``). Every name read from the host goes
+through ``wire_text``: its control characters shown as escapes, before it is cut to the wire's cap.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from statusdash.agent.rates import MAX_BYTES_S, MAX_COUNT_S, percent, rate
+from statusdash.safetext import one_line
 
 Json = dict[str, Any]
 
@@ -41,6 +43,14 @@ def _r1(x: float) -> float:
     return round(x, 1)
 
 
+def wire_text(value: str, limit: int = 255) -> str:
+    """A name from the host for the wire: one line, controls and bidi shown as escapes, capped.
+
+    Escaped rather than dropped, so an odd process name still reads as what it is.
+    """
+    return one_line(value)[:limit]
+
+
 # --- system -----------------------------------------------------------------------------------
 
 
@@ -54,7 +64,7 @@ def parse_os_release(text: str) -> str:
     pretty = values.get("PRETTY_NAME") or " ".join(
         v for v in (values.get("NAME", ""), values.get("VERSION", "")) if v
     )
-    return pretty[:255]
+    return wire_text(pretty)
 
 
 def system_info(
@@ -63,10 +73,10 @@ def system_info(
     """The ``system`` section from facts that do not change while the agent runs."""
     boot = datetime.fromtimestamp(boot_time, UTC).isoformat() if boot_time else None
     return {
-        "hostname": (hostname or "unknown")[:255],
-        "os": os_name[:255],
-        "kernel": kernel[:255],
-        "arch": arch[:64],
+        "hostname": wire_text(hostname or "unknown"),
+        "os": wire_text(os_name),
+        "kernel": wire_text(kernel),
+        "arch": wire_text(arch, 64),
         "boot_time": boot,
         "cpu_count": max(1, cpu_count),
     }
@@ -202,9 +212,9 @@ def disks_section(partitions: Iterable[Partition], usage: Callable[[str], Any]) 
         free = max(0, int(getattr(u, "free", total - used)))
         disks.append(
             {
-                "mount": p.mountpoint[:255],
-                "fstype": p.fstype[:64],
-                "device": p.device[:255],
+                "mount": wire_text(p.mountpoint),
+                "fstype": wire_text(p.fstype, 64),
+                "device": wire_text(p.device),
                 "total": total,
                 "used": used,
                 # as df: used against what users can reach (root's reserve left out)
@@ -254,6 +264,7 @@ def disk_io_section(
         if not name.startswith(_STACKED):
             read_total += rb
             write_total += wb
+    devices = {wire_text(name): v for name, v in devices.items()}
     return {"read_bytes_s": _r1(read_total), "write_bytes_s": _r1(write_total), "devices": devices}
 
 
@@ -301,7 +312,7 @@ def net_section(
     return {
         "rx_bytes_s": _r1(sum(interfaces[n]["rx_bytes_s"] for n in counted)),
         "tx_bytes_s": _r1(sum(interfaces[n]["tx_bytes_s"] for n in counted)),
-        "interfaces": interfaces,
+        "interfaces": {wire_text(name): v for name, v in interfaces.items()},
     }
 
 
@@ -326,8 +337,8 @@ def temps_section(sensors: Mapping[str, Sequence[Any]] | None) -> list[Json]:
             critical = _temp(t.critical) if t.critical else None
             temps.append(
                 {
-                    "sensor": sensor[:255],
-                    "label": (t.label or "")[:255],
+                    "sensor": wire_text(sensor),
+                    "label": wire_text(t.label or ""),
                     "current": current,
                     "high": high,
                     "critical": critical,

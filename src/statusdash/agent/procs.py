@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from statusdash.agent.collectors import wire_text
 from statusdash.agent.rates import percent
 
 Json = dict[str, Any]
@@ -191,8 +192,8 @@ class ProcessTracker:
         name, user = ident
         return {
             "pid": st.pid,
-            "name": (name or st.name)[:255],
-            "user": user[:255],
+            "name": wire_text(name or st.name),
+            "user": wire_text(user),
             "cpu_percent": cpu,
             "memory_percent": percent(st.rss, mem_total),
             "rss": st.rss,

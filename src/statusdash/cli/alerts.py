@@ -12,6 +12,7 @@ from statusdash.cli.common import (
     Connection,
     JsonOpt,
     age,
+    echo,
     print_json,
     print_listing,
     print_table,
@@ -76,7 +77,7 @@ def ack(
     if as_json:
         print_json(body)
     else:
-        typer.echo(f"acknowledged alert {alert_id}: {body.get('message', '')}")
+        echo(f"acknowledged alert {alert_id}: {body.get('message', '')}")
 
 
 def _target(target: str) -> dict[str, str]:
@@ -119,7 +120,7 @@ def silence(
         print_json(made)
         return
     what = " ".join(f"{k} {made[k]}" for k in ("host", "rule", "subject") if made.get(k))
-    typer.echo(f"silenced {what} until {made['expires_at']} (silence {made['id']})")
+    echo(f"silenced {what} until {made['expires_at']} (silence {made['id']})")
 
 
 @app.command("silences")
@@ -139,7 +140,7 @@ def silences(
     for s in rows:
         what = " ".join(f"{k}={s[k]}" for k in ("host", "rule", "subject") if s.get(k))
         by = f"by {s['created_by']}"
-        typer.echo(f"{s['id']:>4}  {what}  until {s['expires_at']}  {by}  {s['comment']}".rstrip())
+        echo(f"{s['id']:>4}  {what}  until {s['expires_at']}  {by}  {s['comment']}".rstrip())
 
 
 @app.command("test-notify")
@@ -156,6 +157,6 @@ def test_notify(
     else:
         for t in result["targets"]:
             state = "ok" if t["ok"] else f"FAILED: {t['error']}"
-            typer.echo(f"{t['target']}  {state}")
+            echo(f"{t['target']}  {state}")
     if not result["ok"]:
         raise typer.Exit(1)

@@ -14,6 +14,7 @@ from typer._click import Context  # typer 0.29 vendors click: its groups take th
 from typer.core import TyperGroup
 
 from statusdash.errors import StatusdashError
+from statusdash.safetext import one_line
 
 
 class Failure(StatusdashError):
@@ -61,5 +62,5 @@ def group(**kwargs: Any) -> typer.Typer:
 
 
 def _exit(message: str, code: int) -> NoReturn:
-    typer.echo(f"statusdash: {message}", err=True)
+    typer.echo(f"statusdash: {one_line(message)}", err=True)  # it may quote the server's data
     raise typer.Exit(code)

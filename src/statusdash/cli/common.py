@@ -24,8 +24,11 @@ import typer
 
 from statusdash.cli.boundary import fail
 from statusdash.durations import humanize
+from statusdash.safetext import one_line
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from statusdash.client import ApiClient, Credentials
     from statusdash.settings import Settings
 
@@ -194,15 +197,15 @@ def print_listing(
 def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[str]], width: int | None = None
 ) -> None:
-    """Rows under bold column titles, without a box: how the list commands draw a table."""
+    """Rows under bold column titles, without a box; every cell is data (see ``cell``)."""
     from rich.console import Console
     from rich.table import Table
 
     t = Table(box=None, header_style="bold")
     for col in columns:
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # a long error folds rather than loses its end
     for row in rows:
-        t.add_row(*row)
+        t.add_row(*(cell(v) for v in row))  # data: escaped, markup never interpreted
     Console(width=width).print(t)
 
 
@@ -211,3 +214,15 @@ def age(then: datetime | None) -> str:
     if then is None:
         return "-"
     return humanize((datetime.now(UTC) - then).total_seconds())
+
+
+def cell(value: str) -> Text:
+    """Data for a Rich table cell: controls shown as escapes, markup never interpreted."""
+    from rich.text import Text
+
+    return Text(one_line(value))
+
+
+def echo(line: str) -> None:
+    """Print one line holding data: its controls and line breaks shown as escapes, not run."""
+    typer.echo(one_line(line))

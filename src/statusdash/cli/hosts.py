@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from statusdash import units
-from statusdash.cli.boundary import group
+from statusdash import hostid, units
+from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import (
     Connection,
     JsonOpt,
+    echo,
     print_json,
     print_listing,
     print_table,
@@ -78,6 +79,10 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """One host: latest report, disks, services and active alerts."""
+    try:
+        hostid.check(host)  # before it goes into a URL
+    except ValueError as exc:
+        fail(str(exc), 2)
     with conn.client() as client:
         detail = client.host(host)
         if as_json:
@@ -86,21 +91,17 @@ def show(
         limits = _thresholds(client)
     s, r = detail.summary, detail.report
     sysinfo = r.system
-    typer.echo(
-        f"{MARK[s.status.value]} {s.host}  {s.status.value}  seen {humanize(s.seen_ago_s)} ago"
-    )
+    echo(f"{MARK[s.status.value]} {s.host}  {s.status.value}  seen {humanize(s.seen_ago_s)} ago")
     if sysinfo:
-        typer.echo(
-            f"  {sysinfo.os} · {sysinfo.kernel} · {sysinfo.arch} · {sysinfo.cpu_count} cores"
-        )
-    typer.echo(
+        echo(f"  {sysinfo.os} · {sysinfo.kernel} · {sysinfo.arch} · {sysinfo.cpu_count} cores")
+    echo(
         f"  cpu {_pct(s.cpu_percent, limits.cpu)}  mem {_pct(s.memory_percent, limits.memory)}"
         f"  load {s.load_1m if s.load_1m is not None else '-'}  up {humanize(s.uptime_s)}"
     )
     for d in r.disks:
         use = _pct(d.percent, limits.disk)
-        typer.echo(f"  disk {d.mount:<20} {use:>6}  {units.size(d.total, 'B')}")
+        echo(f"  disk {d.mount:<20} {use:>6}  {units.size(d.total, 'B')}")
     for svc in r.services:
-        typer.echo(f"  service {svc.name:<20} {svc.status.value}  {svc.detail}")
+        echo(f"  service {svc.name:<20} {svc.status.value}  {svc.detail}")
     for a in detail.alerts:
-        typer.echo(f"  ▲ {a.message}")
+        echo(f"  ▲ {a.message}")

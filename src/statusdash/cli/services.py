@@ -6,7 +6,14 @@ import typer
 
 from statusdash import units
 from statusdash.cli.boundary import group
-from statusdash.cli.common import Connection, JsonOpt, age, print_listing, print_table, reader
+from statusdash.cli.common import (
+    Connection,
+    JsonOpt,
+    age,
+    print_listing,
+    print_table,
+    reader,
+)
 
 app = group(help="Service health, from the agents' checks and events.")
 MARK = {"healthy": "●", "unhealthy": "✗", "unknown": "?"}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from statusdash.agent.checks.config import CheckSpec, ServicesConfig
 from statusdash.agent.procs import ProcDir
+from statusdash.safetext import printable
 from statusdash.wire import HealthStatus
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _result(spec: CheckSpec, status: str, detail: str, started: float | None = N
         "status": status,
         "checked_at": datetime.now(UTC).isoformat(),
         "latency_ms": latency,
-        "detail": detail[:2000],
+        "detail": printable(detail)[:2000],  # controls escaped; a multi-line error keeps its lines
     }
 
 

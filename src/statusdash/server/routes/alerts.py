@@ -18,7 +18,7 @@ from statusdash.server.errors import ApiError, invalid
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 MAX_SILENCE_S = 90 * 86400
-_GLOB = re.compile(r"^[a-z0-9._*?\[\]-]{1,63}$")
+_GLOB = re.compile(r"[a-z0-9._*?\[\]-]{1,63}")  # fullmatch: ``$`` lets a final newline by
 
 
 class SilenceIn(BaseModel):
@@ -38,7 +38,7 @@ class SilenceIn(BaseModel):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str | None) -> str | None:
-        if v is not None and not _GLOB.match(v):
+        if v is not None and not _GLOB.fullmatch(v):
             raise ValueError("must be a host id or a glob such as web-*")
         return v
 

@@ -6,8 +6,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Footer, Input
 
+from statusdash.safetext import one_line
 from statusdash.tui.model import SortKey
 from statusdash.tui.screens.base import DataScreen
 from statusdash.tui.widgets.fleet_table import FleetTable
@@ -86,7 +88,7 @@ class FleetScreen(DataScreen):
         order = f"sort {SORT_LABELS[model.sort_key]} {'▼' if model.reverse else '▲'}"
         flt = f"filter “{model.filter_text}” {shown}/{total} · " if model.filter_text else ""
         warn = f"⚠ {link.error} · " if link.error and model.rows else ""
-        panel.border_subtitle = warn + flt + order
+        panel.border_subtitle = Content(one_line(warn + flt + order))  # a str would be markup
         problems = {p.split(":", 1)[0]: p for p in model.problems}
         active = [a for a in model.alerts if a.state != "resolved"]
         alert_lines = self.query_one("#alert-lines", LinesPanel)

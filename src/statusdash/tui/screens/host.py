@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 
 from statusdash import units
 from statusdash.client import ClientError
+from statusdash.safetext import one_line
 from statusdash.schema import HistorySeries, HostDetail
 from statusdash.tui import fmt
 from statusdash.tui.messages import HistoryFetched, HostFetched, HostFetchFailed
@@ -207,7 +208,7 @@ class HostScreen(DataScreen):
         seen = model.seen_ago(row, now) if row else None
         note = None
         if self.error:
-            note = Content.styled("⚠ " + self.error, "$error")
+            note = Content.styled("⚠ " + one_line(self.error), "$error")
         elif model.data_stale(now):
             note = Content.styled("(stale: server unreachable)", "$warning")
         box = self.query_one("#host-facts", Static)

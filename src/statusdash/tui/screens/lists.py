@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +11,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Footer
 
 from statusdash.client import ClientError
+from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic
 from statusdash.tui import fmt
 from statusdash.tui.messages import AllAlertsFetched
@@ -29,7 +31,9 @@ from statusdash.tui.widgets.status_bar import StatusBar
 from statusdash.wire import HealthStatus
 
 
-def _fit_last(table: DataTable[Content | str], rows: list[tuple[str, list[Content | str]]]) -> None:
+def _fit_last(
+    table: DataTable[Content | Text | str], rows: list[tuple[str, list[Content | str]]]
+) -> None:
     """Cut the last column (free text) to the room the others leave, rather than scroll sideways."""
     if not rows:
         return
@@ -47,17 +51,27 @@ def _fit_last(table: DataTable[Content | str], rows: list[tuple[str, list[Conten
 
 
 def _plain(cell: Content | str) -> str:
-    return cell if isinstance(cell, str) else cell.plain
+    return one_line(cell) if isinstance(cell, str) else cell.plain
 
 
-def _refill(table: DataTable[Content | str], rows: list[tuple[str, list[Content | str]]]) -> None:
+def _shown(cell: Content | str) -> Content | Text:
+    """A cell as the table draws it: text is data, never markup (DataTable parses a ``str``).
+
+    A Rich ``Text``, not a ``Content``: DataTable measures its cells with Rich.
+    """
+    return Text(one_line(cell)) if isinstance(cell, str) else cell
+
+
+def _refill(
+    table: DataTable[Content | Text | str], rows: list[tuple[str, list[Content | str]]]
+) -> None:
     """Replace the rows, keeping the cursor on the same key when it is still there."""
     keep = None
     if table.row_count and 0 <= table.cursor_row < table.row_count:
         keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
     table.clear()
     for key, cells in rows:
-        table.add_row(*cells, key=key)
+        table.add_row(*map(_shown, cells), key=key)
     keys = [k for k, _ in rows]
     if keep in keys:
         table.move_cursor(row=keys.index(keep), animate=False)
@@ -80,7 +94,9 @@ class AlertsScreen(DataScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar("statusdash · alerts", id="status")
         with Vertical(classes="panel", id="alerts-table-panel"):
-            yield DataTable[Content | str](id="alerts-table", cursor_type="row", zebra_stripes=True)
+            yield DataTable[Content | Text | str](
+                id="alerts-table", cursor_type="row", zebra_stripes=True
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -131,7 +147,7 @@ class AlertsScreen(DataScreen):
     @on(AllAlertsFetched)
     def _got_all(self, message: AllAlertsFetched) -> None:
         if message.error:
-            self.notify(message.error, title="alerts", severity="error")
+            self.notify(one_line(message.error), title="alerts", severity="error", markup=False)
             return
         self._all = message.alerts
         self.redraw()
@@ -158,7 +174,7 @@ class ServicesScreen(DataScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar("statusdash · services", id="status")
         with Vertical(classes="panel", id="services-table-panel"):
-            yield DataTable[Content | str](
+            yield DataTable[Content | Text | str](
                 id="services-table", cursor_type="row", zebra_stripes=True
             )
         yield Footer()

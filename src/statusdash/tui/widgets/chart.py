@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from textual.content import Content
 from textual.widget import Widget
 
+from statusdash.safetext import one_line
 from statusdash.schema import HistorySeries
 from statusdash.tui import fmt
 
@@ -128,7 +129,7 @@ class Chart(Widget):
     def render(self) -> Content:
         region = self.content_region
         if not self._series:
-            return Content.styled(self._message, "$text-muted")
+            return Content.styled(one_line(self._message), "$text-muted")
         lines = render_chart(
             self._series, region.width, region.height, self._label, self._left, self._ceiling
         )

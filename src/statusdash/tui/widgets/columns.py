@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from textual.content import Content
 
-Cell = str | tuple[str, str]  # text, or (text, style)
+from statusdash.safetext import one_line
+
+Cell = str | tuple[str, str]  # text (data: escaped when shown), or (text, style)
 ELLIPSIS = "…"
 
 
@@ -34,7 +36,8 @@ class Column:
 
 
 def _text(cell: Cell) -> str:
-    return cell if isinstance(cell, str) else cell[0]
+    """The cell's text as shown: control characters and line breaks as visible escapes."""
+    return one_line(cell if isinstance(cell, str) else cell[0])
 
 
 def _style(cell: Cell) -> str:

@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from statusdash import units
+from statusdash.safetext import one_line
 from statusdash.schema import HostStatus
 from statusdash.tui import fmt
 from statusdash.tui.model import SPARK_LEN, FleetModel, HostRow, SortKey
@@ -365,7 +366,8 @@ class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
 
 
 def _fit(text: str, width: int) -> str:
-    """``text`` padded or cut to ``width`` cells, marking a cut with an ellipsis."""
+    """``text`` (escaped) padded or cut to ``width`` cells, marking a cut with an ellipsis."""
+    text = one_line(text)
     if len(text) <= width:
         return text.ljust(width)
     return text[: max(width - 1, 0)] + "…"

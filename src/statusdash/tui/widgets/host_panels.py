@@ -7,6 +7,7 @@ from datetime import datetime
 from textual.content import Content
 
 from statusdash import units
+from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic, HostDetail, HostSummary
 from statusdash.tui import fmt
 from statusdash.tui.widgets.columns import Cell, Column
@@ -42,13 +43,13 @@ def facts_line(
         parts.append(f"uptime {fmt.duration(summary.uptime_s)}")
     system = detail.report.system if detail else None
     if system is not None:
-        parts += [p for p in (system.os, system.kernel, system.arch) if p]
+        parts += [one_line(p) for p in (system.os, system.kernel, system.arch) if p]
         parts.append(f"{system.cpu_count} cores")
     elif summary is not None and summary.os:
-        parts.append(summary.os)
+        parts.append(one_line(summary.os))
     marker = fmt.host_marker(summary) if summary else fmt.MARK_STALE
     status = summary.status.value if summary else "unknown"
-    line = Content.assemble((f"{marker} {host}", "bold"), f" ({status})")
+    line = Content.assemble((f"{marker} {one_line(host)}", "bold"), f" ({status})")
     if note is not None:
         line = Content.assemble(line, "  ", note)
     for part in parts:

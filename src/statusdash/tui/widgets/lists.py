@@ -10,6 +10,7 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
 
+from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic, AlertState, ServiceHealth
 from statusdash.tui import fmt
 from statusdash.tui.widgets.columns import Cell, Column, render_rows, table_width
@@ -176,7 +177,7 @@ class LinesPanel(Widget):
             columns, rows, header, gap = self._table
             return table_width(columns, rows, gap=gap, header=header)
         if not self._lines:
-            return len(self._empty)
+            return len(one_line(self._empty))
         return max(line.cell_length for line in self._lines)
 
     def render(self) -> Content:
@@ -186,7 +187,7 @@ class LinesPanel(Widget):
             columns, rows, header, gap = self._table
             lines = render_rows(columns, rows, width, gap=gap, header=header)
         if not lines:
-            return Content.styled(self._empty, "$text-muted")
+            return Content.styled(one_line(self._empty), "$text-muted")
         height = self.content_region.height or len(lines)
         if len(lines) > height > 0:
             more = len(lines) - height + 1

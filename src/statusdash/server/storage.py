@@ -83,11 +83,26 @@ class StorageClosed(RuntimeError):
     """The storage service is shutting down and takes no more writes."""
 
 
+class WriteFailed(RuntimeError):
+    """One request's reports could not be stored; the other requests of its group were.
+
+    ``transient``: the database refused for a reason of its own (locked, full, I/O): retry
+    later; otherwise something in these reports is unstorable and a retry fails the same way.
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        self.transient = isinstance(exc, sqlite3.OperationalError)
+        what = "the database is unavailable" if self.transient else "the reports cannot be stored"
+        super().__init__(f"{what} ({type(exc).__name__}: {exc})")
+
+
 @dataclass
 class _Job:
     reports: Sequence[MetricsReport]
     received: float
     future: asyncio.Future[IngestAck]
+    keys: list[Key] = field(default_factory=list)
+    values: list[list[float | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -190,15 +205,41 @@ class Storage:
                     break
                 jobs.append(nxt)
                 n += len(nxt.reports)
-            group = _Group(jobs)
-            try:
-                self._commit(group)
-            except Exception as exc:  # resolve every waiter; never leave one hanging
-                log.exception("group commit of %d reports failed", n)
-                self._call(self._fail, group, exc)
-            else:
-                self._call(self._complete, group)
+            self._write(_Group([j for j in jobs if self._prepare(j)]))
         self._flush_hosts()
+
+    def _prepare(self, job: _Job) -> bool:
+        """Compute a job's keys and series values before the shared transaction.
+
+        A job whose values do not convert fails alone (False), and never joins the group.
+        """
+        try:
+            job.keys = [
+                (r.host, r.collected_at.timestamp(), r.report_id.bytes) for r in job.reports
+            ]
+            job.values = [catalog.values(r) for r in job.reports]
+        except Exception as exc:
+            log.exception("reports from %s do not convert; refused", _hosts(job))
+            self._call(self._fail, _Group([job]), WriteFailed(exc))
+            return False
+        return True
+
+    def _write(self, group: _Group) -> None:
+        """Commit a group; if it fails, commit each of its jobs alone, failing only the bad one."""
+        if not group.jobs:
+            return
+        try:
+            self._commit(group)
+        except Exception as exc:  # resolve every waiter; never leave one hanging
+            if len(group.jobs) == 1:
+                log.exception("write of reports from %s failed", _hosts(group.jobs[0]))
+                self._call(self._fail, group, WriteFailed(exc))
+                return
+            log.warning("group commit of %d requests failed (%s); each alone", len(group.jobs), exc)
+            for job in group.jobs:
+                self._write(_Group([job]))
+        else:
+            self._call(self._complete, group)
 
     def _call(self, fn: Callable[..., None], *args: object) -> None:
         assert self._loop is not None
@@ -209,20 +250,16 @@ class Storage:
     def _commit(self, group: _Group) -> None:
         conn = self._conn
         assert conn is not None
-        keys = [
-            [(r.host, r.collected_at.timestamp(), r.report_id.bytes) for r in job.reports]
-            for job in group.jobs
-        ]
-        seen = self._existing(conn, [k for ks in keys for k in ks])
+        seen = self._existing(conn, [k for job in group.jobs for k in job.keys])
         rows: list[tuple[Any, ...]] = []
         added: list[str] = []
         newest: dict[str, tuple[MetricsReport, float]] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             first = next_id(conn)
-            for job, job_keys in zip(group.jobs, keys, strict=True):
+            for job in group.jobs:
                 accepted = dup = 0
-                for r, key in zip(job.reports, job_keys, strict=True):
+                for r, key, values in zip(job.reports, job.keys, job.values, strict=True):
                     prev = newest.get(r.host)
                     if prev is None or r.collected_at >= prev[0].collected_at:
                         newest[r.host] = (r, job.received)
@@ -234,7 +271,7 @@ class Storage:
                     seen.add(key)
                     accepted += 1
                     host_id = self._host_id(conn, r, job.received, added)
-                    rows.append((first + len(rows), host_id, *key[1:], *catalog.values(r)))
+                    rows.append((first + len(rows), host_id, *key[1:], *values))
                 group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
             _insert(conn, rows)
             now = time.monotonic()
@@ -359,6 +396,10 @@ class Storage:
         for job in group.jobs:
             if not job.future.done():
                 job.future.set_exception(exc)
+
+
+def _hosts(job: _Job) -> str:
+    return ", ".join(sorted({r.host for r in job.reports})) or "nobody"
 
 
 def _newer(

@@ -15,7 +15,7 @@ from statusdash.server.auth import Principal
 from statusdash.server.body import read_body
 from statusdash.server.deps import AgentDep, CtxDep
 from statusdash.server.errors import ApiError
-from statusdash.server.storage import Storage, StorageClosed
+from statusdash.server.storage import Storage, StorageClosed, WriteFailed
 from statusdash.settings import Settings
 from statusdash.wire import MAX_BATCH_BYTES, MAX_REPORT_BYTES, MetricsReport, WireError
 
@@ -53,6 +53,10 @@ async def _store(storage: Storage, reports: Sequence[MetricsReport]) -> JSONResp
         ack = await storage.ingest(reports)
     except StorageClosed as exc:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
+    except WriteFailed as exc:
+        if exc.transient:
+            raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
+        raise ApiError(422, str(exc), "unstorable") from None
     return JSONResponse({"accepted": ack.accepted, "duplicates": ack.duplicates})
 
 

@@ -24,6 +24,14 @@ from typing import Any
 
 from statusdash import catalog, wire
 from statusdash.schema import IngestAck
+from statusdash.server.admission import (
+    IngestLimit,
+    Key,
+    RateLimited,
+    Stored,
+    Window,
+    over_limit,
+)
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, ensure_schema
 from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
@@ -51,9 +59,6 @@ _INSERT_PENDING = (
     f"INSERT INTO samples_pending (id, host_id, ts, {', '.join(_COLUMNS)})"  # noqa: S608
     f" VALUES (?1, ?2, ?3, {_VALUES})"
 )
-_LOOKUP_ROWS = 300  # keys per duplicate lookup: 900 bound parameters
-# A sample's key in ``samples``: host, collected_at (epoch s) and report_id, all as sent.
-Key = tuple[str, float, bytes]
 
 
 def insert_samples(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -101,6 +106,7 @@ class _Job:
     reports: Sequence[MetricsReport]
     received: float
     future: asyncio.Future[IngestAck]
+    limit: IngestLimit | None = None
     keys: list[Key] = field(default_factory=list)
     values: list[list[float | None]] = field(default_factory=list)
 
@@ -133,6 +139,7 @@ class Storage:
         self.persist_s = PERSIST_S
         self._closed = False
         self.commits = 0
+        self.refused: dict[str, int] = {}  # host -> reports refused by the ingest limit
 
     # --- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -175,12 +182,14 @@ class Storage:
         return self._host_ids[name]
 
     # --- the write path --------------------------------------------------------------------------
-    async def ingest(self, reports: Sequence[MetricsReport]) -> IngestAck:
+    async def ingest(
+        self, reports: Sequence[MetricsReport], limit: IngestLimit | None = None
+    ) -> IngestAck:
         """Store reports (oldest first); resolves once they are committed."""
         if self._closed or self._loop is None:
             raise StorageClosed("the server is shutting down")
         fut: asyncio.Future[IngestAck] = self._loop.create_future()
-        self._queue.put(_Job(reports, time.time(), fut))
+        self._queue.put(_Job(reports, time.time(), fut, limit))
         # Shield: a client that goes away must not cancel a write that is already queued.
         return await asyncio.shield(fut)
 
@@ -250,7 +259,17 @@ class Storage:
     def _commit(self, group: _Group) -> None:
         conn = self._conn
         assert conn is not None
-        seen = self._existing(conn, [k for job in group.jobs for k in job.keys])
+        stored = Stored(conn, self._host_ids, self._max_ts)
+        seen = stored.existing([k for job in group.jobs for k in job.keys])
+        counts: dict[Window, int] = {}
+        admitted = []
+        for job in group.jobs:
+            refusal = over_limit(job.limit, job.reports, job.keys, seen, counts, stored)
+            if refusal is None:
+                admitted.append(job)
+            else:
+                self._call(self._refuse, job, refusal)
+        group.jobs = admitted
         rows: list[tuple[Any, ...]] = []
         added: list[str] = []
         newest: dict[str, tuple[MetricsReport, float]] = {}
@@ -332,36 +351,6 @@ class Storage:
             self._persisted[name] = now
         self._dirty = {}
 
-    def _existing(self, conn: sqlite3.Connection, keys: list[Key]) -> set[Key]:
-        """The keys already in ``samples``: one primary-key lookup each, however many samples
-        the host has in that second.
-
-        Only keys that could be there are looked up: not those of hosts that have never
-        reported, nor those newer than the host's newest stored sample (the usual case; a
-        replay is never newer than what it replays). Runs outside the write transaction: this
-        thread is the only one that inserts samples.
-        """
-        ids, top = self._host_ids, self._max_ts
-        names = {ids[h]: h for h, _, _ in keys if h in ids}
-        params = [
-            (ids[h], ts, rid)
-            for h, ts, rid in keys
-            if h in ids and ts <= top.get(ids[h], float("inf"))
-        ]
-        found: set[Key] = set()
-        for i in range(0, len(params), _LOOKUP_ROWS):
-            chunk = params[i : i + _LOOKUP_ROWS]
-            marks = ",".join("(?, ?, ?)" for _ in chunk)
-            # CROSS JOIN: the VALUES list drives; each key is one search of the primary key.
-            q = (
-                f"SELECT s.host_id, s.ts, s.report_id FROM (VALUES {marks}) AS v"  # noqa: S608
-                " CROSS JOIN samples AS s ON s.host_id = v.column1 AND s.ts = v.column2"
-                " AND s.report_id = v.column3"
-            )
-            flat = [x for key in chunk for x in key]
-            found.update((names[h], ts, bytes(rid)) for h, ts, rid in conn.execute(q, flat))
-        return found
-
     def _host_id(
         self, conn: sqlite3.Connection, r: MetricsReport, received: float, added: list[str]
     ) -> int:
@@ -390,6 +379,12 @@ class Storage:
                 listener(states)
             except Exception:
                 log.exception("commit listener failed")
+
+    def _refuse(self, job: _Job, exc: RateLimited) -> None:
+        host = job.reports[0].host if job.reports else ""
+        self.refused[host] = self.refused.get(host, 0) + len(job.reports)
+        if not job.future.done():
+            job.future.set_exception(exc)
 
     @staticmethod
     def _fail(group: _Group, exc: BaseException) -> None:

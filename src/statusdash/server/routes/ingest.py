@@ -11,13 +11,15 @@ from fastapi.responses import JSONResponse
 
 from statusdash import wire
 from statusdash.schema import utcnow
+from statusdash.server.admission import IngestLimit, RateLimited
 from statusdash.server.auth import Principal
 from statusdash.server.body import read_body
+from statusdash.server.context import ServerContext
 from statusdash.server.deps import AgentDep, CtxDep
 from statusdash.server.errors import ApiError
-from statusdash.server.storage import Storage, StorageClosed, WriteFailed
+from statusdash.server.storage import StorageClosed, WriteFailed
 from statusdash.settings import Settings
-from statusdash.wire import MAX_BATCH_BYTES, MAX_REPORT_BYTES, MetricsReport, WireError
+from statusdash.wire import MAX_REPORT_BYTES, MetricsReport, WireError
 
 router = APIRouter(prefix="/api/metrics", tags=["ingest"])
 
@@ -48,9 +50,14 @@ def _own_hosts(agent: Principal, reports: Sequence[MetricsReport]) -> None:
             )
 
 
-async def _store(storage: Storage, reports: Sequence[MetricsReport]) -> JSONResponse:
+async def _store(server: ServerContext, reports: Sequence[MetricsReport]) -> JSONResponse:
+    limit = IngestLimit(
+        server.settings.ingest_max_reports_per_interval, server.settings.ingest_min_interval_s
+    )
     try:
-        ack = await storage.ingest(reports)
+        ack = await server.storage.ingest(reports, limit)
+    except RateLimited as exc:
+        raise ApiError(429, str(exc), "ingest_limit") from None
     except StorageClosed as exc:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     except WriteFailed as exc:
@@ -68,15 +75,15 @@ async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONRespo
     except WireError as exc:
         raise _refused(exc) from None
     _own_hosts(agent, [r])
-    return await _store(server.storage, [r])
+    return await _store(server, [r])
 
 
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
 async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
-    body = await read_body(request, MAX_BATCH_BYTES)
+    body = await read_body(request, server.settings.max_batch_bytes)
     try:
         reports = wire.decode_batch(body, now=utcnow(), max_age=_max_age(server.settings))
     except WireError as exc:
         raise _refused(exc) from None
     _own_hosts(agent, reports)
-    return await _store(server.storage, reports)
+    return await _store(server, reports)

@@ -75,6 +75,9 @@ def build(data_dir: Path, tls: bool, synchronous: str, port: int) -> Any:
         status_port=port,
         mtls_enabled=tls,
         db_synchronous=synchronous,
+        # The load generator sends many reports per host for the same moments; the per-host
+        # ingest limit (tests/server/test_hardening_limits.py) would refuse them.
+        ingest_max_reports_per_interval=10_000,
     )
     extra: dict[str, Any] = {"loop": "uvloop"}
     if not tls:

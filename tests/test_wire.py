@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -148,7 +149,8 @@ def test_every_field_past_each_bound_is_refused_with_its_path(
     elif isinstance(limit, int) and isinstance(BASE_VALUE[path], int):
         value = limit + (1 + int(delta)) * (1 if kind == "le" else -1)
     else:
-        value = limit + delta if kind == "le" else limit - delta
+        step = max(delta, 2 * math.ulp(limit))  # past a large bound by at least its precision
+        value = limit + step if kind == "le" else limit - step
         value = limit if kind == "gt" and delta > 1e8 else value  # gt: the bound itself too
     batch = json.dumps({"reports": [BASE, with_value(path, value)]})
     with pytest.raises(wire.WireError) as err:
@@ -300,3 +302,70 @@ def test_convert_and_builtins_agree_with_the_json_path() -> None:
     assert wire.convert(BASE) == wire.convert(wire.to_builtins(r)) == r
     assert r.worst_disk is not None and r.worst_disk.mount == "/"
     assert wire.to_builtins(r)["load"] == {"1m": 0.42, "5m": 0.3, "15m": 0.2}
+
+
+def test_every_number_has_a_bound_storage_can_hold() -> None:
+    """Each integer fits a signed 64-bit SQLite INTEGER; each float has a finite upper bound."""
+    for path in _leaves(BASE):
+        t = _type_at(path)
+        if isinstance(t, mi.IntType):
+            assert t.le is not None and t.le <= wire.MAX_INT64, path
+        elif isinstance(t, mi.FloatType):
+            assert t.le is not None and t.le < sys.float_info.max, path
+
+
+def _at_upper_bounds() -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(json.dumps(BASE))
+    for path in _leaves(BASE):
+        t = _type_at(path)
+        if isinstance(t, mi.IntType | mi.FloatType) and path != ("schema_version",):
+            node: Any = report
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = t.le
+    return report
+
+
+def test_stored_series_at_the_wire_bounds_fit_the_scaled_columns() -> None:
+    """Every catalogue series, at its field's upper bound, scales within ``MAX_SCALED``."""
+    from statusdash import catalog
+    from statusdash.server.models import MAX_SCALED
+
+    r = decode(_at_upper_bounds())
+    assert r.processes is not None and r.processes.count == wire.MAX_COUNT
+    assert r.memory is not None and r.memory.total == wire.MAX_INT64
+    for metric, value in zip(catalog.METRICS, catalog.values(r), strict=True):
+        assert value is not None, metric.name
+        assert value * metric.scale <= MAX_SCALED, metric.name
+
+
+HOSTILE = (
+    "\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\x1b[H\x00\x07\x08\r"
+    "\u202e\u2066gnp.exe\u2069[/x][link=https://evil.example]click[/link][bold red]"
+)
+
+
+def test_hostile_text_is_data_stored_as_received() -> None:
+    """Escapes, NUL, bidi overrides, Rich markup and newlines are accepted and kept exactly."""
+    report = json.loads(json.dumps(BASE))
+    report["system"]["os"] = HOSTILE[:255]
+    report["processes"]["top_cpu"][0]["name"] = HOSTILE
+    report["services"][0]["detail"] = ("Traceback (most recent call last):\n  " + HOSTILE) * 20
+    report["disks"][0]["mount"] = HOSTILE
+    r = decode(report)
+    assert r.system is not None and r.system.os == HOSTILE[:255]
+    assert r.processes is not None and r.processes.top_cpu[0].name == HOSTILE
+    assert r.services[0].detail == report["services"][0]["detail"]
+    assert decode(json.loads(wire.encode(r))) == r
+
+
+@pytest.mark.parametrize("where", ["report", "batch"])
+def test_deeply_nested_json_is_malformed_not_a_crash(where: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    body = json.dumps(BASE)[:-1] + f', "extra": {deep}}}'
+    if where == "batch":
+        body = '{"reports": [' + body + "]}"
+    decoder = wire.decode_report if where == "report" else wire.decode_batch
+    with pytest.raises(wire.WireError) as err:
+        decoder(body, now=NOW, max_age=AGE)
+    assert err.value.malformed and "nested too deeply" in err.value.problem

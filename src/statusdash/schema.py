@@ -104,6 +104,9 @@ class HostDetail(BaseModel):
     summary: HostSummary
     report: WireReport
     alerts: list[AlertPublic] = Field(default_factory=list)
+    ingest_refused: int = Field(
+        0, description="reports refused by the per-host ingest limit since the server started"
+    )
 
 
 class HistoryPoint(BaseModel):

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     db_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$")
     """SQLite's synchronous mode for the WAL (NORMAL may lose the last commits on power loss)."""
 
+    # --- ingest limits (one agent cannot hurt another: docs/security.md) ----------------------
+    max_batch_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
+    """Largest POST /api/metrics/batch body, in bytes (413 past it); the agent sends <= 2 MiB."""
+    ingest_max_reports_per_interval: int = Field(3, ge=1, le=10_000)
+    """New reports stored per host per interval_s of collected_at; more are refused with 429."""
+    ingest_min_interval_s: float = Field(0.1, gt=0, le=3600)
+    """The shortest window the per-host limit counts in, whatever interval_s a report claims."""
+
     # --- alerts, service health, stream, webhooks (docs/alerts.md) ----------------------------
     alert_rules_file: Path | None = None
     """The rules file (TOML or YAML); re-read on SIGHUP."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -27,19 +27,34 @@ MAX_FUTURE = timedelta(minutes=5)
 
 # Body caps, enforced by the server before any JSON is parsed; the agent sends within them.
 MAX_REPORT_BYTES = 256 * 1024
-MAX_BATCH_BYTES = 16 * 1024 * 1024
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # the default of the MAX_BATCH_BYTES setting
 MAX_BATCH_REPORTS = 2000
 MAX_EVENTS = 256  # health events per POST /api/events
 MAX_EVENTS_BYTES = 256 * 1024
 
-_FMAX = sys.float_info.max  # JSON's 1e400 decodes to infinity: every float is bounded by this
+# Every number has a bound that storage and the readers can hold (docs/wire-schema.md): integers
+# fit a signed 64-bit SQLite INTEGER, and the floats that history stores as scaled integers stay
+# within ``server.models.MAX_SCALED`` once scaled (tests/test_wire.py checks both).
+MAX_INT64 = 2**63 - 1
+MAX_RATE = float(2**47)  # bytes, packets or operations per second: 140 TB/s
+MAX_COUNT = 10**7  # processes on one host; a load average cannot exceed the runnable ones
+MAX_LATENCY_MS = 86_400_000.0  # one day
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
-NonNeg = Annotated[float, msgspec.Meta(ge=0, le=_FMAX)]
+Rate = Annotated[float, msgspec.Meta(ge=0, le=MAX_RATE)]
+Load = Annotated[float, msgspec.Meta(ge=0, le=MAX_COUNT)]
 Celsius = Annotated[float, msgspec.Meta(ge=-273.15, le=1000)]
-Bytes = Annotated[int, msgspec.Meta(ge=0)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-Text = Annotated[str, msgspec.Meta(max_length=255)]
-ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+Bytes = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+# Text from agents is data, stored as received: capped in length, never refused for its
+# characters (control characters, escapes, markup, a multi-line stack trace); readers escape it
+# where they show it (``safetext``). The events payloads use the same caps.
+NAME_LEN = 255
+DETAIL_LEN = 4096
+SHORT_LEN = 64
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LEN)]
+Text = Annotated[str, msgspec.Meta(max_length=NAME_LEN)]
+ShortText = Annotated[str, msgspec.Meta(max_length=SHORT_LEN)]
+Detail = Annotated[str, msgspec.Meta(max_length=DETAIL_LEN)]
 # msgspec searches with Python's re, where ``$`` also matches before a final newline: ``\Z`` does
 # not, so ``"web-1\n"`` is refused, as ``hostid.is_valid`` refuses it.
 _HOST_PATTERN = hostid.PATTERN.removesuffix("$") + r"\Z"
@@ -70,9 +85,9 @@ class CpuStats(_Wire, kw_only=True):
 class LoadAvg(_Wire, kw_only=True):
     """Load averages; on the wire the keys are ``1m``, ``5m`` and ``15m``."""
 
-    m1: NonNeg = msgspec.field(name="1m")
-    m5: NonNeg = msgspec.field(name="5m")
-    m15: NonNeg = msgspec.field(name="15m")
+    m1: Load = msgspec.field(name="1m")
+    m5: Load = msgspec.field(name="5m")
+    m15: Load = msgspec.field(name="15m")
 
 
 class Memory(_Wire, kw_only=True):
@@ -98,35 +113,35 @@ class Disk(_Wire, kw_only=True):
 
 
 class DiskIORate(_Wire, kw_only=True):
-    read_bytes_s: NonNeg = 0.0
-    write_bytes_s: NonNeg = 0.0
-    read_ops_s: NonNeg = 0.0
-    write_ops_s: NonNeg = 0.0
+    read_bytes_s: Rate = 0.0
+    write_bytes_s: Rate = 0.0
+    read_ops_s: Rate = 0.0
+    write_ops_s: Rate = 0.0
 
 
 class DiskIO(_Wire, kw_only=True):
     """Rates per second, summed over devices; ``None`` on the agent's first sample."""
 
-    read_bytes_s: NonNeg | None = None
-    write_bytes_s: NonNeg | None = None
-    devices: Annotated[dict[str, DiskIORate], msgspec.Meta(max_length=1024)] = {}
+    read_bytes_s: Rate | None = None
+    write_bytes_s: Rate | None = None
+    devices: Annotated[dict[Text, DiskIORate], msgspec.Meta(max_length=1024)] = {}
 
 
 class NetRate(_Wire, kw_only=True):
-    rx_bytes_s: NonNeg = 0.0
-    tx_bytes_s: NonNeg = 0.0
-    rx_packets_s: NonNeg = 0.0
-    tx_packets_s: NonNeg = 0.0
-    errors_s: NonNeg = 0.0
-    drops_s: NonNeg = 0.0
+    rx_bytes_s: Rate = 0.0
+    tx_bytes_s: Rate = 0.0
+    rx_packets_s: Rate = 0.0
+    tx_packets_s: Rate = 0.0
+    errors_s: Rate = 0.0
+    drops_s: Rate = 0.0
 
 
 class Net(_Wire, kw_only=True):
     """Rates per second, summed over interfaces but loopback; ``None`` on the first sample."""
 
-    rx_bytes_s: NonNeg | None = None
-    tx_bytes_s: NonNeg | None = None
-    interfaces: Annotated[dict[str, NetRate], msgspec.Meta(max_length=1024)] = {}
+    rx_bytes_s: Rate | None = None
+    tx_bytes_s: Rate | None = None
+    interfaces: Annotated[dict[Text, NetRate], msgspec.Meta(max_length=1024)] = {}
 
 
 class Temperature(_Wire, kw_only=True):
@@ -138,16 +153,16 @@ class Temperature(_Wire, kw_only=True):
 
 
 class ProcessInfo(_Wire, kw_only=True):
-    pid: Annotated[int, msgspec.Meta(ge=0)]
+    pid: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
     name: Text
     user: Text = ""
-    cpu_percent: NonNeg  # % of one core; can exceed 100 on several cores
+    cpu_percent: Annotated[float, msgspec.Meta(ge=0, le=100 * 65536)]  # % of one core, per core
     memory_percent: Percent
     rss: Bytes = 0
 
 
 class Processes(_Wire, kw_only=True):
-    count: Annotated[int, msgspec.Meta(ge=0)]
+    count: Count
     top_cpu: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
     top_memory: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
 
@@ -162,17 +177,17 @@ class ServiceCheckResult(_Wire, kw_only=True):
     """The result of one of the host's service checks (services.yaml)."""
 
     name: Name
-    kind: Annotated[str, msgspec.Meta(max_length=32)] = ""  # http, tcp, process or systemd
+    kind: ShortText = ""  # http, tcp, process or systemd
     status: HealthStatus
     checked_at: Time
-    latency_ms: NonNeg | None = None
-    detail: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    latency_ms: Annotated[float, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)] | None = None
+    detail: Detail = ""
 
 
 class MetricsReport(_Wire, kw_only=True):
     """One collection cycle of one host."""
 
-    schema_version: Annotated[int, msgspec.Meta(ge=1)]
+    schema_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
     report_id: uuid.UUID
     host: HostId
     collected_at: Time
@@ -270,7 +285,7 @@ def _undecodable(body: bytes | str, exc: msgspec.DecodeError, kind: type[Any]) -
     """
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return WireError("", f"malformed JSON: {exc}", malformed=True)
     try:
         msgspec.convert(data, kind)
@@ -279,8 +294,12 @@ def _undecodable(body: bytes | str, exc: msgspec.DecodeError, kind: type[Any]) -
     return WireError("", "a number is not finite (NaN or Infinity)")
 
 
+def _too_deep() -> WireError:
+    """JSON nested past the parser's recursion limit (a report is four levels deep)."""
+    return WireError("", "malformed JSON: nested too deeply", malformed=True)
+
+
 _REPORT = msgspec.json.Decoder(MetricsReport)
-_BATCH = msgspec.json.Decoder(MetricsBatch)
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -292,27 +311,58 @@ def decode_report(body: bytes | str, *, now: datetime, max_age: timedelta | None
         raise _error(exc) from None
     except msgspec.DecodeError as exc:
         raise _undecodable(body, exc, MetricsReport) from None
+    except RecursionError:
+        raise _too_deep() from None
     _check(r, now, max_age, "")
     return r
+
+
+class _RawBatch(_Wire, kw_only=True):
+    """A batch split into its reports' JSON, each left undecoded (a scan that builds nothing)."""
+
+    reports: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_BATCH_REPORTS)]
+
+
+_SPLIT = msgspec.json.Decoder(_RawBatch)
+
+
+def iter_batch(
+    body: bytes | str, *, now: datetime, max_age: timedelta | None
+) -> Iterator[MetricsReport]:
+    """A batch's reports one at a time, oldest first, or ``WireError`` naming the first bad one.
+
+    The body is split once, then each report is decoded as it is reached, so the server can let
+    other requests run between reports of a big batch (msgspec holds the GIL while it decodes).
+    """
+    try:
+        raws = _SPLIT.decode(body).reports
+    except msgspec.ValidationError as exc:
+        raise _error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise _undecodable(body, exc, MetricsBatch) from None
+    except RecursionError:
+        raise _too_deep() from None
+    for i, raw in enumerate(raws):
+        prefix = f"reports.{i}"
+        try:
+            r = _REPORT.decode(raw)
+        except msgspec.ValidationError as exc:
+            inner = _error(exc)
+            path = f"{prefix}.{inner.path}" if inner.path else prefix
+            raise WireError(path, inner.problem, index=i) from None
+        try:
+            _check(r, now, max_age, f"{prefix}.")
+        except WireError as exc:
+            exc.index = i
+            raise
+        yield r
 
 
 def decode_batch(
     body: bytes | str, *, now: datetime, max_age: timedelta | None
 ) -> list[MetricsReport]:
     """The reports of a batch from JSON, oldest first, or ``WireError`` naming the first bad one."""
-    try:
-        reports = _BATCH.decode(body).reports
-    except msgspec.ValidationError as exc:
-        raise _error(exc) from None
-    except msgspec.DecodeError as exc:
-        raise _undecodable(body, exc, MetricsBatch) from None
-    for i, r in enumerate(reports):
-        try:
-            _check(r, now, max_age, f"reports.{i}.")
-        except WireError as exc:
-            exc.index = i
-            raise
-    return reports
+    return list(iter_batch(body, now=now, max_age=max_age))
 
 
 def convert(data: Any) -> MetricsReport:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from statusdash import hostid
+from statusdash import hostid, wire
 from statusdash.errors import Invalid
 from statusdash.schema import ServiceHealth
 from statusdash.server.alerts.rules import EVENT_RULE
@@ -28,6 +28,9 @@ from statusdash.server.stream import SERVICE_CHANGED, Broadcaster
 from statusdash.wire import MAX_EVENTS, HealthStatus
 
 YIELD_EVERY = 32
+# An event is four levels deep (list, event, payload, metrics); ``metrics`` values may nest a
+# little. Deeper JSON is refused before validation, so nothing downstream recurses on it.
+MAX_DEPTH = 16
 EventType = Literal[
     "SYSTEM_SERVICE_HEALTHY",
     "SYSTEM_SERVICE_UNHEALTHY",
@@ -48,7 +51,7 @@ class EventEnvelope(_In):
 class ServicePayload(_In):
     service_name: str = Field(
         min_length=1,
-        max_length=255,
+        max_length=wire.NAME_LEN,
         validation_alias=AliasChoices("serviceName", "service_name", "name"),
     )
     checked_at: datetime | None = Field(
@@ -57,7 +60,7 @@ class ServicePayload(_In):
     metrics: dict[str, Any] = Field(default_factory=dict, max_length=100)
     error_message: str | None = Field(
         default=None,
-        max_length=2000,
+        max_length=wire.DETAIL_LEN,
         validation_alias=AliasChoices("errorMessage", "error_message", "error"),
     )
     expected_within_s: float | None = Field(
@@ -79,10 +82,10 @@ class ServicePayload(_In):
 class AlertPayload(_In):
     alert_name: str = Field(
         min_length=1,
-        max_length=255,
+        max_length=wire.NAME_LEN,
         validation_alias=AliasChoices("alertName", "alert_name", "name", "subject"),
     )
-    message: str = Field(default="", max_length=2000)
+    message: str = Field(default="", max_length=wire.DETAIL_LEN)
     severity: Literal["info", "warning", "critical"] = "warning"
     host: str | None = Field(default=None, pattern=hostid.PATTERN, max_length=63)
 
@@ -99,6 +102,10 @@ def parse_events(body: bytes) -> list[Event]:
         raw = json.loads(body)
     except ValueError as exc:
         raise MalformedBody(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedBody("malformed JSON: nested too deeply") from None
+    if _too_deep(raw):
+        raise Invalid(f"the body nests deeper than {MAX_DEPTH} levels")
     if isinstance(raw, dict) and isinstance(raw.get("events"), list):
         raw = raw["events"]
     items = raw if isinstance(raw, list) else [raw]
@@ -118,6 +125,21 @@ def parse_events(body: bytes) -> list[Event]:
             text, fields_ = validation_detail(exc.errors(include_url=False))
             raise InvalidFields(f"{where}: {text}", fields_) from None
     return out
+
+
+def _too_deep(raw: Any) -> bool:
+    """Whether ``raw`` nests lists and objects deeper than ``MAX_DEPTH`` (without recursing)."""
+    level: list[Any] = [raw] if isinstance(raw, dict | list) else []
+    for _ in range(MAX_DEPTH):
+        level = [
+            v
+            for node in level
+            for v in (node.values() if isinstance(node, dict) else node)
+            if isinstance(v, dict | list)
+        ]
+        if not level:
+            return False
+    return True
 
 
 class ServiceMap:

@@ -24,6 +24,14 @@ from typing import Any
 
 from statusdash import catalog, wire
 from statusdash.schema import IngestAck
+from statusdash.server.admission import (
+    IngestLimit,
+    Key,
+    RateLimited,
+    Stored,
+    Window,
+    over_limit,
+)
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, ensure_schema
 from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
@@ -51,9 +59,6 @@ _INSERT_PENDING = (
     f"INSERT INTO samples_pending (id, host_id, ts, {', '.join(_COLUMNS)})"  # noqa: S608
     f" VALUES (?1, ?2, ?3, {_VALUES})"
 )
-_LOOKUP_ROWS = 300  # keys per duplicate lookup: 900 bound parameters
-# A sample's key in ``samples``: host, collected_at (epoch s) and report_id, all as sent.
-Key = tuple[str, float, bytes]
 
 
 def insert_samples(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -83,11 +88,27 @@ class StorageClosed(RuntimeError):
     """The storage service is shutting down and takes no more writes."""
 
 
+class WriteFailed(RuntimeError):
+    """One request's reports could not be stored; the other requests of its group were.
+
+    ``transient``: the database refused for a reason of its own (locked, full, I/O): retry
+    later; otherwise something in these reports is unstorable and a retry fails the same way.
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        self.transient = isinstance(exc, sqlite3.OperationalError)
+        what = "the database is unavailable" if self.transient else "the reports cannot be stored"
+        super().__init__(f"{what} ({type(exc).__name__}: {exc})")
+
+
 @dataclass
 class _Job:
     reports: Sequence[MetricsReport]
     received: float
     future: asyncio.Future[IngestAck]
+    limit: IngestLimit | None = None
+    keys: list[Key] = field(default_factory=list)
+    values: list[list[float | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +139,7 @@ class Storage:
         self.persist_s = PERSIST_S
         self._closed = False
         self.commits = 0
+        self.refused: dict[str, int] = {}  # host -> reports refused by the ingest limit
 
     # --- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -160,12 +182,14 @@ class Storage:
         return self._host_ids[name]
 
     # --- the write path --------------------------------------------------------------------------
-    async def ingest(self, reports: Sequence[MetricsReport]) -> IngestAck:
+    async def ingest(
+        self, reports: Sequence[MetricsReport], limit: IngestLimit | None = None
+    ) -> IngestAck:
         """Store reports (oldest first); resolves once they are committed."""
         if self._closed or self._loop is None:
             raise StorageClosed("the server is shutting down")
         fut: asyncio.Future[IngestAck] = self._loop.create_future()
-        self._queue.put(_Job(reports, time.time(), fut))
+        self._queue.put(_Job(reports, time.time(), fut, limit))
         # Shield: a client that goes away must not cancel a write that is already queued.
         return await asyncio.shield(fut)
 
@@ -190,15 +214,41 @@ class Storage:
                     break
                 jobs.append(nxt)
                 n += len(nxt.reports)
-            group = _Group(jobs)
-            try:
-                self._commit(group)
-            except Exception as exc:  # resolve every waiter; never leave one hanging
-                log.exception("group commit of %d reports failed", n)
-                self._call(self._fail, group, exc)
-            else:
-                self._call(self._complete, group)
+            self._write(_Group([j for j in jobs if self._prepare(j)]))
         self._flush_hosts()
+
+    def _prepare(self, job: _Job) -> bool:
+        """Compute a job's keys and series values before the shared transaction.
+
+        A job whose values do not convert fails alone (False), and never joins the group.
+        """
+        try:
+            job.keys = [
+                (r.host, r.collected_at.timestamp(), r.report_id.bytes) for r in job.reports
+            ]
+            job.values = [catalog.values(r) for r in job.reports]
+        except Exception as exc:
+            log.exception("reports from %s do not convert; refused", _hosts(job))
+            self._call(self._fail, _Group([job]), WriteFailed(exc))
+            return False
+        return True
+
+    def _write(self, group: _Group) -> None:
+        """Commit a group; if it fails, commit each of its jobs alone, failing only the bad one."""
+        if not group.jobs:
+            return
+        try:
+            self._commit(group)
+        except Exception as exc:  # resolve every waiter; never leave one hanging
+            if len(group.jobs) == 1:
+                log.exception("write of reports from %s failed", _hosts(group.jobs[0]))
+                self._call(self._fail, group, WriteFailed(exc))
+                return
+            log.warning("group commit of %d requests failed (%s); each alone", len(group.jobs), exc)
+            for job in group.jobs:
+                self._write(_Group([job]))
+        else:
+            self._call(self._complete, group)
 
     def _call(self, fn: Callable[..., None], *args: object) -> None:
         assert self._loop is not None
@@ -209,20 +259,26 @@ class Storage:
     def _commit(self, group: _Group) -> None:
         conn = self._conn
         assert conn is not None
-        keys = [
-            [(r.host, r.collected_at.timestamp(), r.report_id.bytes) for r in job.reports]
-            for job in group.jobs
-        ]
-        seen = self._existing(conn, [k for ks in keys for k in ks])
+        stored = Stored(conn, self._host_ids, self._max_ts)
+        seen = stored.existing([k for job in group.jobs for k in job.keys])
+        counts: dict[Window, int] = {}
+        admitted = []
+        for job in group.jobs:
+            refusal = over_limit(job.limit, job.reports, job.keys, seen, counts, stored)
+            if refusal is None:
+                admitted.append(job)
+            else:
+                self._call(self._refuse, job, refusal)
+        group.jobs = admitted
         rows: list[tuple[Any, ...]] = []
         added: list[str] = []
         newest: dict[str, tuple[MetricsReport, float]] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             first = next_id(conn)
-            for job, job_keys in zip(group.jobs, keys, strict=True):
+            for job in group.jobs:
                 accepted = dup = 0
-                for r, key in zip(job.reports, job_keys, strict=True):
+                for r, key, values in zip(job.reports, job.keys, job.values, strict=True):
                     prev = newest.get(r.host)
                     if prev is None or r.collected_at >= prev[0].collected_at:
                         newest[r.host] = (r, job.received)
@@ -234,7 +290,7 @@ class Storage:
                     seen.add(key)
                     accepted += 1
                     host_id = self._host_id(conn, r, job.received, added)
-                    rows.append((first + len(rows), host_id, *key[1:], *catalog.values(r)))
+                    rows.append((first + len(rows), host_id, *key[1:], *values))
                 group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
             _insert(conn, rows)
             now = time.monotonic()
@@ -295,36 +351,6 @@ class Storage:
             self._persisted[name] = now
         self._dirty = {}
 
-    def _existing(self, conn: sqlite3.Connection, keys: list[Key]) -> set[Key]:
-        """The keys already in ``samples``: one primary-key lookup each, however many samples
-        the host has in that second.
-
-        Only keys that could be there are looked up: not those of hosts that have never
-        reported, nor those newer than the host's newest stored sample (the usual case; a
-        replay is never newer than what it replays). Runs outside the write transaction: this
-        thread is the only one that inserts samples.
-        """
-        ids, top = self._host_ids, self._max_ts
-        names = {ids[h]: h for h, _, _ in keys if h in ids}
-        params = [
-            (ids[h], ts, rid)
-            for h, ts, rid in keys
-            if h in ids and ts <= top.get(ids[h], float("inf"))
-        ]
-        found: set[Key] = set()
-        for i in range(0, len(params), _LOOKUP_ROWS):
-            chunk = params[i : i + _LOOKUP_ROWS]
-            marks = ",".join("(?, ?, ?)" for _ in chunk)
-            # CROSS JOIN: the VALUES list drives; each key is one search of the primary key.
-            q = (
-                f"SELECT s.host_id, s.ts, s.report_id FROM (VALUES {marks}) AS v"  # noqa: S608
-                " CROSS JOIN samples AS s ON s.host_id = v.column1 AND s.ts = v.column2"
-                " AND s.report_id = v.column3"
-            )
-            flat = [x for key in chunk for x in key]
-            found.update((names[h], ts, bytes(rid)) for h, ts, rid in conn.execute(q, flat))
-        return found
-
     def _host_id(
         self, conn: sqlite3.Connection, r: MetricsReport, received: float, added: list[str]
     ) -> int:
@@ -354,11 +380,21 @@ class Storage:
             except Exception:
                 log.exception("commit listener failed")
 
+    def _refuse(self, job: _Job, exc: RateLimited) -> None:
+        host = job.reports[0].host if job.reports else ""
+        self.refused[host] = self.refused.get(host, 0) + len(job.reports)
+        if not job.future.done():
+            job.future.set_exception(exc)
+
     @staticmethod
     def _fail(group: _Group, exc: BaseException) -> None:
         for job in group.jobs:
             if not job.future.done():
                 job.future.set_exception(exc)
+
+
+def _hosts(job: _Job) -> str:
+    return ", ".join(sorted({r.host for r in job.reports})) or "nobody"
 
 
 def _newer(

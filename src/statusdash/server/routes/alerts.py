@@ -63,7 +63,7 @@ async def list_alerts(
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertPublic)
 async def ack(
-    alerts: AlertsDep, alert_id: Annotated[int, Path(ge=1)], reader: ReaderDep
+    alerts: AlertsDep, alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], reader: ReaderDep
 ) -> AlertPublic:
     return await alerts.ack(alert_id, reader.name)
 

@@ -54,6 +54,7 @@ async def show_host(
         summary=summarize(state, utcnow(), alerts.engine.firing_count(host)),
         report=state.latest,
         alerts=alerts.for_host(host),
+        ingest_refused=storage.refused.get(host, 0),
     )
 
 

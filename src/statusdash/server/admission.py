@@ -1,0 +1,126 @@
+"""What the writer admits of a group: the duplicates it skips and the per-host ingest limit.
+
+The limit: at most a few new reports per host per ``interval_s`` of ``collected_at``.
+
+Windows are ``collected_at`` buckets of the report's ``interval_s`` (at least
+``min_interval_s``, so a report cannot shrink its own window to nothing): a day of spool backlog
+covers a day of buckets and passes, replays are duplicates and not counted, and a flood of new
+report ids for the same moments is refused, so one agent cannot fill the disk. The writer thread
+checks it against the rows already stored (one primary-key range, only for a window that can
+hold any) and the rows of its group; nothing is kept in memory between groups. Both lookups run
+outside the write transaction: the writer thread is the only one that inserts samples.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from statusdash.wire import MetricsReport
+
+# A window: host, its width in seconds, and the index of its collected_at bucket.
+Window = tuple[str, float, int]
+# A sample's key in ``samples``: host, collected_at (epoch s) and report_id, all as sent.
+Key = tuple[str, float, bytes]
+_LOOKUP_ROWS = 300  # keys per duplicate lookup: 900 bound parameters
+
+
+@dataclass(frozen=True)
+class IngestLimit:
+    """At most ``per_interval`` new reports per host per window (``INGEST_*`` settings)."""
+
+    per_interval: int
+    min_interval_s: float
+
+
+class RateLimited(RuntimeError):
+    """A request that would store more reports in one window than its host's limit allows."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the writer knows of stored rows: its connection, host ids and newest ts per host."""
+
+    conn: sqlite3.Connection
+    host_ids: dict[str, int]
+    max_ts: dict[int, float]
+
+    def existing(self, keys: list[Key]) -> set[Key]:
+        """The keys already in ``samples``: one primary-key lookup each.
+
+        Only keys that could be there are looked up: not those of hosts that have never
+        reported, nor those newer than the host's newest stored sample (the usual case; a
+        replay is never newer than what it replays).
+        """
+        ids, top = self.host_ids, self.max_ts
+        names = {ids[h]: h for h, _, _ in keys if h in ids}
+        params = [
+            (ids[h], ts, rid)
+            for h, ts, rid in keys
+            if h in ids and ts <= top.get(ids[h], float("inf"))
+        ]
+        found: set[Key] = set()
+        for i in range(0, len(params), _LOOKUP_ROWS):
+            chunk = params[i : i + _LOOKUP_ROWS]
+            marks = ",".join("(?, ?, ?)" for _ in chunk)
+            # CROSS JOIN: the VALUES list drives; each key is one search of the primary key.
+            q = (
+                f"SELECT s.host_id, s.ts, s.report_id FROM (VALUES {marks}) AS v"  # noqa: S608
+                " CROSS JOIN samples AS s ON s.host_id = v.column1 AND s.ts = v.column2"
+                " AND s.report_id = v.column3"
+            )
+            flat = [x for key in chunk for x in key]
+            found.update((names[h], ts, bytes(rid)) for h, ts, rid in self.conn.execute(q, flat))
+        return found
+
+    def count(self, window: Window) -> int:
+        """Rows the host already has in ``window``."""
+        host, width, index = window
+        host_id = self.host_ids.get(host)
+        start = index * width
+        if host_id is None or start > self.max_ts.get(host_id, float("-inf")):
+            return 0  # the usual case: a window newer than anything stored
+        (n,) = self.conn.execute(
+            "SELECT count(*) FROM samples WHERE host_id = ? AND ts >= ? AND ts < ?",
+            (host_id, start, start + width),
+        ).fetchone()
+        return int(n)
+
+
+def over_limit(
+    limit: IngestLimit | None,
+    reports: Sequence[MetricsReport],
+    keys: Sequence[Key],
+    seen: set[Key],
+    counts: dict[Window, int],
+    stored: Stored,
+) -> RateLimited | None:
+    """The refusal if ``reports`` would pass the limit; else add their new ones to ``counts``.
+
+    ``seen``: keys already stored (duplicates, not counted); ``counts``: the windows' rows so
+    far, stored and admitted earlier in this group.
+    """
+    if limit is None:
+        return None
+    mine: dict[Window, int] = {}
+    new: set[Key] = set()
+    for r, key in zip(reports, keys, strict=True):
+        if key in seen or key in new:
+            continue
+        new.add(key)
+        width = max(r.interval_s, limit.min_interval_s)
+        window = (r.host, width, math.floor(key[1] / width))
+        if window not in counts:
+            counts[window] = stored.count(window)
+        mine[window] = mine.get(window, 0) + 1
+        if counts[window] + mine[window] > limit.per_interval:
+            return RateLimited(
+                f"host {r.host} sent more than {limit.per_interval} new reports collected"
+                f" within one interval of {width:g} s (INGEST_MAX_REPORTS_PER_INTERVAL);"
+                " replays are duplicates and not counted"
+            )
+    for window, n in mine.items():
+        counts[window] += n
+    return None

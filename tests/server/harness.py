@@ -76,7 +76,7 @@ class Harness:
         self.server.start()
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+def wait_for(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
     """Poll ``pred`` until it returns something truthy (bounded)."""
     deadline = time.monotonic() + timeout
     while True:

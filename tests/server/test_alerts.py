@@ -196,7 +196,7 @@ def test_sighup_rereads_the_rules_file(tmp_path: Path) -> None:
             except Exception:
                 return None
 
-        assert wait_for(cpu_rule, 15, "server")["rules"]["cpu"]["threshold"] == 70
+        assert wait_for(cpu_rule, 60, "server")["rules"]["cpu"]["threshold"] == 70
         rules.write_text("rules:\n  cpu: {threshold: 75, clear: 60}\n")
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: (cpu_rule() or {}).get("rules", {}).get("cpu", {}).get("threshold") == 75)

@@ -37,7 +37,7 @@ def frozen_app(source: DataSource | None = None, **kw: Any) -> StatusdashApp:
 
 
 async def wait_for(
-    pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 10.0, what: str = ""
+    pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0, what: str = ""
 ) -> None:
     """Let the app run until ``cond()`` holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ Latency. One host, 30 days + 1 hour at 10 s (259,560 rows) through the same bulk
 by the real job except the last minute (as the 10 s job leaves it); each query's median over
 ROUNDS runs, through the tiers (``history.query``) and as a raw scan (``history.query_raw``).
 
-Bulk path: the real schema (``ensure_schema``) and ``storage.insert_samples``, the insert
+Bulk path: the real schema (``ensure_schema``) and ``raw.insert_samples``, the insert
 ``Storage`` runs, in WAL mode with synchronous=NORMAL; only the HTTP and pydantic work is skipped.
 """
 

@@ -1,6 +1,6 @@
 """The history benchmark's simulated fleet: report values, the rows hosts write, the bulk insert.
 
-The bulk insert is the one ``Storage`` runs (``storage.insert_samples``), after the same
+The bulk insert is the one ``Storage`` runs (``raw.insert_samples``), after the same
 ``rollups.last_id``; it also feeds the rejected variants of the raw table (``ALTERNATIVES``,
 docs/history.md) so they can be measured beside it.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 from statusdash.server import rollups
 from statusdash.server.models import stored_value
+from statusdash.server.raw import insert_samples
 from statusdash.server.rollup_models import COLUMNS, SCALES
-from statusdash.server.storage import insert_samples
 
 INTERVAL_S = 10
 T_START = 1_789_999_200.0  # an hour boundary

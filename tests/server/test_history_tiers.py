@@ -17,8 +17,9 @@ import pytest
 from statusdash.server import history, rollups
 from statusdash.server.db import connect, make_engine
 from statusdash.server.models import METRIC_COLUMNS, stored_value
+from statusdash.server.raw import insert_samples
 from statusdash.server.rollup_models import COLUMNS, HOUR, MINUTE, SCALES, Tier
-from statusdash.server.storage import Storage, insert_samples
+from statusdash.server.storage import Storage
 from statusdash.wire import MetricsReport
 from tests.conftest import make_report
 

@@ -34,53 +34,18 @@ from statusdash.server.admission import (
 )
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, ensure_schema
-from statusdash.server.models import METRIC_COLUMNS, SCALES, stored_sql
-from statusdash.server.rollups import last_id
+from statusdash.server.raw import insert_rows, next_id
 from statusdash.wire import MetricsReport
 
 log = logging.getLogger(__name__)
 
+SMALL_JOB = 16  # reports; a request this small commits ahead of the batches queued with it
 MAX_GROUP_REPORTS = 5000
 # The host row (last seen, newest report as JSON, for the cache rebuild at start) is rewritten at
 # most this often per host, and at shutdown. Rewriting a ~1.5 KB row for every report made the
 # WAL ~40x larger than the samples themselves and was the largest cost of a commit. The samples
 # are committed before every acknowledgement; only this snapshot can lag after a crash.
 PERSIST_S = 10.0
-_COLUMNS = list(METRIC_COLUMNS.values())
-# Both statements take the same row: (id, host_id, ts, report_id, *values as sent). The values
-# are scaled to integers in SQL, so the writer thread does it without holding the GIL.
-_VALUES = ", ".join(stored_sql(f"?{i}", SCALES[c]) for i, c in enumerate(_COLUMNS, start=5))
-# Column names are ours; every value is bound.
-_INSERT = (
-    f"INSERT INTO samples (id, host_id, ts, report_id, {', '.join(_COLUMNS)})"  # noqa: S608
-    f" VALUES (?1, ?2, ?3, ?4, {_VALUES})"
-)
-_INSERT_PENDING = (
-    f"INSERT INTO samples_pending (id, host_id, ts, {', '.join(_COLUMNS)})"  # noqa: S608
-    f" VALUES (?1, ?2, ?3, {_VALUES})"
-)
-
-
-def insert_samples(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert raw rows ``(host_id, ts, report_id, *values)``, values as sent (floats or None).
-
-    Call inside a write transaction. Each row also goes to ``samples_pending`` for the rollup
-    job; its arrival id comes from that table's ``AUTOINCREMENT`` sequence, so it is never reused.
-    """
-    first = next_id(conn)
-    _insert(conn, [(first + i, *r) for i, r in enumerate(rows)])
-
-
-def next_id(conn: sqlite3.Connection) -> int:
-    """The arrival id the next raw row gets (inside the write transaction that inserts it)."""
-    return last_id(conn) + 1
-
-
-def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    conn.executemany(_INSERT, rows)
-    conn.executemany(_INSERT_PENDING, rows)
-
-
 CommitListener = Callable[[list[HostState]], None]
 
 
@@ -214,7 +179,12 @@ class Storage:
                     break
                 jobs.append(nxt)
                 n += len(nxt.reports)
-            self._write(_Group([j for j in jobs if self._prepare(j)]))
+            ready = [j for j in jobs if self._prepare(j)]
+            # Small requests (live reports) commit first, in their own transaction: they must
+            # not wait for the fsync of a backlog batch of thousands of rows queued with them.
+            small = [j for j in ready if len(j.reports) <= SMALL_JOB]
+            self._write(_Group(small))
+            self._write(_Group([j for j in ready if len(j.reports) > SMALL_JOB]))
         self._flush_hosts()
 
     def _prepare(self, job: _Job) -> bool:
@@ -292,7 +262,7 @@ class Storage:
                     host_id = self._host_id(conn, r, job.received, added)
                     rows.append((first + len(rows), host_id, *key[1:], *values))
                 group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
-            _insert(conn, rows)
+            insert_rows(conn, rows)
             now = time.monotonic()
             dirty = dict(self._dirty)
             written: list[str] = []

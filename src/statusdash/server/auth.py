@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
@@ -108,6 +110,7 @@ class Auth:
         secret = settings.status_jwt_secret
         self._secret = secret.get_secret_value() if secret else ""
         self._password_binding = _password_binding(self._secret, settings)
+        install_log_redaction()
 
     @property
     def keys_allowed(self) -> bool:
@@ -189,6 +192,35 @@ class Auth:
         if "token" in conn.query_params:  # a URL ends up in access logs: never a credential
             raise ApiError(401, "a token goes in the Authorization header, not in the URL")
         return None
+
+
+_URL_SECRET = re.compile(r"(?i)([?&;](?:access_)?token=)[^&;\s\"']*")
+# uvicorn logs each request and WebSocket handshake with its path and query string.
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+class UrlSecretFilter(logging.Filter):
+    """Masks ``token=`` values in the arguments of a log record (uvicorn's request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(
+            isinstance(a, str) and "token=" in a.lower() for a in args
+        ):
+            record.args = tuple(
+                _URL_SECRET.sub(r"\1***", a) if isinstance(a, str) else a for a in args
+            )
+        elif isinstance(record.msg, str) and "token=" in record.msg.lower():
+            record.msg = _URL_SECRET.sub(r"\1***", record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Put :class:`UrlSecretFilter` on uvicorn's loggers once (every app calls it)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UrlSecretFilter) for f in logger.filters):
+            logger.addFilter(UrlSecretFilter())
 
 
 def _password_binding(secret: str, settings: Settings) -> str:

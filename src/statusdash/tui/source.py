@@ -13,9 +13,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from statusdash.client import ApiClient, ApiError, ClientError, Credentials, ServerUnreachable
+from statusdash.client import (
+    ApiClient,
+    ApiError,
+    ClientError,
+    Credentials,
+    LoginExpired,
+    ServerUnreachable,
+    TokenSession,
+    TokenStore,
+)
 from statusdash.schema import (
     AlertPublic,
     HistorySeries,
@@ -26,6 +35,7 @@ from statusdash.schema import (
 )
 
 STREAM_PATH = "/api/stream"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,14 @@ class DataSource(Protocol):
 
     def open_stream(self) -> LiveStream | None: ...
 
+    def renew_in(self) -> float | None:
+        """Seconds until the login is due for renewal; None if it never is (certificates)."""
+        ...
+
+    def renew(self) -> None:
+        """Renew the login now; ``LoginExpired`` if the server no longer takes it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -83,11 +101,19 @@ class ApiSource:
         ca: Path | None = None,
         credentials: Credentials | None = None,
         timeout: float = 5.0,
+        store: TokenStore | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = self.base_url
         self._ca = ca
         self._creds = credentials or Credentials()
+        token = self._creds.token
+        # A token login renews itself (and keeps each renewal in ``store``); a certificate does not.
+        self.session = (
+            TokenSession(self.base_url, token, store=store)
+            if token and self._creds.cert is None
+            else None
+        )
         self._timeout = timeout
         self._idle: list[ApiClient] = []
         self._all: list[ApiClient] = []
@@ -104,7 +130,11 @@ class ApiSource:
             client = self._idle.pop() if self._idle else None
         if client is None:
             client = ApiClient(
-                self.base_url, ca=self._ca, credentials=self._creds, timeout=self._timeout
+                self.base_url,
+                ca=self._ca,
+                credentials=self._creds,
+                timeout=self._timeout,
+                session=self.session,
             )
             with self._lock:
                 self._all.append(client)
@@ -117,13 +147,30 @@ class ApiSource:
                 else:
                     self._idle.append(client)
 
+    def _call(self, fn: Callable[[ApiClient], T]) -> T:
+        """``fn`` with a pooled client; once more if a refused token was replaced by a new login."""
+        with self._client() as c:
+            try:
+                return fn(c)
+            except ApiError as exc:
+                if exc.status != 401 or self.session is None or not self.session.adopt_stored():
+                    raise
+                return fn(c)
+
+    def renew_in(self) -> float | None:
+        return None if self.session is None else self.session.renew_in()
+
+    def renew(self) -> None:
+        if self.session is not None:
+            with self._client() as c:
+                self.session.renew(c)
+
     def prefetch(self) -> None:
         """Fetch the fleet in the background now, while the interface is still starting."""
 
         def fetch() -> None:
             try:
-                with self._client() as c:
-                    self._early_hosts = c.hosts()
+                self._early_hosts = self._call(ApiClient.hosts)
             except ClientError as exc:
                 self._early_hosts = exc
 
@@ -137,31 +184,27 @@ class ApiSource:
             answer, self._early_hosts = self._early_hosts, None
             if isinstance(answer, list):
                 return answer
-        with self._client() as c:
-            return c.hosts()
+        return self._call(ApiClient.hosts)
 
     def sentiment(self) -> Sentiment:
-        with self._client() as c:
-            return c.sentiment()
+        return self._call(ApiClient.sentiment)
 
     def alerts(self, state: str = "active") -> list[AlertPublic]:
-        with self._client() as c:
-            return c.alerts(state)
+        return self._call(lambda c: c.alerts(state))
 
     def services(self) -> list[ServiceHealth]:
-        with self._client() as c:
-            return c.services()
+        return self._call(ApiClient.services)
 
     def host(self, host_id: str) -> HostDetail:
-        with self._client() as c:
-            return c.host(host_id)
+        return self._call(lambda c: c.host(host_id))
 
     def history(self, host_id: str, metric: str, since: str, points: int) -> HistorySeries:
-        with self._client() as c:
-            return c.history(host_id, metric, since=since, points=points)
+        return self._call(lambda c: c.history(host_id, metric, since=since, points=points))
 
     def open_stream(self) -> LiveStream | None:
-        return _WebSocketStream.connect(self.base_url, self._ca, self._creds, self._timeout)
+        return _WebSocketStream.connect(
+            self.base_url, self._ca, self._creds, self._timeout, self.session
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -172,14 +215,25 @@ class ApiSource:
 
 
 class _WebSocketStream:
-    """``WS /api/stream`` through the sync websockets client, authenticated like ``ApiClient``."""
+    """``WS /api/stream`` through the sync websockets client, authenticated like ``ApiClient``.
 
-    def __init__(self, ws: Any) -> None:
+    The token goes in the ``Authorization`` header, never the URL; when the session renews it,
+    the new one is sent on the socket (``{"type": "auth"}``) so the server keeps the stream open.
+    """
+
+    def __init__(self, ws: Any, session: TokenSession | None = None) -> None:
         self._ws = ws
+        self._session = session
+        self._sent = session.token if session is not None else None
 
     @classmethod
     def connect(
-        cls, base_url: str, ca: Path | None, creds: Credentials, timeout: float
+        cls,
+        base_url: str,
+        ca: Path | None,
+        creds: Credentials,
+        timeout: float,
+        session: TokenSession | None = None,
     ) -> _WebSocketStream:
         from websockets.exceptions import InvalidStatus, WebSocketException
         from websockets.sync.client import connect
@@ -188,7 +242,8 @@ class _WebSocketStream:
 
         url = "ws" + base_url.removeprefix("http") + STREAM_PATH
         ssl_ctx = client_context(ca, creds.cert, creds.key) if url.startswith("wss") else None
-        headers = {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
+        token = session.token if session is not None else creds.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             ws = connect(
                 url,
@@ -206,15 +261,22 @@ class _WebSocketStream:
             raise StreamUnavailable(f"no stream (HTTP {status})") from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise ServerUnreachable(base_url, str(exc) or type(exc).__name__) from exc
-        return cls(ws)
+        return cls(ws, session)
 
     def recv(self, timeout: float) -> StreamEvent | None:
-        from websockets.exceptions import WebSocketException
+        from websockets.exceptions import ConnectionClosed, WebSocketException
 
         try:
+            if self._session is not None and self._session.token != self._sent:
+                self._sent = self._session.token
+                self._ws.send(json.dumps({"type": "auth", "token": self._sent}))
             raw = self._ws.recv(timeout=timeout)
         except TimeoutError:
             return None
+        except ConnectionClosed as exc:
+            if exc.rcvd is not None and exc.rcvd.code == 1008:  # our credentials ended
+                raise LoginExpired(f"stream closed: {exc.rcvd.reason}") from exc
+            raise ServerUnreachable("stream", str(exc) or type(exc).__name__) from exc
         except (OSError, WebSocketException) as exc:
             raise ServerUnreachable("stream", str(exc) or type(exc).__name__) from exc
         return parse_event(raw)
@@ -344,6 +406,12 @@ class MemorySource:
             return None
         self._enter("stream")
         return self.stream
+
+    def renew_in(self) -> float | None:
+        return None
+
+    def renew(self) -> None:
+        return None
 
     def close(self) -> None:
         return None

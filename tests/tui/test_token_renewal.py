@@ -46,6 +46,7 @@ async def test_the_session_outlives_its_ttl_and_a_new_login_picks_it_up(tmp_path
             await wait_for(pilot, lambda: app.renewals >= 4, timeout=TTL_S * 3 + 20, what="renew")
             assert not app.login_expired
             assert app.model.link.state(app.now()) is ConnState.live
+            assert app.stream_opens == 1  # the stream was never cut: renewed on the socket too
             assert source.session is not None and source.session.token != first
             assert store.load(server.url) == source.session.token  # each renewal is stored
             assert stat.S_IMODE(store.path.stat().st_mode) == 0o600

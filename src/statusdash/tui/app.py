@@ -80,10 +80,12 @@ class StatusdashApp(App[None]):
         self.stream_batches = 0
         self._poll_timer: Timer | None = None
         self._stream_timer: Timer | None = None
+        self._renew_timer: Timer | None = None  # one, so renewals never run as parallel chains
         self._stream_failures = 0
         self._last_draw = 0.0
         self.login_expired = False
         self.renewals = 0
+        self.stream_opens = 0
         self.sub_title = source.label
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -203,8 +205,11 @@ class StatusdashApp(App[None]):
 
     # --- the login: renewed before it ends; when it ends anyway, said so and picked up again --
     def _schedule_renewal(self, delay: float | None) -> None:
+        if self._renew_timer is not None:
+            self._renew_timer.stop()
+            self._renew_timer = None
         if delay is not None and self.is_running:
-            self.set_timer(delay, self._renew_token)
+            self._renew_timer = self.set_timer(delay, self._renew_token)
 
     @work(thread=True, exit_on_error=False, group="renew", exclusive=True)
     def _renew_token(self) -> None:
@@ -298,6 +303,7 @@ class StatusdashApp(App[None]):
 
     @on(StreamOpened)
     def _stream_opened(self) -> None:
+        self.stream_opens += 1
         self._stream_failures = 0
         self.model.link.streaming = True
         self.refresh_data()

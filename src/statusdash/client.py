@@ -1,9 +1,18 @@
-"""The API client (httpx) used by the CLI and the TUI: typed answers, clear errors."""
+"""The API client (httpx) used by the CLI and the TUI: typed answers, clear errors.
+
+Also the reader's login: the token file ``statusdash login`` writes (:class:`TokenStore`) and a
+:class:`TokenSession` that renews its token before it ends and stores each renewal.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import ssl
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -68,14 +77,16 @@ class ApiClient:
         credentials: Credentials | None = None,
         timeout: float = 10.0,
         verify: ssl.SSLContext | bool | None = None,
+        session: TokenSession | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         creds = credentials or Credentials()
-        headers = {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
+        use_header = creds.token and session is None
+        headers = {"Authorization": f"Bearer {creds.token}"} if use_header else {}
         if verify is None:
             verify = tls_verify(self.base_url, ca, creds.cert, creds.key)
         self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, verify=verify, timeout=timeout
+            base_url=self.base_url, headers=headers, verify=verify, timeout=timeout, auth=session
         )
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -124,6 +135,10 @@ class ApiClient:
         data = {"username": username, "password": password, "grant_type": "password"}
         return TokenResponse.model_validate(self.request("POST", "/api/auth/token", data=data))
 
+    def renew(self) -> TokenResponse:
+        """A fresh token for the current one (``POST /api/auth/renew``)."""
+        return TokenResponse.model_validate(self.request("POST", "/api/auth/renew"))
+
     def hosts(self) -> list[HostSummary]:
         return [HostSummary.model_validate(h) for h in self.request("GET", "/api/hosts")]
 
@@ -153,6 +168,118 @@ class ApiClient:
 
     def services(self) -> list[ServiceHealth]:
         return [ServiceHealth.model_validate(s) for s in self.request("GET", "/api/services")]
+
+
+# --- the stored login --------------------------------------------------------------------------
+
+RENEW_AFTER = 0.5  # of a token's lifetime: renewed with half of it left, so a slow answer is fine
+
+
+class LoginExpired(ClientError):
+    """The server no longer takes the reader's token (expired, password changed): log in again."""
+
+
+@dataclass(frozen=True)
+class TokenStore:
+    """The token file: ``{server URL: {"token", "expires_at"}}``, mode 0600, replaced atomically."""
+
+    path: Path
+
+    @classmethod
+    def default(cls) -> TokenStore:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return cls(Path(base) / "statusdash" / "token.json")
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def load(self, server: str) -> str | None:
+        """The unexpired token kept for ``server``, if any."""
+        entry = self._read().get(server)
+        if not isinstance(entry, dict) or entry.get("expires_at", 0) < time.time():
+            return None
+        token = entry.get("token")
+        return token if isinstance(token, str) else None
+
+    def save(self, server: str, token: str, expires_in: float) -> Path:
+        from statusdash.fsutil import atomic_write
+
+        data = self._read()
+        data[server] = {"token": token, "expires_at": time.time() + expires_in}
+        atomic_write(self.path, json.dumps(data, indent=2))
+        return self.path
+
+
+def _renew_delay(token: str) -> float:
+    """Seconds until ``token`` is due for renewal, from its own (unverified) ``iat``/``exp``."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        exp, iat = float(claims["exp"]), float(claims["iat"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return 0.0  # not a token we can read: renew at once, and learn its lifetime
+    return max(0.0, exp - time.time() - (exp - iat) * (1 - RENEW_AFTER))
+
+
+class TokenSession(httpx.Auth):
+    """A reader's token, shared by every client of one reader, renewed before it ends.
+
+    Each renewal is kept in the store; when the server refuses the token, a newer one that a
+    ``statusdash login`` elsewhere stored is taken up (:meth:`adopt_stored`).
+    """
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        store: TokenStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.token = token
+        self.renewals = 0
+        self._renew_at = clock() + _renew_delay(token)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+    def renew_in(self) -> float:
+        """Seconds until the token is due for renewal (0: now)."""
+        return max(0.0, self._renew_at - self._clock())
+
+    def renew(self, client: ApiClient) -> None:
+        """Trade the token for a fresh one and store it; ``LoginExpired`` if it is refused."""
+        try:
+            fresh = client.renew()
+        except ApiError as exc:
+            if exc.status in (400, 401, 403):
+                raise LoginExpired(f"login expired: run `statusdash login` ({exc.detail})") from exc
+            raise
+        with self._lock:
+            self.token = fresh.access_token
+            self._renew_at = self._clock() + fresh.expires_in * RENEW_AFTER
+            self.renewals += 1
+        if self.store is not None:
+            self.store.save(self.server, fresh.access_token, fresh.expires_in)
+
+    def adopt_stored(self) -> bool:
+        """Take the stored token if it is another one than ours (a new login); True if taken."""
+        stored = self.store.load(self.server) if self.store is not None else None
+        with self._lock:
+            if stored is None or stored == self.token:
+                return False
+            self.token = stored
+            self._renew_at = self._clock() + _renew_delay(stored)
+        return True
 
 
 def tls_verify(

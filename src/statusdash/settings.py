@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     """URL agents and readers use to reach the server, when it is not the bind address."""
     cors_origin: str | None = None
     """The one allowed CORS origin (none by default)."""
-    token_ttl_s: int = Field(3600, ge=60, le=30 * 86400)
-    """Lifetime of a reader token, in seconds."""
+    token_ttl_s: int = Field(3600, ge=5, le=30 * 86400)
+    """Lifetime of a reader token, in seconds; the TUI renews its token before it ends."""
     login_max_failures: int = Field(5, ge=1)
     """Failed logins allowed per address per window; then 429 until they age out."""
     login_window_s: int = Field(300, ge=1)
@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     """Accept API keys from agents even while mTLS is on."""
     vault_path: Path = Path("vault/certs")
     """The CA, server and client certificates (``statusdash certs``)."""
+
+    # --- sessions -----------------------------------------------------------------------------
+    stream_recheck_s: float = Field(1.0, gt=0, le=60)
+    """How often open streams are checked for a revoked certificate or an expired token, in s."""
 
     # --- thresholds (the alert rules' defaults, and the TUI's and CLI's markers) --------------
     cpu_threshold: float = Field(90, ge=0, le=100)

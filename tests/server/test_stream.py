@@ -99,7 +99,7 @@ def test_stream_sends_host_alert_and_service_changes(alerting: Callable[..., Har
     headers = {"Authorization": f"Bearer {h.live.token()}"}
     with (
         connect(ws_url(h), additional_headers=headers) as a,
-        connect(ws_url(h) + f"?token={h.live.token()}") as b,
+        connect(ws_url(h), additional_headers={"Authorization": f"Bearer {h.live.token()}"}) as b,
     ):
         for ws in (a, b):
             assert recv_json(ws) == {"type": "hello", "data": {"reader": "admin", "queue": 1024}}
@@ -129,7 +129,7 @@ def test_stream_sends_host_alert_and_service_changes(alerting: Callable[..., Har
 
 def test_server_stops_promptly_with_a_reader_connected(alerting: Callable[..., Harness]) -> None:
     h = alerting()
-    with connect(ws_url(h) + f"?token={h.live.token()}") as ws:
+    with connect(ws_url(h), additional_headers={"Authorization": f"Bearer {h.live.token()}"}) as ws:
         recv_json(ws)
         t0 = time.monotonic()
         h.server.stop()
@@ -149,7 +149,7 @@ def raw_subscriber(h: Harness, token: str) -> socket.socket:
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
-            f"GET /api/stream?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
@@ -208,7 +208,8 @@ def test_a_slow_subscriber_does_not_slow_ingest_and_is_told_to_resync(
     ready = threading.Event()
 
     def fast_reader() -> None:
-        with connect(ws_url(h) + f"?token={token}", max_queue=None) as ws:
+        bearer = {"Authorization": f"Bearer {token}"}
+        with connect(ws_url(h), additional_headers=bearer, max_queue=None) as ws:
             ready.set()
             while True:
                 msg = json.loads(ws.recv(timeout=10))

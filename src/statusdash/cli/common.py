@@ -10,9 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import os
 import sys
-import time
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -133,35 +131,22 @@ def reader(fn: Callable[Concatenate[Connection, P], R]) -> Callable[P, R]:
 
 
 def token_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "statusdash" / "token.json"
+    from statusdash.client import TokenStore
+
+    return TokenStore.default().path
 
 
 def save_token(server: str, token: str, expires_in: int) -> Path:
     """Keep ``token`` for ``server`` in the token file (mode 0600, replaced atomically)."""
-    from statusdash.fsutil import atomic_write
+    from statusdash.client import TokenStore
 
-    path = token_path()
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = {}
-    data[server] = {"token": token, "expires_at": time.time() + expires_in}
-    atomic_write(path, json.dumps(data, indent=2))
-    return path
+    return TokenStore.default().save(server, token, expires_in)
 
 
 def stored_token(server: str) -> str | None:
-    try:
-        entry = json.loads(token_path().read_text()).get(server)
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not entry or entry.get("expires_at", 0) < time.time():
-        return None
-    token = entry.get("token")
-    return token if isinstance(token, str) else None
+    from statusdash.client import TokenStore
+
+    return TokenStore.default().load(server)
 
 
 def resolve_ca(s: Settings, ca: Path | None) -> Path | None:

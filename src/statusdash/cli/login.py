@@ -1,4 +1,8 @@
-"""``statusdash login``: the admin password for a reader token, stored with mode 0600."""
+"""``statusdash login``: the admin password for a reader token, stored with mode 0600.
+
+The TUI renews that token before it ends and stores each renewal in the same file
+(``client.TokenStore``); a TUI whose login expired picks up the next ``statusdash login``.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ def login(
     """Log in as the reader (admin) and keep the token for later commands."""
     import sys
 
-    from statusdash.cli.common import resolve_ca, save_token, settings
-    from statusdash.client import ApiClient
+    from statusdash.cli.common import resolve_ca, settings
+    from statusdash.client import ApiClient, TokenStore
 
     s = settings()
     url = (server or s.server_url()).rstrip("/")
@@ -38,5 +42,5 @@ def login(
         fail("no password: use --password-stdin or run from a terminal", 2)
     with ApiClient(url, ca=resolve_ca(s, ca)) as client:
         tok = client.login(password)
-    path = save_token(url, tok.access_token, tok.expires_in)
+    path = TokenStore.default().save(url, tok.access_token, tok.expires_in)
     typer.echo(f"logged in to {url}; token kept in {path} for {tok.expires_in // 60} minutes")

@@ -29,12 +29,14 @@ def api_source(
     The TLS files are loaded here once, so a bad path fails before the screen opens rather
     than in the first worker.
     """
-    from statusdash.client import tls_verify
+    from statusdash.client import TokenStore, tls_verify
     from statusdash.tui.source import ApiSource
 
     url, ca_path, creds = Connection(server, ca, cert, key).resolve()
     tls_verify(url, ca_path, creds.cert, creds.key)
-    return ApiSource(url, ca=ca_path, credentials=creds, timeout=timeout)
+    return ApiSource(
+        url, ca=ca_path, credentials=creds, timeout=timeout, store=TokenStore.default()
+    )
 
 
 @app.callback(invoke_without_command=True)

@@ -21,6 +21,7 @@ from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, services
 from statusdash.server.routes import auth as auth_routes
+from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import stream as stream_routes
 from statusdash.server.storage import Storage
 from statusdash.settings import Settings
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 ROUTERS = (
     health.router,
     auth_routes.router,
+    session_routes.router,
     ingest.router,
     hosts.router,
     alerts.router,

@@ -1,13 +1,19 @@
 """Who is calling, and may they? Every route names a guard; none is open by accident.
 
 Identities: a client certificate from our CA (role agent or viewer, read by the TLS layer), an
-agent API key (``X-API-Key``), or a reader token (``Authorization: Bearer``) signed with
-STATUS_JWT_SECRET. ``create_app`` refuses to start if any route lacks one of the guards below.
+agent API key (``X-API-Key``), or a reader token (``Authorization: Bearer``, never the URL, so
+it reaches no access log) signed with STATUS_JWT_SECRET. A token carries ``pwb``, a keyed digest
+of the admin password it was issued under: changing STATUS_ADMIN_PASSWORD ends every token.
+``create_app`` refuses to start if any route lacks one of the guards below.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
@@ -27,6 +33,8 @@ from statusdash.settings import Settings
 
 ISSUER = "statusdash"
 ALGORITHM = "HS256"
+BINDING_CLAIM = "pwb"
+RELOGIN = "the login is no longer valid (the admin password changed); run `statusdash login`"
 
 
 class PeerIdentity(Protocol):
@@ -42,9 +50,14 @@ class PeerIdentity(Protocol):
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is calling; ``expires_at`` (a token's exp) and ``serial`` (a certificate's) say when
+    the credential ends, for connections that outlive a request (the stream)."""
+
     role: Literal["agent", "reader"]
     name: str
     via: Literal["cert", "key", "token"]
+    expires_at: float | None = None
+    serial: int | None = None
 
 
 @dataclass
@@ -96,6 +109,8 @@ class Auth:
         self.is_revoked: Callable[[int], bool] = _never_revoked  # mTLS set-up replaces it
         secret = settings.status_jwt_secret
         self._secret = secret.get_secret_value() if secret else ""
+        self._password_binding = _password_binding(self._secret, settings)
+        install_log_redaction()
 
     @property
     def keys_allowed(self) -> bool:
@@ -111,12 +126,21 @@ class Auth:
         return ok_user and ok_pw
 
     def issue_token(self, subject: str = "admin") -> tuple[str, int]:
+        """A reader token for ``subject``, bound to the current admin password; (token, ttl)."""
         ttl = self.settings.token_ttl_s
         now = int(time.time())
-        claims = {"sub": subject, "role": "reader", "iss": ISSUER, "iat": now, "exp": now + ttl}
+        claims = {
+            "sub": subject,
+            "role": "reader",
+            "iss": ISSUER,
+            "iat": now,
+            "exp": now + ttl,
+            BINDING_CLAIM: self._password_binding,
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), ttl
 
-    def _token_principal(self, token: str) -> Principal:
+    def verify_token(self, token: str) -> Principal:
+        """The reader a token names; 401 if it is forged, expired or from another password."""
         if not self._secret:
             raise ApiError(401, "reader tokens are not configured on this server")
         try:
@@ -131,9 +155,12 @@ class Auth:
             raise ApiError(401, "token expired; run `statusdash login` again") from None
         except jwt.PyJWTError:
             raise ApiError(401, "invalid token") from None
+        bound = claims.get(BINDING_CLAIM)
+        if not isinstance(bound, str) or not hmac.compare_digest(bound, self._password_binding):
+            raise ApiError(401, RELOGIN, error="login_expired")
         if claims.get("role") != "reader":
             raise ApiError(403, "this token does not grant read access")
-        return Principal("reader", str(claims["sub"]), "token")
+        return Principal("reader", str(claims["sub"]), "token", expires_at=float(claims["exp"]))
 
     # --- resolution ------------------------------------------------------------------------------
     def principal(self, conn: HTTPConnection) -> Principal | None:
@@ -144,9 +171,9 @@ class Auth:
                 if self.is_revoked(peer.serial):
                     raise ApiError(401, f"certificate of {peer.cn} has been revoked")
                 if peer.role == "agent":
-                    return Principal("agent", peer.cn, "cert")
+                    return Principal("agent", peer.cn, "cert", serial=peer.serial)
                 if peer.role == "viewer":
-                    return Principal("reader", peer.cn, "cert")
+                    return Principal("reader", peer.cn, "cert", serial=peer.serial)
                 raise ApiError(403, f"certificate role {peer.role!r} grants nothing")
         key = conn.headers.get("x-api-key")
         if key:
@@ -161,12 +188,50 @@ class Auth:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise ApiError(401, "Authorization must be 'Bearer <token>'")
-            return self._token_principal(token.strip())
-        # Tokens may also come as ?token= for WebSocket clients that cannot set headers.
-        qtoken = conn.query_params.get("token") if conn.scope["type"] == "websocket" else None
-        if qtoken:
-            return self._token_principal(qtoken)
+            return self.verify_token(token.strip())
+        if "token" in conn.query_params:  # a URL ends up in access logs: never a credential
+            raise ApiError(401, "a token goes in the Authorization header, not in the URL")
         return None
+
+
+_URL_SECRET = re.compile(r"(?i)([?&;](?:access_)?token=)[^&;\s\"']*")
+# uvicorn logs each request and WebSocket handshake with its path and query string.
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+class UrlSecretFilter(logging.Filter):
+    """Masks ``token=`` values in the arguments of a log record (uvicorn's request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(
+            isinstance(a, str) and "token=" in a.lower() for a in args
+        ):
+            record.args = tuple(
+                _URL_SECRET.sub(r"\1***", a) if isinstance(a, str) else a for a in args
+            )
+        elif isinstance(record.msg, str) and "token=" in record.msg.lower():
+            record.msg = _URL_SECRET.sub(r"\1***", record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Put :class:`UrlSecretFilter` on uvicorn's loggers once (every app calls it)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UrlSecretFilter) for f in logger.filters):
+            logger.addFilter(UrlSecretFilter())
+
+
+def _password_binding(secret: str, settings: Settings) -> str:
+    """A short keyed digest of the admin password: tokens carry it, so a new password ends them.
+
+    Keyed with the token secret, so a token reveals nothing that helps guess the password.
+    """
+    password = settings.status_admin_password
+    raw = password.get_secret_value().encode() if password else b""
+    digest = hmac.new(secret.encode(), b"statusdash admin password\0" + raw, hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode()
 
 
 # --- guards: every route depends on exactly one of these ---------------------------------------
@@ -208,7 +273,15 @@ async def login_route() -> None:
     """Marks the token endpoint: anonymous by nature, guarded by the password and the throttle."""
 
 
-GUARDS = (require_reader, require_agent, public, login_route)
+async def require_token(conn: HTTPConnection) -> Principal:
+    """A reader who came with a token (renewal: a certificate has nothing to renew)."""
+    p = await require_reader(conn)
+    if p.via != "token":
+        raise ApiError(400, "only a reader token can be renewed; this caller used a certificate")
+    return p
+
+
+GUARDS = (require_reader, require_agent, public, login_route, require_token)
 
 
 def _calls(dependencies: Iterable[Any]) -> Iterable[Any]:

@@ -6,6 +6,10 @@ again. Until it reads that resync, further overflows just empty the queue back t
 it missed predates its refetch); if it has not read it within ``STUCK_AFTER_S`` it is dropped.
 So a slow reader costs at most its queue, and ingest never waits for anyone. The route
 (``WS /api/stream``) is in ``routes/stream.py``.
+
+Credentials end while a stream is open: each subscriber holds a :class:`Grant` (its token's
+expiry, its certificate's serial), and one sweep per hub (not a timer per connection, so
+thousands of streams cost one wake-up) closes those whose grant ended with code 1008.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 HOST_UPDATED = "host.updated"
@@ -24,18 +29,59 @@ SERVICE_CHANGED = "service.changed"
 RESYNC = json.dumps({"type": "resync", "data": {}})
 SEND_TIMEOUT_S = 30.0
 STUCK_AFTER_S = 60.0
-_CLOSE = None  # queue sentinel: close the connection
+POLICY_VIOLATION = 1008  # RFC 6455: the credentials that opened the stream no longer hold
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """Queue item that ends the connection with ``code`` and ``reason``."""
+
+    code: int
+    reason: str
+
+
+_CLOSE = None  # queue sentinel: close the connection, with the subscriber's ``closing``
+TOO_SLOW = Closing(1013, "too slow; reconnect and resync")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a stream's credentials are good for: until ``expires_at`` (wall clock), or ``serial``
+    stays unrevoked; None where the credential has no such end."""
+
+    expires_at: float | None = None
+    serial: int | None = None
+
+    def ended(self, now: float, is_revoked: Callable[[int], bool]) -> str | None:
+        """Why the grant ended at ``now``, or None while it holds."""
+        if self.serial is not None and is_revoked(self.serial):
+            return "certificate revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "token expired; run `statusdash login`"
+        return None
 
 
 class Subscriber:
     """One reader's bounded queue of encoded messages."""
 
-    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, size: int, clock: Callable[[], float] = time.monotonic, grant: Grant = Grant()
+    ) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=max(2, size))
         self.clock = clock
+        self.grant = grant
+        self.closing = TOO_SLOW  # why the connection ends when ``next`` returns None
         self.resync_since: float | None = None  # when the unread resync was queued
         self.resyncs = 0
         self.dropped = False
+
+    def end(self, closing: Closing) -> None:
+        """Drop whatever is queued and close next, with ``closing``'s code and reason."""
+        self.dropped = True
+        self.closing = closing
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_CLOSE)
 
     def offer(self, text: str) -> bool:
         """Queue ``text``; on overflow reset (or, stuck, drop) instead. False once dropped."""
@@ -75,9 +121,11 @@ class Broadcaster:
         self.published = 0
         self.resyncs = 0
         self.dropped = 0
+        self.ended = 0  # closed because their credentials ended
+        self._sweeper: asyncio.Task[None] | None = None
 
-    def subscribe(self) -> Subscriber:
-        sub = Subscriber(self.queue_size)
+    def subscribe(self, grant: Grant = Grant()) -> Subscriber:
+        sub = Subscriber(self.queue_size, grant=grant)
         self.subscribers.add(sub)
         return sub
 
@@ -102,9 +150,38 @@ class Broadcaster:
         """Ask every connection to close (shutdown)."""
         for sub in list(self.subscribers):
             sub.dropped = True
+            sub.closing = Closing(1001, "server shutting down")
             with contextlib.suppress(asyncio.QueueFull):
                 sub.queue.put_nowait(_CLOSE)
         self.subscribers.clear()
+
+    def sweep(self, is_revoked: Callable[[int], bool], now: float | None = None) -> int:
+        """Close (1008) every subscriber whose grant has ended; how many were closed."""
+        now = time.time() if now is None else now
+        closed = 0
+        for sub in list(self.subscribers):
+            reason = sub.grant.ended(now, is_revoked)
+            if reason is not None:
+                sub.end(Closing(POLICY_VIOLATION, reason))
+                self.subscribers.discard(sub)
+                closed += 1
+        self.ended += closed
+        return closed
+
+    def watch_grants(self, is_revoked: Callable[[int], bool], interval_s: float) -> None:
+        """Sweep every ``interval_s`` while anyone is subscribed (idempotent; call on subscribe)."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(
+                self._sweep_while_subscribed(is_revoked, interval_s),
+                name="statusdash-stream-grants",
+            )
+
+    async def _sweep_while_subscribed(
+        self, is_revoked: Callable[[int], bool], interval_s: float
+    ) -> None:
+        while self.subscribers:  # no await between this test and the task's end: no lost start
+            await asyncio.sleep(interval_s)
+            self.sweep(is_revoked)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -112,4 +189,5 @@ class Broadcaster:
             "published": self.published,
             "resyncs": self.resyncs,
             "dropped": self.dropped,
+            "ended": self.ended,
         }

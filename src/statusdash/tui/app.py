@@ -13,13 +13,15 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from statusdash.client import ApiError, ClientError
+from statusdash.client import ApiError, ClientError, LoginExpired
 from statusdash.schema import HostSummary, utcnow
 from statusdash.tui.commands import HostCommands, ScreenCommands
 from statusdash.tui.fmt import Thresholds
 from statusdash.tui.messages import (
     FetchFailed,
     FleetFetched,
+    LoginEnded,
+    LoginRenewed,
     StreamBatch,
     StreamClosed,
     StreamOpened,
@@ -35,6 +37,9 @@ from statusdash.tui.source import DataSource, StreamEvent, StreamUnavailable, pa
 STREAM_BATCH_S = 0.5
 STREAM_RETRY_S = (2.0, 60.0)
 NO_STREAM_RETRY_S = 60.0
+RENEW_RETRY_S = 5.0  # a renewal that did not reach the server is tried again this soon
+LOGIN_RETRY_S = 5.0  # while the login is expired, how often a poll looks for a new one
+LOGIN_EXPIRED = "login expired: run statusdash login"
 
 
 class StatusdashApp(App[None]):
@@ -75,8 +80,12 @@ class StatusdashApp(App[None]):
         self.stream_batches = 0
         self._poll_timer: Timer | None = None
         self._stream_timer: Timer | None = None
+        self._renew_timer: Timer | None = None  # one, so renewals never run as parallel chains
         self._stream_failures = 0
         self._last_draw = 0.0
+        self.login_expired = False
+        self.renewals = 0
+        self.stream_opens = 0
         self.sub_title = source.label
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -85,6 +94,7 @@ class StatusdashApp(App[None]):
         if self.use_stream:
             self._open_stream()
         self.set_interval(1.0, self._tick)
+        self._schedule_renewal(self.source.renew_in())
 
     def _tick(self) -> None:
         """Keep ages growing on screen when no data arrives (server away, or all quiet)."""
@@ -151,6 +161,8 @@ class StatusdashApp(App[None]):
         now = self.now()
         model = self.model
         model.link.ok(now)
+        if self.login_expired:
+            self._login_back()
         if message.hosts is not None:
             model.apply_hosts(message.hosts, now)
         if not message.final:
@@ -171,12 +183,13 @@ class StatusdashApp(App[None]):
     @on(FetchFailed)
     def _fetch_failed(self, message: FetchFailed) -> None:
         self.polls += 1
-        error = message.error
         if message.auth:
-            error = f"{error} (check the token: statusdash login, or STATUSDASH_TOKEN)"
-        self.model.link.failed(error)
+            self._login_ended(message.error)
+        else:
+            self.model.link.failed(message.error)
         self.refresh_data()
-        self._schedule_poll(self.model.link.backoff(self.poll_interval))
+        delay = self.model.link.backoff(self.poll_interval)
+        self._schedule_poll(min(delay, LOGIN_RETRY_S) if self.login_expired else delay)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that died of something unexpected counts as a failed fetch, never an exit."""
@@ -187,6 +200,61 @@ class StatusdashApp(App[None]):
             self.post_message(FetchFailed(error))
         elif event.worker.group == "stream":
             self.post_message(StreamClosed(error))
+        elif event.worker.group == "renew":
+            self.post_message(LoginRenewed(RENEW_RETRY_S, error))
+
+    # --- the login: renewed before it ends; when it ends anyway, said so and picked up again --
+    def _schedule_renewal(self, delay: float | None) -> None:
+        if self._renew_timer is not None:
+            self._renew_timer.stop()
+            self._renew_timer = None
+        if delay is not None and self.is_running:
+            self._renew_timer = self.set_timer(delay, self._renew_token)
+
+    @work(thread=True, exit_on_error=False, group="renew", exclusive=True)
+    def _renew_token(self) -> None:
+        try:
+            self.source.renew()
+        except LoginExpired as exc:
+            self.post_message(LoginEnded(str(exc)))
+            return
+        except ClientError as exc:
+            self.post_message(LoginRenewed(RENEW_RETRY_S, str(exc)))
+            return
+        self.post_message(LoginRenewed(self.source.renew_in()))
+
+    @on(LoginRenewed)
+    def _login_renewed(self, message: LoginRenewed) -> None:
+        if message.problem:
+            self.model.problems = [*self.model.problems, f"login renewal: {message.problem}"]
+        else:
+            self.renewals += 1
+        if not self.login_expired:
+            self._schedule_renewal(message.next_in)
+
+    @on(LoginEnded)
+    def _login_ended_message(self, message: LoginEnded) -> None:
+        self._login_ended(message.reason)
+        self.refresh_data()
+        self.poll_now()  # the poll looks for a new stored login from now on
+
+    def _login_ended(self, reason: str) -> None:
+        """The server refused the login: say so, show nothing as live, wait for a new one."""
+        self.model.link.failed(f"{LOGIN_EXPIRED} ({reason})")
+        self.model.link.streaming = False
+        if not self.login_expired:
+            self.login_expired = True
+            self.notify(LOGIN_EXPIRED, title="statusdash", severity="error", timeout=30)
+
+    def _login_back(self) -> None:
+        """A poll went through again (a new login was picked up): renew it, stream again."""
+        self.login_expired = False
+        self.notify("logged in again", title="statusdash", timeout=5)
+        self._schedule_renewal(self.source.renew_in())
+        if self.use_stream:
+            if self._stream_timer is not None:
+                self._stream_timer.stop()
+            self._open_stream()
 
     # --- the live stream -----------------------------------------------------------------------
     def _open_stream(self) -> None:
@@ -235,6 +303,7 @@ class StatusdashApp(App[None]):
 
     @on(StreamOpened)
     def _stream_opened(self) -> None:
+        self.stream_opens += 1
         self._stream_failures = 0
         self.model.link.streaming = True
         self.refresh_data()

@@ -38,6 +38,21 @@ class FetchFailed(Message):
 
 
 @dataclass
+class LoginRenewed(Message):
+    """A renewal ended: due again in ``next_in`` s (None: never); ``problem`` if it failed."""
+
+    next_in: float | None
+    problem: str = ""
+
+
+@dataclass
+class LoginEnded(Message):
+    """The server no longer takes the login (expired, password changed, revoked)."""
+
+    reason: str
+
+
+@dataclass
 class StreamOpened(Message):
     """The live stream is connected."""
 

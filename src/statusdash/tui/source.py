@@ -13,9 +13,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from statusdash.client import ApiClient, ApiError, ClientError, Credentials, ServerUnreachable
+from statusdash.client import (
+    ApiClient,
+    ApiError,
+    ClientError,
+    Credentials,
+    ServerUnreachable,
+    TokenSession,
+    TokenStore,
+)
 from statusdash.schema import (
     AlertPublic,
     HistorySeries,
@@ -26,6 +34,7 @@ from statusdash.schema import (
 )
 
 STREAM_PATH = "/api/stream"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,14 @@ class DataSource(Protocol):
 
     def open_stream(self) -> LiveStream | None: ...
 
+    def renew_in(self) -> float | None:
+        """Seconds until the login is due for renewal; None if it never is (certificates)."""
+        ...
+
+    def renew(self) -> None:
+        """Renew the login now; ``LoginExpired`` if the server no longer takes it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -83,11 +100,19 @@ class ApiSource:
         ca: Path | None = None,
         credentials: Credentials | None = None,
         timeout: float = 5.0,
+        store: TokenStore | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = self.base_url
         self._ca = ca
         self._creds = credentials or Credentials()
+        token = self._creds.token
+        # A token login renews itself (and keeps each renewal in ``store``); a certificate does not.
+        self.session = (
+            TokenSession(self.base_url, token, store=store)
+            if token and self._creds.cert is None
+            else None
+        )
         self._timeout = timeout
         self._idle: list[ApiClient] = []
         self._all: list[ApiClient] = []
@@ -104,7 +129,11 @@ class ApiSource:
             client = self._idle.pop() if self._idle else None
         if client is None:
             client = ApiClient(
-                self.base_url, ca=self._ca, credentials=self._creds, timeout=self._timeout
+                self.base_url,
+                ca=self._ca,
+                credentials=self._creds,
+                timeout=self._timeout,
+                session=self.session,
             )
             with self._lock:
                 self._all.append(client)
@@ -117,13 +146,30 @@ class ApiSource:
                 else:
                     self._idle.append(client)
 
+    def _call(self, fn: Callable[[ApiClient], T]) -> T:
+        """``fn`` with a pooled client; once more if a refused token was replaced by a new login."""
+        with self._client() as c:
+            try:
+                return fn(c)
+            except ApiError as exc:
+                if exc.status != 401 or self.session is None or not self.session.adopt_stored():
+                    raise
+                return fn(c)
+
+    def renew_in(self) -> float | None:
+        return None if self.session is None else self.session.renew_in()
+
+    def renew(self) -> None:
+        if self.session is not None:
+            with self._client() as c:
+                self.session.renew(c)
+
     def prefetch(self) -> None:
         """Fetch the fleet in the background now, while the interface is still starting."""
 
         def fetch() -> None:
             try:
-                with self._client() as c:
-                    self._early_hosts = c.hosts()
+                self._early_hosts = self._call(ApiClient.hosts)
             except ClientError as exc:
                 self._early_hosts = exc
 
@@ -137,31 +183,29 @@ class ApiSource:
             answer, self._early_hosts = self._early_hosts, None
             if isinstance(answer, list):
                 return answer
-        with self._client() as c:
-            return c.hosts()
+        return self._call(ApiClient.hosts)
 
     def sentiment(self) -> Sentiment:
-        with self._client() as c:
-            return c.sentiment()
+        return self._call(ApiClient.sentiment)
 
     def alerts(self, state: str = "active") -> list[AlertPublic]:
-        with self._client() as c:
-            return c.alerts(state)
+        return self._call(lambda c: c.alerts(state))
 
     def services(self) -> list[ServiceHealth]:
-        with self._client() as c:
-            return c.services()
+        return self._call(ApiClient.services)
 
     def host(self, host_id: str) -> HostDetail:
-        with self._client() as c:
-            return c.host(host_id)
+        return self._call(lambda c: c.host(host_id))
 
     def history(self, host_id: str, metric: str, since: str, points: int) -> HistorySeries:
-        with self._client() as c:
-            return c.history(host_id, metric, since=since, points=points)
+        return self._call(lambda c: c.history(host_id, metric, since=since, points=points))
 
     def open_stream(self) -> LiveStream | None:
-        return _WebSocketStream.connect(self.base_url, self._ca, self._creds, self._timeout)
+        from statusdash.tui.ws_stream import WebSocketStream  # websockets loads on first use
+
+        return WebSocketStream.connect(
+            self.base_url, self._ca, self._creds, self._timeout, self.session
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -169,58 +213,6 @@ class ApiSource:
             idle, self._idle = self._idle, []
         for c in idle:
             c.close()
-
-
-class _WebSocketStream:
-    """``WS /api/stream`` through the sync websockets client, authenticated like ``ApiClient``."""
-
-    def __init__(self, ws: Any) -> None:
-        self._ws = ws
-
-    @classmethod
-    def connect(
-        cls, base_url: str, ca: Path | None, creds: Credentials, timeout: float
-    ) -> _WebSocketStream:
-        from websockets.exceptions import InvalidStatus, WebSocketException
-        from websockets.sync.client import connect
-
-        from statusdash.tlsclient import client_context
-
-        url = "ws" + base_url.removeprefix("http") + STREAM_PATH
-        ssl_ctx = client_context(ca, creds.cert, creds.key) if url.startswith("wss") else None
-        headers = {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
-        try:
-            ws = connect(
-                url,
-                ssl=ssl_ctx,
-                additional_headers=headers,
-                open_timeout=timeout,
-                proxy=None,
-                max_size=2**22,
-                legacy=True,  # connect now and hand back the connection (websockets 17)
-            )
-        except InvalidStatus as exc:
-            # Starlette answers 403 both for a missing WebSocket route and for refused
-            # credentials; either way the TUI polls, and the poll reports auth problems.
-            status = exc.response.status_code
-            raise StreamUnavailable(f"no stream (HTTP {status})") from exc
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            raise ServerUnreachable(base_url, str(exc) or type(exc).__name__) from exc
-        return cls(ws)
-
-    def recv(self, timeout: float) -> StreamEvent | None:
-        from websockets.exceptions import WebSocketException
-
-        try:
-            raw = self._ws.recv(timeout=timeout)
-        except TimeoutError:
-            return None
-        except (OSError, WebSocketException) as exc:
-            raise ServerUnreachable("stream", str(exc) or type(exc).__name__) from exc
-        return parse_event(raw)
-
-    def close(self) -> None:
-        self._ws.close()
 
 
 def parse_event(raw: str | bytes) -> StreamEvent | None:
@@ -344,6 +336,12 @@ class MemorySource:
             return None
         self._enter("stream")
         return self.stream
+
+    def renew_in(self) -> float | None:
+        return None
+
+    def renew(self) -> None:
+        return None
 
     def close(self) -> None:
         return None

@@ -1,7 +1,9 @@
 """``WS /api/stream``: live host, alert and service changes pushed to every reader.
 
 The hub (``server/stream.py``) keeps one bounded queue per reader; this route pumps a reader's
-queue to its socket and notices when the reader goes away.
+queue to its socket and notices when the reader goes away. The reader's credentials are
+re-checked while it listens: a revoked certificate or an expired token closes it (1008). A
+reader that renews its token sends ``{"type": "auth", "token": ...}`` and its stream lives on.
 """
 
 from __future__ import annotations
@@ -13,8 +15,16 @@ import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from statusdash.server.deps import HubDep, ReaderDep
-from statusdash.server.stream import SEND_TIMEOUT_S, Subscriber
+from statusdash.server.auth import Auth, Principal
+from statusdash.server.deps import AuthDep, HubDep, ReaderDep, SettingsDep
+from statusdash.server.errors import ApiError
+from statusdash.server.stream import (
+    POLICY_VIOLATION,
+    SEND_TIMEOUT_S,
+    Closing,
+    Grant,
+    Subscriber,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,30 +35,47 @@ async def _pump(ws: WebSocket, sub: Subscriber) -> None:
     while True:
         text = await sub.next()
         if text is None:
-            await ws.close(code=1013, reason="too slow; reconnect and resync")
+            await ws.close(code=sub.closing.code, reason=sub.closing.reason)
             return
         async with asyncio.timeout(SEND_TIMEOUT_S):  # no task per message, unlike wait_for
             await ws.send_text(text)
 
 
-async def _listen(ws: WebSocket) -> None:
-    """Read (and ignore) what the client sends, to notice when it goes away."""
+def grant_of(p: Principal) -> Grant:
+    return Grant(expires_at=p.expires_at, serial=p.serial)
+
+
+async def _listen(ws: WebSocket, sub: Subscriber, auth: Auth, reader: Principal) -> None:
+    """Read what the client sends, to notice when it goes away; a renewed token extends it."""
     with contextlib.suppress(WebSocketDisconnect):
         while True:
-            await ws.receive_text()
+            text = await ws.receive_text()
+            if reader.via != "token" or '"auth"' not in text:
+                continue
+            try:
+                msg = json.loads(text)
+                renewed = auth.verify_token(str(msg["token"]))
+            except (ValueError, KeyError, TypeError, ApiError) as exc:
+                detail = exc.detail if isinstance(exc, ApiError) else "bad auth message"
+                sub.end(Closing(POLICY_VIOLATION, detail[:120]))
+                continue
+            sub.grant = grant_of(renewed)
 
 
 @router.websocket("/api/stream")
-async def stream(websocket: WebSocket, reader: ReaderDep, hub: HubDep) -> None:
+async def stream(
+    websocket: WebSocket, reader: ReaderDep, hub: HubDep, auth: AuthDep, settings: SettingsDep
+) -> None:
     """Live changes; the first message is ``hello``, then host/alert/service events."""
-    sub = hub.subscribe()  # before the hello, so nothing published after it is missed
+    sub = hub.subscribe(grant_of(reader))  # before the hello: nothing published after is missed
+    hub.watch_grants(auth.is_revoked, settings.stream_recheck_s)
     try:
         await websocket.accept()
         hello = {"type": "hello", "data": {"reader": reader.name, "queue": hub.queue_size}}
         await websocket.send_text(json.dumps(hello))
         tasks = {
             asyncio.create_task(_pump(websocket, sub)),
-            asyncio.create_task(_listen(websocket)),
+            asyncio.create_task(_listen(websocket, sub, auth, reader)),
         }
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:

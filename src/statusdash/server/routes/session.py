@@ -1,0 +1,25 @@
+"""``POST /api/auth/renew``: a valid reader token for a fresh one, so a session outlives its TTL.
+
+The new token is bound to the same admin password as any other, so a password change ends
+renewals too; a token that is expired, forged or from an old password cannot be renewed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from statusdash.schema import TokenResponse
+from statusdash.server.auth import Principal, require_token
+from statusdash.server.deps import AuthDep
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post("/renew", response_model=TokenResponse)
+async def renew(
+    reader: Annotated[Principal, Depends(require_token)], auth: AuthDep
+) -> TokenResponse:
+    access, ttl = auth.issue_token(reader.name)
+    return TokenResponse(access_token=access, expires_in=ttl)

@@ -29,6 +29,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("history", "bench.history_bench", {}, {}),
     ("upgrade", "bench.upgrade_bench", {}, {"hosts": 5}),
     ("batch_stall", "bench.batch_stall", {}, {"seconds": 4.0, "rounds": 1}),
+    ("stream_sweep", "bench.stream_sweep", {}, {}),
 ]
 MODULE_TIME_LIMIT_S = 900
 OMIT = {"detail"}  # nested detail a module already printed while it ran

@@ -15,6 +15,7 @@ from statusdash import __version__
 from statusdash.server import errors
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.auth import Auth, require_reader, unguarded_routes
+from statusdash.server.conns import CloseRefused
 from statusdash.server.context import ServerContext, attach, context_of
 from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.extensions import build_alerting
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        redirect_slashes=False,  # Starlette builds the redirect from the Host header
     )
     attach(app, ctx)
     errors.install(app)
@@ -120,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(CloseRefused)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.requests import HTTPConnection
 
+from statusdash.server.conns import mark_authenticated
 from statusdash.server.context import context_of
 from statusdash.server.db import Readers
 from statusdash.server.errors import ApiError
@@ -177,7 +178,10 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def _principal(conn: HTTPConnection) -> Principal | None:
-    return context_of(conn.app).auth.principal(conn)
+    p = context_of(conn.app).auth.principal(conn)
+    if p is not None:
+        mark_authenticated(conn.scope)
+    return p
 
 
 async def require_reader(conn: HTTPConnection) -> Principal:

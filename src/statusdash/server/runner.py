@@ -73,9 +73,19 @@ def raise_nofile_limit() -> int:
     return soft
 
 
+def make_private(settings: Settings) -> None:
+    """Files from now on 0600 in 0700 directories; a database an older version left open, too."""
+    os.umask(0o077)
+    db = settings.db_path
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+            log.warning("%s was readable by others: made it 0600", path)
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    os.umask(0o077)  # the database, its WAL and SHM, and backups are the server's alone
+    make_private(settings)
     limit = raise_nofile_limit()
     log.info("open-file limit %d (about that many concurrent connections)", limit)
     config = uvicorn_config(settings, log_level)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from statusdash import hostid
+from statusdash.fsutil import atomic_write
 from statusdash.settings import Settings, load_settings
 
 ENV = Path(".env")
@@ -41,9 +42,10 @@ def _fill(text: str) -> str:
 def setup() -> None:
     """Write .env from .env.example with fresh secrets (mode 0600); create the directories."""
     if ENV.exists():
+        ENV.chmod(0o600)  # before any secret goes in: an old .env may be world-readable
         text = ENV.read_text()
         if "__GENERATE__" in text:
-            ENV.write_text(_fill(text))
+            atomic_write(ENV, _fill(text))
             print(".env: filled the secrets that were missing")
         else:
             print(".env exists; kept as it is")

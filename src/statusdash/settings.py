@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     login_window_s: int = Field(300, ge=1)
     """The window of the failed-login count, in seconds."""
 
+    # --- connection limits (docs/security.md) --------------------------------------------------
+    conn_header_timeout_s: float = Field(10.0, gt=0)
+    """Seconds a connection has to send complete request headers (and an anonymous one to idle)."""
+    conn_handshake_timeout_s: float = Field(10.0, gt=0)
+    """Seconds a client has to finish the TLS handshake."""
+    conn_max_unauth_per_addr: int = Field(32, ge=1)
+    """Open connections per client address that have not authenticated; more are closed."""
+    conn_max_unauth: int = Field(512, ge=1)
+    """Open connections in total that have not authenticated; more are closed."""
+    conn_keep_alive_s: int = Field(75, ge=1)
+    """Seconds an authenticated kept-alive connection may idle (agents close theirs at 70)."""
+    token_max_body_bytes: int = Field(4096, ge=256)
+    """Largest body the token endpoint reads (the login form)."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed."""
+
     # --- secrets (no defaults: a server without them refuses to start) -----------------------
     status_admin_password: SecretStr | None = None
     """The reader login password (user ``admin``); at least 12 characters."""

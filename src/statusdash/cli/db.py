@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,6 +56,7 @@ def backup_cmd(
 
     from statusdash.server import backup
 
+    os.umask(0o077)  # the copy is as private as the database
     s, db, backups = _paths(data_dir)
     _need_db(db)
     with Progress(
@@ -221,6 +223,7 @@ def restore(
     from statusdash.server import backup, migrations
     from statusdash.server.db import ensure_schema
 
+    os.umask(0o077)  # the restored database and the pre-restore copy are private
     _, db, _ = _paths(data_dir)
     try:
         with closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as conn:

@@ -16,6 +16,7 @@ from statusdash.server import errors
 from statusdash.server.alerting import build_alerting
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.auth import Auth, require_reader, unguarded_routes
+from statusdash.server.conns import CloseRefused
 from statusdash.server.context import ServerContext, attach, context_of
 from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        redirect_slashes=False,  # Starlette builds the redirect from the Host header
     )
     attach(app, ctx)
     errors.install(app)
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(CloseRefused)
     for router in ROUTERS:
         app.include_router(router)
 

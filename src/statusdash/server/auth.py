@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import time
@@ -25,6 +26,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.requests import HTTPConnection
 
+from statusdash.errors import Invalid
+from statusdash.server.conns import mark_authenticated
 from statusdash.server.context import context_of
 from statusdash.server.db import Readers
 from statusdash.server.errors import ApiError
@@ -92,6 +95,48 @@ class LoginThrottle:
         self._fails.pop(addr, None)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_proxies(spec: str) -> tuple[Network, ...]:
+    """TRUSTED_PROXIES (comma-separated addresses or CIDRs) as networks; Invalid if one is not."""
+    nets: list[Network] = []
+    for item in (part.strip() for part in spec.split(",")):
+        if item:
+            try:
+                nets.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise Invalid(f"TRUSTED_PROXIES: {item!r} is not an address or CIDR") from None
+    return tuple(nets)
+
+
+def _trusted(addr: str, proxies: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
+def client_address(conn: HTTPConnection, proxies: tuple[Network, ...]) -> str:
+    """The caller's address: the peer, or from X-Forwarded-For only if the peer is a proxy.
+
+    Hops are read right to left (each proxy appends the address it saw); the first one that is
+    not itself a trusted proxy is the client. Without TRUSTED_PROXIES the header is ignored.
+    """
+    peer = conn.client.host if conn.client else "unknown"
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    for hop in reversed(conn.headers.get("x-forwarded-for", "").split(",")):
+        hop = hop.strip()
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a forged or garbled hop: throttle the proxy itself
+    return peer
+
+
 def _never_revoked(_serial: int) -> bool:
     """Without mTLS there are no certificates to revoke."""
     return False
@@ -105,6 +150,7 @@ class Auth:
         self.readers = readers
         self.keys = KeyVerifier()
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
+        self.trusted_proxies = parse_proxies(settings.trusted_proxies)
         self.peer_identity: Callable[[MutableMapping[str, Any]], PeerIdentity | None] | None = None
         self.is_revoked: Callable[[int], bool] = _never_revoked  # mTLS set-up replaces it
         secret = settings.status_jwt_secret
@@ -242,7 +288,10 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def _principal(conn: HTTPConnection) -> Principal | None:
-    return context_of(conn.app).auth.principal(conn)
+    p = context_of(conn.app).auth.principal(conn)
+    if p is not None:
+        mark_authenticated(conn.scope)
+    return p
 
 
 async def require_reader(conn: HTTPConnection) -> Principal:

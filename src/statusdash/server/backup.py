@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from statusdash.errors import StatusdashError
-from statusdash.fsutil import fsync_dir
+from statusdash.fsutil import PRIVATE_DIR, PRIVATE_FILE, fsync_dir
 from statusdash.server.db import BUSY_TIMEOUT_MS
 from statusdash.server.migrations import REQUIRED_TABLES
 
@@ -60,9 +60,10 @@ def backup_database(
         raise BackupError(f"no database at {db_path}")
     if dest.exists():
         raise BackupError(f"{dest} already exists")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     tmp = dest.with_name(dest.name + ".partial")
     tmp.unlink(missing_ok=True)
+    _create_private(tmp)
     t0 = time.monotonic()
 
     def step(_status: int, remaining: int, total: int) -> None:
@@ -95,6 +96,12 @@ def backup_database(
     finally:
         src.close()
     return BackupResult(dest, dest.stat().st_size, pages, time.monotonic() - t0, integrity)
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 (whatever the umask), for SQLite to fill."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    os.chmod(path, PRIVATE_FILE)
 
 
 def _integrity(conn: sqlite3.Connection, quick: bool = False) -> str:
@@ -202,7 +209,9 @@ def restore(
         stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
         saved = db_path.with_name(f"{db_path.name}.pre-restore-{stamp:%Y%m%dT%H%M%SZ}")
         backup_database(db_path, saved, check=False)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if not db_path.exists():
+        _create_private(db_path)  # SQLite gives its WAL and SHM the database file's mode
     dst = sqlite3.connect(db_path, timeout=0, isolation_level=None)
     src = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
     try:

@@ -24,12 +24,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from statusdash.pki.ca import CRL_VALIDITY, reissue_crl
 from statusdash.pki.check import PkiError, parse_client_cert, utcnow
 from statusdash.pki.vault import CRL_REFRESH_MARGIN, crl_needs_refresh, load_crl, paths
+from statusdash.server.conns import GuardedHttpToolsProtocol
 from statusdash.server.context import attach, context_of
 from statusdash.server.revocation import RevocationWatcher
 from statusdash.settings import Settings
@@ -156,8 +156,8 @@ def _add_tls(scope: Mapping[str, Any], ext: dict[str, Any] | None) -> None:
         cast(dict[str, Any], scope).setdefault("extensions", {}).setdefault("tls", ext)
 
 
-class MTLSHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus the client certificate in every request's scope."""
+class MTLSHttpToolsProtocol(GuardedHttpToolsProtocol):
+    """The guarded httptools protocol, plus the client certificate in every request's scope."""
 
     _statusdash_tls: dict[str, Any] | None = None
 

@@ -1,15 +1,26 @@
-"""Run the app under uvicorn: HTTPS with client certificates unless mTLS is switched off."""
+"""Run the app under uvicorn: HTTPS with client certificates unless mTLS is switched off.
+
+Both modes serve through :class:`~statusdash.server.conns.GuardedHttpToolsProtocol` (header
+deadline, caps on anonymous connections) on a loop whose TLS handshakes have a deadline, with
+uvicorn's proxy headers off: ``X-Forwarded-For`` is believed only from TRUSTED_PROXIES, by the
+routes that need an address (the login throttle).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import resource
 from typing import Any
 
 import uvicorn
 
 from statusdash.errors import Invalid, StatusdashError
 from statusdash.server.app import create_app
+from statusdash.server.conns import ConnGuard, GuardedHttpToolsProtocol, guarded, loop_factory
 from statusdash.settings import Settings
+
+log = logging.getLogger("statusdash.server")
 
 
 class ServerConfigError(StatusdashError):
@@ -28,8 +39,11 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
         "log_level": log_level,
         "access_log": False,
         "lifespan": "on",
-        "timeout_keep_alive": 75,
+        "timeout_keep_alive": settings.conn_keep_alive_s,
         "server_header": False,
+        "proxy_headers": False,
+        "loop": loop_factory(settings.conn_handshake_timeout_s),
+        "http": GuardedHttpToolsProtocol,
     }
     if settings.mtls_enabled:
         from statusdash.pki.check import PkiError
@@ -42,11 +56,37 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
                 f"mTLS is on but the certificates are not usable: {exc}"
                 " (--insecure-http serves plain HTTP for a local test)"
             ) from exc
+    kwargs["http"] = guarded(kwargs["http"], ConnGuard.from_settings(settings))
     kwargs.update(extra)
     return uvicorn.Config(app, **kwargs)
 
 
+def raise_nofile_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (each connection holds a descriptor)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return soft
+
+
+def make_private(settings: Settings) -> None:
+    """Files from now on 0600 in 0700 directories; a database an older version left open, too."""
+    os.umask(0o077)
+    db = settings.db_path
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+            log.warning("%s was readable by others: made it 0600", path)
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    make_private(settings)
+    limit = raise_nofile_limit()
+    log.info("open-file limit %d (about that many concurrent connections)", limit)
     config = uvicorn_config(settings, log_level)
     uvicorn.Server(config).run()

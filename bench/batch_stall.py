@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from bench import serve
-from bench.loadgen import REPORT_INTERVAL_S, report_dict
+from bench.payload import REPORT_INTERVAL_S, report_dict
 
 P99_TARGET_MS = 50.0
 BATCH = 2000
@@ -56,7 +56,7 @@ def _batch(host: str, now: datetime, first_window: int, bad: bool) -> bytes:
 def _sender(url: str, key: str, host: str, first_bad: bool, stop_at: float, out: Any) -> None:
     """Post good and bad batches by turns until ``stop_at`` (a separate process)."""
     now = datetime.now(UTC)
-    sent = {"good": 0, "bad": 0, "bytes": 0, "error": ""}
+    sent: dict[str, Any] = {"good": 0, "bad": 0, "bytes": 0, "error": ""}
     headers = {"X-API-Key": key, "content-type": "application/json"}
     with httpx.Client(base_url=url, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
         k = 0
@@ -97,7 +97,7 @@ def _small(url: str, key: str, host: str, seconds: float, start_window: int) -> 
     return latencies
 
 
-def _p(values: list[float], q: float) -> float:
+def _p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else 0
 
 

@@ -33,7 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import Client, Template
+from bench.loadgen import Client
+from bench.payload import Template
 from bench.serve import provision
 
 MAX_AGENTS = 20_000

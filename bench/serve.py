@@ -66,7 +66,7 @@ def build(data_dir: Path, tls: bool, synchronous: str, port: int) -> Any:
     from statusdash.settings import Settings
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         status_admin_password=secrets.token_urlsafe(18),
         status_jwt_secret=secrets.token_urlsafe(48),
         status_data_dir=data_dir,

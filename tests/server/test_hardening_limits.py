@@ -56,7 +56,8 @@ def test_a_day_of_backlog_passes_and_its_replay_is_all_duplicates(limited: Live)
         make_report("web-1", at=now - timedelta(seconds=30 * k), interval_s=30.0)
         for k in range(2880, 0, -1)
     ]
-    batches = [day[i : i + 1000] for i in range(0, len(day), 1000)]
+    step = wire.MAX_BATCH_REPORTS
+    batches = [day[i : i + step] for i in range(0, len(day), step)]
     for batch in batches:
         r = agent.post("/api/metrics/batch", json={"reports": batch}, timeout=60)
         assert r.status_code == 200, r.text
@@ -146,13 +147,13 @@ def test_a_batch_past_max_batch_bytes_is_413_before_parsing(limited: Live) -> No
 
 
 def test_a_bad_batch_names_its_first_bad_report(limited: Live) -> None:
-    batch = big_batch(1500, datetime.now(UTC), i700=101.0, i900=-1.0)
+    batch = big_batch(wire.MAX_BATCH_REPORTS, datetime.now(UTC), i300=101.0, i400=-1.0)
     r = limited.agent("web-1").post("/api/metrics/batch", json=batch, timeout=60)
     assert r.status_code == 422
     body = r.json()
-    assert body["report_index"] == 700
+    assert body["report_index"] == 300
     assert body["fields"] == [
-        {"field": "reports.700.cpu.percent", "problem": body["fields"][0]["problem"]}
+        {"field": "reports.300.cpu.percent", "problem": body["fields"][0]["problem"]}
     ]
     assert stored(limited, "web-1") == 0
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from statusdash.server.alerts.engine import Alert, Change, Engine, Transition
 from statusdash.server.alerts.rules import RulesError, RuleSet, default_rules, load_rules
 from statusdash.server.alerts.store import AlertStore, Silence, alert_row
 from statusdash.server.cache import HostState, summarize
-from statusdash.server.notify import Notice, Notifier
+from statusdash.server.notify import Notice, Notifier, severity_rank
 from statusdash.server.storage import Storage
 from statusdash.server.stream import ALERT_RESOLVED, ALERT_TRIGGERED, HOST_UPDATED, Broadcaster
 
@@ -40,6 +40,19 @@ def _human(seconds: float) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60} s"
     return f"{s} s"
+
+
+def urgent_first(owed: Iterable[tuple[int, Alert]]) -> list[tuple[int, Alert]]:
+    """``owed`` critical first, then warning, then info; within each, hosts take turns."""
+    lanes: dict[int, dict[str, list[tuple[int, Alert]]]] = {}
+    for aid, a in owed:
+        lanes.setdefault(severity_rank(a.severity), {}).setdefault(a.host, []).append((aid, a))
+    out: list[tuple[int, Alert]] = []
+    for rank in sorted(lanes):
+        queues = list(lanes[rank].values())
+        for i in range(max(len(q) for q in queues)):
+            out += [q[i] for q in queues if i < len(q)]
+    return out
 
 
 class AlertService:
@@ -251,20 +264,22 @@ class AlertService:
         return None
 
     def flush(self) -> None:
-        """Send each notice the outbox owes: firing unless silenced, resolved if firing was."""
+        """Send each notice the outbox owes, the most urgent first, hosts taking turns: firing
+        unless silenced, resolved if firing was. A full queue stops it; the next one resumes."""
         now = self.clock()
-        for aid, a in list(self.outbox.items()):
+        for aid, a in urgent_first(self.outbox.items()):
             if aid in self.inflight:
                 continue
             if a.state == AlertState.firing and not a.notified_firing:
-                if self.silenced(a, now) is None:
-                    self._send(a, "firing")
+                if self.silenced(a, now) is None and not self._send(a, "firing"):
+                    return
             elif a.state == AlertState.resolved and a.notified_firing and not a.notified_resolved:
-                self._send(a, "resolved")
+                if not self._send(a, "resolved"):
+                    return
             else:
                 del self.outbox[aid]
 
-    def _send(self, a: Alert, event: Literal["firing", "resolved"]) -> None:
+    def _send(self, a: Alert, event: Literal["firing", "resolved"]) -> bool:
         assert a.id is not None
         aid = a.id
         self.inflight.add(aid)
@@ -277,7 +292,9 @@ class AlertService:
             self.flush()
 
         if not self.notifier.submit(Notice.for_alert(event, a.public()), done):
-            self.inflight.discard(aid)  # queue full: the next check tries again
+            self.inflight.discard(aid)  # queue full: a delivery or the next check tries again
+            return False
+        return True
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)

@@ -196,8 +196,9 @@ def test_event_alerts_past_the_cap_are_refused_until_one_resolves(
     web = live.agent("web-1")
     assert post_events(web, [alert("a"), alert("b"), alert("a")]).status_code == 200
     for _ in range(3):
-        r = post_events(web, [alert("c")])
-        assert r.status_code == 429 and r.json()["limit"] == "MAX_EVENT_ALERTS_PER_HOST"
+        refused = post_events(web, [alert("c")])
+        assert refused.status_code == 429
+        assert refused.json()["limit"] == "MAX_EVENT_ALERTS_PER_HOST"
     assert post_events(web, [alert("a", resolve=True), alert("c")]).status_code == 200
     assert post_events(live.agent("db-1"), [alert("x"), alert("y")]).status_code == 200
     with live.reader() as r:

@@ -16,7 +16,6 @@ import base64
 import contextlib
 import json
 import logging
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from statusdash.backoff import ceiling
 from statusdash.errors import Invalid
 from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic
+from statusdash.server.fairqueue import FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -216,42 +216,6 @@ class _Job:
     on_done: Callable[[], None] | None
 
 
-class FairQueue:
-    """Bounded jobs handed out most severe first and, within a severity, one host at a time."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._lanes: list[OrderedDict[str, deque[_Job]]] = [OrderedDict() for _ in SEVERITIES]
-        self._size = 0
-        self._ready = asyncio.Event()
-
-    def qsize(self) -> int:
-        return self._size
-
-    def put_nowait(self, job: _Job) -> bool:
-        """Queue ``job``; False if the queue is full."""
-        if self._size >= self.maxsize:
-            return False
-        self._lanes[job.notice.rank].setdefault(job.notice.host, deque()).append(job)
-        self._size += 1
-        self._ready.set()
-        return True
-
-    async def get(self) -> _Job:
-        while not self._size:
-            self._ready.clear()
-            await self._ready.wait()
-        lane = next(lane for lane in self._lanes if lane)
-        host, jobs = next(iter(lane.items()))
-        job = jobs.popleft()
-        if jobs:
-            lane.move_to_end(host)  # the next job of this severity is another host's
-        else:
-            del lane[host]
-        self._size -= 1
-        return job
-
-
 class Notifier:
     """A bounded, fair queue of notices and the task that delivers them."""
 
@@ -273,7 +237,7 @@ class Notifier:
         self.on_failure = on_failure
         self.delivered = 0
         self.failed = 0
-        self._queue = FairQueue(max_queue)
+        self._queue: FairQueue[_Job] = FairQueue(max_queue, len(SEVERITIES))
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -307,7 +271,7 @@ class Notifier:
             if on_done is not None:
                 on_done()
             return True
-        if not self._queue.put_nowait(_Job(notice, on_done)):
+        if not self._queue.put_nowait(_Job(notice, on_done), notice.rank, notice.host):
             log.warning("notification queue full; %s waits: %s", notice.host, notice.title)
             return False
         return True

@@ -3,8 +3,8 @@
 Each round starts a real server (plain HTTP on loopback, API keys, a fresh SQLite file) whose
 one webhook is a local receiver that takes ``reply_ms`` to answer, like a chat service. Then:
 
-- ``quiet_ms``: after a warm-up notice, db-1 posts a critical SYSTEM_ALERT_TRIGGERED; the time from the POST until the
-  receiver has its notice;
+- ``quiet_ms``: after a warm-up notice, db-1 posts a critical SYSTEM_ALERT_TRIGGERED; the time
+  from the POST until the receiver has its notice;
 - ``flood_ms``: web-1 first posts ``flood`` warning alerts (MAX_EVENT_ALERTS_PER_HOST raised so
   they are all accepted), then db-1 its critical one: the same delay, measured the same way;
 - ``flood_drain_s``: how long web-1's flood takes to be delivered, for scale: what db-1 would

@@ -28,6 +28,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("tui", "bench.tui_bench", {}, {}),
     ("history", "bench.history_bench", {}, {}),
     ("upgrade", "bench.upgrade_bench", {}, {"hosts": 5}),
+    ("notify", "bench.notify_flood", {}, {"rounds": 1}),
 ]
 MODULE_TIME_LIMIT_S = 900
 OMIT = {"detail"}  # nested detail a module already printed while it ran

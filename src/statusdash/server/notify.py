@@ -272,7 +272,7 @@ class Notifier:
                 on_done()
             return True
         if not self._queue.put_nowait(_Job(notice, on_done), notice.rank, notice.host):
-            log.warning("notification queue full; %s waits: %s", notice.host, notice.title)
+            log.debug("notification queue full; a notice of %s waits", notice.host or "a test")
             return False
         return True
 
@@ -305,7 +305,8 @@ class Notifier:
             content, headers = render(target, notice)
         except Exception as exc:  # a bug in rendering fails this notice, not the notifier
             log.exception("webhook %s: cannot render a %s notice", target.masked, notice.event)
-            return await self._failed(target, notice, attempt, f"render: {_describe(exc)}")
+            error = target.scrub(f"render: {_describe(exc)}")
+            return await self._failed(target, notice, attempt, error)
         for attempt in range(1, tries + 1):
             error, wait = await self._attempt(target, content, headers, attempt)
             if not error:

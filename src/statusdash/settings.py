@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0)
     """Timeout of one webhook attempt, in seconds."""
 
+    # --- alerting limits ---------------------------------------------------------------------
+    max_event_alerts_per_host: int = Field(50, ge=1)
+    """Open alerts one host may raise by SYSTEM_ALERT_TRIGGERED events; past it, 429."""
+    max_services_per_host: int = Field(200, ge=1)
+    """Services one host may track through health events; a new one past it, 429."""
+    webhook_queue_size: int = Field(1000, ge=1)
+    """Notices waiting for delivery; the rest wait in the outbox, most urgent first."""
+    webhook_concurrency: int = Field(8, ge=1)
+    """Notices delivered at once (each to every target)."""
+
     # --- history tiers, retention, backups (docs/history.md) ---------------------------------
     retention_days: int = Field(30, ge=1, le=3650)
     """How long 1-minute rollups are kept; reports older than this are refused."""

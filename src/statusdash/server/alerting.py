@@ -49,6 +49,8 @@ def build_alerting(settings: Settings, storage: Storage, cfg: AlertingConfig) ->
         attempts=cfg.webhook_attempts,
         backoff_s=cfg.webhook_backoff_s,
         timeout_s=cfg.webhook_timeout_s,
+        max_queue=cfg.webhook_queue,
+        concurrency=cfg.webhook_concurrency,
         on_failure=record_failure,
     )
     thresholds = (settings.cpu_threshold, settings.memory_threshold, settings.disk_threshold)

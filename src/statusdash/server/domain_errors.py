@@ -23,3 +23,12 @@ class InvalidFields(Invalid):
 
 class HostMismatch(StatusdashError):
     """A caller speaking for a host other than its own identity (403 ``host_mismatch``)."""
+
+
+class LimitExceeded(StatusdashError):
+    """A per-host cap the request would pass (429 ``limit_exceeded``, naming ``limit``)."""
+
+    def __init__(self, message: str, limit: str, maximum: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.maximum = maximum

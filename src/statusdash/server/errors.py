@@ -13,7 +13,12 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from statusdash.errors import Conflict, Invalid, NotFound, StatusdashError
-from statusdash.server.domain_errors import HostMismatch, InvalidFields, MalformedBody
+from statusdash.server.domain_errors import (
+    HostMismatch,
+    InvalidFields,
+    LimitExceeded,
+    MalformedBody,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ DOMAIN_STATUS: dict[type[StatusdashError], tuple[int, str]] = {
     HostMismatch: (403, "host_mismatch"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
+    LimitExceeded: (429, "limit_exceeded"),
     Invalid: (422, "validation_error"),
 }
 
@@ -108,7 +114,11 @@ def install(app: FastAPI) -> None:
 
     async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         status, code = next(DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS)
-        extra = {"fields": exc.fields} if isinstance(exc, InvalidFields) else None
+        extra: dict[str, Any] | None = None
+        if isinstance(exc, InvalidFields):
+            extra = {"fields": exc.fields}
+        elif isinstance(exc, LimitExceeded):
+            extra = {"limit": exc.limit, "max": exc.maximum}
         return error_response(status, str(exc), code, extra=extra)
 
     for cls in DOMAIN_STATUS:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,15 +24,22 @@ from statusdash.schema import ServiceHealth
 from statusdash.server.alerts.rules import EVENT_RULE
 from statusdash.server.alerts.service import AlertService
 from statusdash.server.alerts.store import AlertStore, ServiceRecord
-from statusdash.server.domain_errors import HostMismatch, InvalidFields, MalformedBody
+from statusdash.server.domain_errors import (
+    HostMismatch,
+    InvalidFields,
+    LimitExceeded,
+    MalformedBody,
+)
 from statusdash.server.errors import validation_detail
 from statusdash.server.stream import SERVICE_CHANGED, Broadcaster
 from statusdash.wire import MAX_EVENTS, HealthStatus
 
+log = logging.getLogger(__name__)
 YIELD_EVERY = 32
 # An event is four levels deep (list, event, payload, metrics); ``metrics`` values may nest a
 # little. Deeper JSON is refused before validation, so nothing downstream recurses on it.
 MAX_DEPTH = 16
+LOG_REFUSALS_EVERY = 100  # a refused host is logged at its first refusal, then every 100th
 EventType = Literal[
     "SYSTEM_SERVICE_HEALTHY",
     "SYSTEM_SERVICE_UNHEALTHY",
@@ -149,6 +158,7 @@ class ServiceMap:
         self.clock = clock
         self._records: dict[tuple[str, str], ServiceRecord] = {}
         self._shown: dict[tuple[str, str], HealthStatus] = {}
+        self._by_host: dict[str, set[str]] = {}
 
     def load(self, records: list[ServiceRecord]) -> None:
         now = self.clock()
@@ -156,6 +166,7 @@ class ServiceMap:
             key = (rec.host, rec.name)
             self._records[key] = rec
             self._shown[key] = self.status(rec, now)
+            self._by_host.setdefault(rec.host, set()).add(rec.name)
 
     @staticmethod
     def status(rec: ServiceRecord, now: datetime) -> HealthStatus:
@@ -177,11 +188,20 @@ class ServiceMap:
         now = self.clock()
         return [self.health(self._records[k], now) for k in sorted(self._records)]
 
+    def names(self, host: str) -> set[str]:
+        """The services ``host`` tracks (a copy)."""
+        return set(self._by_host.get(host, ()))
+
+    def counts(self) -> dict[str, int]:
+        """Tracked services per host."""
+        return {host: len(names) for host, names in self._by_host.items()}
+
     def put(self, rec: ServiceRecord) -> ServiceHealth | None:
         """Store ``rec``; the new health if what readers see changed, else None."""
         key = (rec.host, rec.name)
         old = self._records.get(key)
         self._records[key] = rec
+        self._by_host.setdefault(rec.host, set()).add(rec.name)
         health = self.health(rec, self.clock())
         changed = self._shown.get(key) != health.status or (
             old is not None and old.error != rec.error
@@ -216,6 +236,8 @@ class HealthEvents:
         self.store = store
         self.hub = hub
         self.default_expect_s = default_expect_s
+        self.refused: dict[str, Counter[str]] = {}  # host -> limit name -> refused requests
+        self._locks: dict[str, asyncio.Lock] = {}  # per host: the cap check and apply are one step
 
     async def start(self) -> None:
         self.services.load(await self.store.call(self.store.load_services))
@@ -231,6 +253,11 @@ class HealthEvents:
                 raise HostMismatch(
                     f"event for host {ev.payload.host!r} refused: this caller is {host!r}"
                 )
+        async with self._locks.setdefault(host, asyncio.Lock()):
+            self._check_limits(host, events)
+            return await self._handle(host, events)
+
+    async def _handle(self, host: str, events: list[Event]) -> dict[str, int]:
         now = self.alerts.clock()
         records = [
             self._record(host, ev.type == "SYSTEM_SERVICE_HEALTHY", ev.payload, now)
@@ -253,6 +280,57 @@ class HealthEvents:
             else:
                 self.alerts.resolve(EVENT_RULE, host, p.alert_name)
         return {"accepted": len(events), "changed": changed}
+
+    def _check_limits(self, host: str, events: list[Event]) -> None:
+        """Refuse the whole request, before any of it applies, if it would pass a per-host cap."""
+        cfg = self.alerts.config
+        services = self.services.names(host)
+        alerts = {a.subject for a in self.alerts.engine.open_for_host(host) if a.rule == EVENT_RULE}
+        for ev in events:
+            p = ev.payload
+            if isinstance(p, ServicePayload):
+                if p.service_name not in services and len(services) >= cfg.max_services_per_host:
+                    what = f"new service {p.service_name!r}"
+                    self._refuse(host, "MAX_SERVICES_PER_HOST", cfg.max_services_per_host, what)
+                services.add(p.service_name)
+            elif ev.type == "SYSTEM_ALERT_RESOLVED":
+                alerts.discard(p.alert_name)
+            elif p.alert_name not in alerts:
+                if len(alerts) >= cfg.max_event_alerts_per_host:
+                    limit, cap = "MAX_EVENT_ALERTS_PER_HOST", cfg.max_event_alerts_per_host
+                    self._refuse(host, limit, cap, f"new alert {p.alert_name!r}")
+                alerts.add(p.alert_name)
+
+    def _refuse(self, host: str, limit: str, cap: int, what: str) -> None:
+        counts = self.refused.setdefault(host, Counter())
+        counts[limit] += 1
+        n = counts[limit]
+        if n % LOG_REFUSALS_EVERY == 1:
+            log.warning("%s: %s refused (%s = %d), %d so far", host, what, limit, cap, n)
+        raise LimitExceeded(
+            f"{what} refused: {host} is at {limit} ({cap}); resolve or retire some first",
+            limit,
+            cap,
+        )
+
+    def limits(self) -> dict[str, Any]:
+        """The caps, and per host what it uses and how often it was refused."""
+        cfg = self.alerts.config
+        alerts = Counter(a.host for a in self.alerts.engine.open.values() if a.rule == EVENT_RULE)
+        services = self.services.counts()
+        hosts = sorted(set(alerts) | set(services) | set(self.refused))
+        return {
+            "max_services_per_host": cfg.max_services_per_host,
+            "max_event_alerts_per_host": cfg.max_event_alerts_per_host,
+            "hosts": {
+                h: {
+                    "services": services.get(h, 0),
+                    "event_alerts": alerts.get(h, 0),
+                    "refused": dict(self.refused.get(h, {})),
+                }
+                for h in hosts
+            },
+        }
 
     def _record(self, host: str, healthy: bool, p: ServicePayload, now: datetime) -> ServiceRecord:
         return ServiceRecord(

@@ -1,29 +1,35 @@
 """Webhook notifications (generic JSON, Slack-compatible, ntfy) off the ingest path.
 
-Notices go on a bounded queue; a background task delivers each to every target with retries and
-exponential backoff. A delivery that fails every attempt is recorded (``notification_failures``)
-and shown by ``GET /api/notifications/failures``. Targets come from WEBHOOK_URLS, a comma-separated
-list where ``slack+`` or ``ntfy+`` before the URL picks the format (``json+`` or none: JSON).
+Notices go on a bounded queue that hands out the most severe first and lets hosts take turns, so
+one host's flood cannot hold back another's critical alert; a background task delivers each to
+every target with retries and exponential backoff. A delivery that fails for any reason (the
+network, the target's answer, a bug in rendering) is recorded (``notification_failures``) and
+shown by ``GET /api/notifications/failures``; its URL is masked there and in every log line.
+Targets come from WEBHOOK_URLS, a comma-separated list where ``slack+`` or ``ntfy+`` before the
+URL picks the format (``json+`` or none: JSON).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from statusdash import __version__
 from statusdash.backoff import ceiling
 from statusdash.errors import Invalid
+from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic
+from statusdash.server.fairqueue import FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +38,60 @@ Event = Literal["firing", "resolved", "test"]
 FailureSink = Callable[["Target", "Notice", int, str], Awaitable[None]]
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 60.0
+MAX_REPLY_BYTES = 64 * 1024  # of a target's answer, read so the connection can be reused
+SEVERITIES = ("critical", "warning", "info")  # the order notices leave the queue
+
+
+def severity_rank(severity: str) -> int:
+    """0 for critical, 1 for warning, 2 for info (and anything else)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
+
+
+def mask_url(url: str) -> str:
+    """``url`` without credentials, query or most of its path (webhook URLs are secrets)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    first = parts.path.strip("/").split("/")[0]
+    tail = "/…" if parts.path.strip("/").count("/") >= 1 else ""
+    shown = f"/{first}{tail}" if first else ""
+    return f"{parts.scheme}://{host}{shown}"
 
 
 @dataclass(frozen=True)
 class Target:
-    url: str
+    url: str = field(repr=False)
     format: Format = "json"
 
     @property
     def masked(self) -> str:
-        """The URL without credentials, query or most of its path (webhook URLs are secrets)."""
+        """The format and the URL as ``mask_url`` shows it."""
+        return f"{self.format}+{mask_url(self.url)}"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the URL masked and each secret part of it (credentials, the path past
+        its first segment, the query) cut out: exception messages may quote any of them."""
         parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        first = parts.path.strip("/").split("/")[0]
-        tail = "/…" if parts.path.strip("/").count("/") >= 1 else ""
-        shown = f"/{first}{tail}" if first else ""
-        return f"{self.format}+{parts.scheme}://{host}{shown}"
+        text = text.replace(self.url, mask_url(self.url))
+        text = text.replace(str(httpx.URL(self.url)), mask_url(self.url))
+        secrets = [parts.netloc.rpartition("@")[0], parts.username, parts.password, parts.query]
+        secrets += [parts.path, parts.fragment, *parts.path.strip("/").split("/")[1:]]
+        secrets += [value for _, value in parse_qsl(parts.query)]
+        for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+            text = text.replace(secret, "…")
+        return text
+
+
+class MaskUrls(logging.Filter):
+    """Rewrites httpx's request log lines so a URL shows only what ``mask_url`` keeps."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                mask_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
 
 
 def parse_targets(spec: str | Iterable[str] | None) -> list[Target]:
@@ -68,7 +110,8 @@ def parse_targets(spec: str | Iterable[str] | None) -> list[Target]:
                 raw = raw[len(prefix) + 1 :]
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Invalid(f"webhook {raw[:40]!r} is not an http(s) URL")
+            shown = f"{parts.scheme}://…" if parts.scheme else "without a scheme"
+            raise Invalid(f"webhook #{len(targets) + 1} ({shown}) is not an http(s) URL")
         targets.append(Target(raw, fmt))
     return targets
 
@@ -83,11 +126,18 @@ class Notice:
 
     @classmethod
     def for_alert(cls, event: Event, alert: AlertPublic) -> Notice:
-        if event == "resolved":
-            text = f"RESOLVED {alert.message}"
-        else:
-            text = f"{alert.severity.upper()} {alert.message}"
-        return cls(event, text, alert)
+        """The notice names the alert's host, the authenticated one, whatever its message says."""
+        label = "RESOLVED" if event == "resolved" else alert.severity.upper()
+        message = alert.message.removeprefix(f"{alert.host}: ")
+        return cls(event, f"{label} {alert.host}: {message}", alert)
+
+    @property
+    def host(self) -> str:
+        return self.alert.host if self.alert else ""
+
+    @property
+    def rank(self) -> int:
+        return severity_rank(self.alert.severity) if self.alert else 0
 
     @property
     def title(self) -> str:
@@ -98,8 +148,23 @@ class Notice:
         return f"statusdash {what}: {self.alert.rule} on {self.alert.host}{subject}"
 
 
+def slack_escape(text: str) -> str:
+    """``text`` as Slack shows it literally: ``&``, ``<`` and ``>`` as entities (no mentions,
+    no links)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def header_value(text: str) -> str:
+    """``text`` on one line for an HTTP header; non-ASCII as an RFC 2047 encoded word, which
+    ntfy decodes (httpx sends headers as ASCII)."""
+    line = one_line(text)
+    if line.isascii():
+        return line
+    return "=?utf-8?b?" + base64.b64encode(line.encode()).decode() + "?="
+
+
 def render(target: Target, notice: Notice) -> tuple[bytes, dict[str, str]]:
-    """The body and headers ``notice`` takes for ``target``'s format."""
+    """The body and headers ``notice`` takes for ``target``'s format, escaped for it."""
     if target.format == "ntfy":
         sev = notice.alert.severity if notice.alert else "info"
         priority = "3"
@@ -107,7 +172,7 @@ def render(target: Target, notice: Notice) -> tuple[bytes, dict[str, str]]:
             priority = {"critical": "5", "warning": "4"}.get(sev, "3")
         tags = {"firing": "rotating_light", "resolved": "white_check_mark", "test": "test_tube"}
         headers = {
-            "Title": notice.title,
+            "Title": header_value(notice.title),
             "Priority": priority,
             "Tags": tags[notice.event],
             "Content-Type": "text/plain; charset=utf-8",
@@ -115,7 +180,7 @@ def render(target: Target, notice: Notice) -> tuple[bytes, dict[str, str]]:
         return notice.text.encode(), headers
     if target.format == "slack":
         icon = {"firing": ":rotating_light:", "resolved": ":white_check_mark:", "test": ":wave:"}
-        body: dict[str, Any] = {"text": f"{icon[notice.event]} {notice.text}"}
+        body: dict[str, Any] = {"text": f"{icon[notice.event]} {slack_escape(notice.text)}"}
     else:
         body = {
             "source": "statusdash",
@@ -152,7 +217,7 @@ class _Job:
 
 
 class Notifier:
-    """A bounded queue of notices and the task that delivers them."""
+    """A bounded, fair queue of notices and the task that delivers them."""
 
     def __init__(
         self,
@@ -172,15 +237,17 @@ class Notifier:
         self.on_failure = on_failure
         self.delivered = 0
         self.failed = 0
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max_queue)
+        self._queue: FairQueue[_Job] = FairQueue(max_queue, len(SEVERITIES))
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
+        self._mask = MaskUrls()
 
     def start(self) -> None:
         headers = {"User-Agent": f"statusdash/{__version__}"}
         self._http = httpx.AsyncClient(timeout=self.timeout_s, headers=headers)
+        logging.getLogger("httpx").addFilter(self._mask)
         self._worker = asyncio.create_task(self._run(), name="notifier")
 
     async def close(self, grace_s: float = 2.0) -> None:
@@ -196,6 +263,7 @@ class Notifier:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
+        logging.getLogger("httpx").removeFilter(self._mask)
 
     def submit(self, notice: Notice, on_done: Callable[[], None] | None = None) -> bool:
         """Queue ``notice`` (never blocks); ``on_done`` runs once every target is done with it."""
@@ -203,17 +271,15 @@ class Notifier:
             if on_done is not None:
                 on_done()
             return True
-        try:
-            self._queue.put_nowait(_Job(notice, on_done))
-        except asyncio.QueueFull:
-            log.warning("notification queue full; dropped: %s", notice.text)
+        if not self._queue.put_nowait(_Job(notice, on_done), notice.rank, notice.host):
+            log.debug("notification queue full; a notice of %s waits", notice.host or "a test")
             return False
         return True
 
     async def _run(self) -> None:
         while True:
+            await self._slots.acquire()  # a free slot first: the job is chosen when it can go
             job = await self._queue.get()
-            await self._slots.acquire()
             task = asyncio.create_task(self._deliver_all(job))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -232,40 +298,73 @@ class Notifier:
     async def deliver(
         self, target: Target, notice: Notice, attempts: int | None = None
     ) -> Delivery:
-        """POST ``notice`` to ``target``, retrying with backoff; record a final failure."""
-        assert self._http is not None, "notifier not started"
+        """POST ``notice`` to ``target``, retrying with backoff; any failure is recorded."""
         tries = attempts or self.attempts
-        content, headers = render(target, notice)
-        error = ""
+        attempt = 1
+        try:
+            content, headers = render(target, notice)
+        except Exception as exc:  # a bug in rendering fails this notice, not the notifier
+            log.exception("webhook %s: cannot render a %s notice", target.masked, notice.event)
+            error = target.scrub(f"render: {_describe(exc)}")
+            return await self._failed(target, notice, attempt, error)
         for attempt in range(1, tries + 1):
-            wait = ceiling(attempt, self.backoff_s, MAX_BACKOFF_S)
-            try:
-                resp = await self._http.post(target.url, content=content, headers=headers)
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            else:
-                if resp.is_success:
-                    self.delivered += 1
-                    return Delivery(target, True, attempt)
-                error = f"HTTP {resp.status_code}"
-                if resp.status_code not in RETRYABLE:
-                    break
-                after = resp.headers.get("Retry-After", "")
-                if after.isdigit():
-                    wait = min(MAX_BACKOFF_S, max(wait, float(after)))
-            if attempt < tries:
-                log.info("webhook %s: %s; retry %d in %.1f s", target.masked, error, attempt, wait)
-                await asyncio.sleep(wait)
+            error, wait = await self._attempt(target, content, headers, attempt)
+            if not error:
+                self.delivered += 1
+                return Delivery(target, True, attempt)
+            if wait is None or attempt == tries:
+                break
+            log.info("webhook %s: %s; retry %d in %.1f s", target.masked, error, attempt, wait)
+            await asyncio.sleep(wait)
+        return await self._failed(target, notice, attempt, error)
+
+    async def _attempt(
+        self, target: Target, content: bytes, headers: dict[str, str], attempt: int
+    ) -> tuple[str, float | None]:
+        """One POST: ``""`` if delivered, else the error and the wait before a retry (None:
+        not worth one). The whole attempt, answer included, has ``timeout_s``."""
+        assert self._http is not None, "notifier not started"
+        wait = ceiling(attempt, self.backoff_s, MAX_BACKOFF_S)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                req = self._http.stream("POST", target.url, content=content, headers=headers)
+                async with req as resp:
+                    read = 0
+                    async for chunk in resp.aiter_raw():
+                        read += len(chunk)
+                        if read > MAX_REPLY_BYTES:
+                            break
+        except TimeoutError:
+            return f"no answer within {self.timeout_s:g} s", wait
+        except httpx.TransportError as exc:
+            return target.scrub(_describe(exc)), wait
+        except Exception as exc:  # a bad header value, an odd answer: this delivery's failure
+            return target.scrub(_describe(exc)), None
+        if resp.is_success:
+            return "", None
+        error = f"HTTP {resp.status_code}"
+        if resp.status_code not in RETRYABLE:
+            return error, None
+        after = resp.headers.get("Retry-After", "")
+        if after.isdigit():
+            wait = min(MAX_BACKOFF_S, max(wait, float(after)))
+        return error, wait
+
+    async def _failed(self, target: Target, notice: Notice, attempts: int, error: str) -> Delivery:
         self.failed += 1
-        log.warning("webhook %s failed after %d attempts: %s", target.masked, attempt, error)
+        log.warning("webhook %s failed after %d attempts: %s", target.masked, attempts, error)
         if self.on_failure is not None:
             try:
-                await self.on_failure(target, notice, attempt, error)
+                await self.on_failure(target, notice, attempts, error)
             except Exception:
                 log.exception("recording a failed notification failed")
-        return Delivery(target, False, attempt, error)
+        return Delivery(target, False, attempts, error)
 
     async def test(self) -> list[Delivery]:
         """Send a test notice to every target once, now, and say how each went."""
         notice = Notice("test", "statusdash test notification: webhooks are wired up")
         return list(await asyncio.gather(*(self.deliver(t, notice, 1) for t in self.targets)))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -24,6 +24,10 @@ class AlertingConfig:
     webhook_attempts: int
     webhook_backoff_s: float
     webhook_timeout_s: float
+    max_event_alerts_per_host: int  # open event-driven alerts per host
+    max_services_per_host: int  # tracked services per host
+    webhook_queue: int  # notices queued for delivery
+    webhook_concurrency: int  # notices delivered at once
     notify_grace_s: float = 2.0  # at shutdown, for deliveries in flight (unsent ones resume)
     clock: Callable[[], datetime] = field(default=utcnow)
     handle_sighup: bool = True
@@ -40,4 +44,8 @@ class AlertingConfig:
             webhook_attempts=settings.webhook_attempts,
             webhook_backoff_s=settings.webhook_backoff_s,
             webhook_timeout_s=settings.webhook_timeout_s,
+            max_event_alerts_per_host=settings.max_event_alerts_per_host,
+            max_services_per_host=settings.max_services_per_host,
+            webhook_queue=settings.webhook_queue_size,
+            webhook_concurrency=settings.webhook_concurrency,
         )

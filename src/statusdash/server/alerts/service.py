@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -22,15 +22,16 @@ from statusdash.schema import AlertPublic, AlertState
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.alerts.engine import Alert, Change, Engine, Transition
 from statusdash.server.alerts.rules import RulesError, RuleSet, default_rules, load_rules
-from statusdash.server.alerts.store import AlertStore, Silence, alert_row
+from statusdash.server.alerts.store import AlertStore, Op, Silence, alert_row
 from statusdash.server.cache import HostState, summarize
-from statusdash.server.notify import Notice, Notifier
+from statusdash.server.notify import Notice, Notifier, severity_rank
 from statusdash.server.storage import Storage
 from statusdash.server.stream import ALERT_RESOLVED, ALERT_TRIGGERED, HOST_UPDATED, Broadcaster
 
 log = logging.getLogger(__name__)
 StateFilter = Literal["active", "resolved", "all"]
 PRUNE_EVERY_S = 3600.0
+PERSIST_BATCH = 500  # transitions persisted in one transaction at most
 
 
 def _human(seconds: float) -> str:
@@ -40,6 +41,19 @@ def _human(seconds: float) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60} s"
     return f"{s} s"
+
+
+def urgent_first(owed: Iterable[tuple[int, Alert]]) -> list[tuple[int, Alert]]:
+    """``owed`` critical first, then warning, then info; within each, hosts take turns."""
+    lanes: dict[int, dict[str, list[tuple[int, Alert]]]] = {}
+    for aid, a in owed:
+        lanes.setdefault(severity_rank(a.severity), {}).setdefault(a.host, []).append((aid, a))
+    out: list[tuple[int, Alert]] = []
+    for rank in sorted(lanes):
+        queues = list(lanes[rank].values())
+        for i in range(max(len(q) for q in queues)):
+            out += [q[i] for q in queues if i < len(q)]
+    return out
 
 
 class AlertService:
@@ -212,28 +226,49 @@ class AlertService:
             self._transitions.put_nowait(t)
 
     async def _process(self) -> None:
-        while (t := await self._transitions.get()) is not None:
+        """Persist what is queued in one transaction (up to ``PERSIST_BATCH``), then publish
+        and notify it: a flood from one host costs one commit, not one per alert, so the next
+        host's alert is not queued behind hundreds of commits."""
+        while True:
+            batch = [await self._transitions.get()]
+            while len(batch) < PERSIST_BATCH and not self._transitions.empty():
+                batch.append(self._transitions.get_nowait())
+            todo = [t for t in batch if t is not None]
             try:
-                await self._apply(t)
-            except Exception:
-                log.exception("alert transition %s of %s failed", t.change, t.alert.key)
+                await self._apply(todo)
+            except Exception:  # one bad transition: the others still go, one at a time
+                for t in todo:
+                    try:
+                        await self._apply([t])
+                    except Exception:
+                        log.exception("alert transition %s of %s failed", t.change, t.alert.key)
+            if None in batch:
+                return
 
-    async def _apply(self, t: Transition) -> None:
-        a = t.alert
-        if t.change == Change.cancelled:
-            if a.id is not None:
-                await self.store.call(self.store.delete, a.id)
-            return
-        if t.change == Change.pending and a.cancelled and a.id is None:
-            return
-        a.id = await self.store.call(self.store.save, a.id, alert_row(a))
-        if t.change == Change.pending:
-            return
-        snap = t.snapshot
-        snap.id = a.id
-        kind = ALERT_TRIGGERED if t.change == Change.fired else ALERT_RESOLVED
-        self.hub.publish(kind, snap.public().model_dump(mode="json"))
-        self.outbox[a.id] = a
+    async def _apply(self, todo: list[Transition]) -> None:
+        ops: list[Op] = []
+        slots: dict[int, Alert] = {}
+        shown: list[Transition] = []
+        for t in todo:
+            a = t.alert
+            slots[id(a)] = a
+            if t.change == Change.cancelled:
+                ops.append((id(a), a.id, None))
+            elif not (t.change == Change.pending and a.cancelled and a.id is None):
+                ops.append((id(a), a.id, alert_row(a)))
+                if t.change != Change.pending:
+                    shown.append(t)
+        ids = await self.store.call(self.store.apply, ops)
+        for slot, aid in ids.items():
+            slots[slot].id = aid
+        for t in shown:
+            a = t.alert
+            assert a.id is not None
+            snap = t.snapshot
+            snap.id = a.id
+            kind = ALERT_TRIGGERED if t.change == Change.fired else ALERT_RESOLVED
+            self.hub.publish(kind, snap.public().model_dump(mode="json"))
+            self.outbox[a.id] = a
         self.flush()
 
     # --- notifications -------------------------------------------------------------------------
@@ -251,20 +286,22 @@ class AlertService:
         return None
 
     def flush(self) -> None:
-        """Send each notice the outbox owes: firing unless silenced, resolved if firing was."""
+        """Send each notice the outbox owes, the most urgent first, hosts taking turns: firing
+        unless silenced, resolved if firing was. A full queue stops it; the next one resumes."""
         now = self.clock()
-        for aid, a in list(self.outbox.items()):
+        for aid, a in urgent_first(self.outbox.items()):
             if aid in self.inflight:
                 continue
             if a.state == AlertState.firing and not a.notified_firing:
-                if self.silenced(a, now) is None:
-                    self._send(a, "firing")
+                if self.silenced(a, now) is None and not self._send(a, "firing"):
+                    return
             elif a.state == AlertState.resolved and a.notified_firing and not a.notified_resolved:
-                self._send(a, "resolved")
+                if not self._send(a, "resolved"):
+                    return
             else:
                 del self.outbox[aid]
 
-    def _send(self, a: Alert, event: Literal["firing", "resolved"]) -> None:
+    def _send(self, a: Alert, event: Literal["firing", "resolved"]) -> bool:
         assert a.id is not None
         aid = a.id
         self.inflight.add(aid)
@@ -277,7 +314,9 @@ class AlertService:
             self.flush()
 
         if not self.notifier.submit(Notice.for_alert(event, a.public()), done):
-            self.inflight.discard(aid)  # queue full: the next check tries again
+            self.inflight.discard(aid)  # queue full: a delivery or the next check tries again
+            return False
+        return True
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)

@@ -23,6 +23,9 @@ from statusdash.server.alerts.engine import Alert
 from statusdash.server.db import connect, ensure_schema
 
 T = TypeVar("T")
+# One write of a batch: (the caller's key for the alert, its id if known, its row or None to
+# delete it); a key saved twice in a batch is inserted once, then updated.
+Op = tuple[int, int | None, tuple[Any, ...] | None]
 
 _ALERT_COLS = (
     "rule, host, subject, state, severity, value, threshold, message, started_at, fired_at,"
@@ -174,6 +177,23 @@ class AlertStore:
         sets = ", ".join(f"{c.strip()} = ?" for c in _ALERT_COLS.split(","))
         self.conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", (*row, alert_id))  # noqa: S608
         return alert_id
+
+    def apply(self, ops: list[Op]) -> dict[int, int]:
+        """Save or delete each alert of ``ops`` in one transaction; each saved key's id."""
+        ids: dict[int, int] = {}
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key, alert_id, row in ops:
+                known = alert_id if alert_id is not None else ids.get(key)
+                if row is not None:
+                    ids[key] = self.save(known, row)
+                elif known is not None:
+                    self.delete(known)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return ids
 
     def delete(self, alert_id: int) -> None:
         self.conn.execute("DELETE FROM alerts WHERE id = ?", (alert_id,))

@@ -201,7 +201,8 @@ def send_buffer_max() -> int:
 def test_a_slow_subscriber_does_not_slow_ingest_and_is_told_to_resync(
     alerting: Callable[..., Harness],
 ) -> None:
-    h = alerting(stream_queue=64)
+    # Each round tracks 200 new services: this test is about a slow subscriber, not the caps.
+    h = alerting(stream_queue=64, max_services_per_host=100_000)
     token = h.live.token()
     slow = raw_subscriber(h, token)
     fast_got: list[dict[str, Any]] = []

@@ -327,6 +327,7 @@ class _RawBatch(_Wire, kw_only=True):
 
 
 _SPLIT = msgspec.json.Decoder(_RawBatch)
+_BATCH = msgspec.json.Decoder(MetricsBatch)
 
 
 def iter_batch(
@@ -364,8 +365,18 @@ def iter_batch(
 def decode_batch(
     body: bytes | str, *, now: datetime, max_age: timedelta | None
 ) -> list[MetricsReport]:
-    """The reports of a batch from JSON, oldest first, or ``WireError`` naming the first bad one."""
-    return list(iter_batch(body, now=now, max_age=max_age))
+    """The reports of a batch from JSON, oldest first, or ``WireError`` naming the first bad one.
+
+    A good batch is decoded in one call (about half the cost of one call per report); a batch
+    that fails goes through ``iter_batch``, which finds its first bad report and names it.
+    """
+    try:
+        reports = _BATCH.decode(body).reports
+        for i, r in enumerate(reports):
+            _check(r, now, max_age, f"reports.{i}.")
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, WireError):
+        return list(iter_batch(body, now=now, max_age=max_age))
+    return reports
 
 
 def convert(data: Any) -> MetricsReport:

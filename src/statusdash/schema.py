@@ -173,10 +173,5 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
-class ErrorBody(BaseModel):
-    error: str
-    detail: str
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -115,6 +115,30 @@ def test_a_report_cannot_shrink_its_own_window(limited: Live) -> None:
     assert codes == [200] * 3 + [429] * 7
 
 
+def test_windows_of_two_widths_are_counted_exactly(limited: Live) -> None:
+    """The writer keeps each host's newest window count in memory; a width change drops it."""
+    agent = limited.agent("web-1")
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+
+    def send(offset_s: float, interval_s: float) -> int:
+        at = base + timedelta(seconds=offset_s)
+        r = make_report("web-1", at=at, interval_s=interval_s)
+        return agent.post("/api/metrics/report", json=r).status_code
+
+    # One 60 s window [base, base+60) holds rows sent under two widths.
+    assert send(5, 60.0) == 200
+    assert send(6, 10.0) == 200  # the 10 s window [base, base+10): its own count of 1
+    assert send(7, 60.0) == 200  # the 60 s window now holds 3 rows
+    assert send(8, 60.0) == 429  # a stale in-memory count (1 + 1) would have let it in
+    assert send(9, 10.0) == 429  # the 10 s window [base, base+10) holds those 3 rows too
+    assert send(11, 10.0) == 200  # the next 10 s window is open
+    assert send(12, 10.0) == 200
+    assert send(13, 10.0) == 200
+    assert send(14, 10.0) == 429  # counted in memory: the host's newest window
+    assert send(15, 60.0) == 429  # the 60 s window holds 6 rows by a query
+    assert stored(limited, "web-1") == 6
+
+
 def test_the_limit_is_a_setting(tmp_path: Path) -> None:
     server = RunningServer(
         make_settings(tmp_path / "data", ingest_max_reports_per_interval=5)

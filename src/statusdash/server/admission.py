@@ -6,9 +6,10 @@ Windows are ``collected_at`` buckets of the report's ``interval_s`` (at least
 ``min_interval_s``, so a report cannot shrink its own window to nothing): a day of spool backlog
 covers a day of buckets and passes, replays are duplicates and not counted, and a flood of new
 report ids for the same moments is refused, so one agent cannot fill the disk. The writer thread
-checks it against the rows already stored (one primary-key range, only for a window that can
-hold any) and the rows of its group; nothing is kept in memory between groups. Both lookups run
-outside the write transaction: the writer thread is the only one that inserts samples.
+checks it against the rows already stored and the rows of its group. The count of each host's
+newest window is kept in memory after every commit (``recent``: the writer thread is the only one
+that inserts samples, so it stays exact), so a live report costs no query; an older window (spool
+catch-up, replays) is counted with one primary-key range, outside the write transaction.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ class RateLimited(RuntimeError):
 
 @dataclass(frozen=True)
 class Stored:
-    """What the writer knows of stored rows: its connection, host ids and newest ts per host."""
+    """What the writer knows of stored rows: its connection, host ids, newest ts per host, and
+    the stored count of each host's newest window (``recent``, kept by :func:`remember`)."""
 
     conn: sqlite3.Connection
     host_ids: dict[str, int]
     max_ts: dict[int, float]
+    recent: dict[str, tuple[Window, int]]
 
     def existing(self, keys: list[Key]) -> set[Key]:
         """The keys already in ``samples``: one primary-key lookup each.
@@ -82,6 +85,9 @@ class Stored:
         start = index * width
         if host_id is None or start > self.max_ts.get(host_id, float("-inf")):
             return 0  # the usual case: a window newer than anything stored
+        known = self.recent.get(host)
+        if known is not None and known[0] == window:
+            return known[1]  # the host's newest window: counted at the last commit
         (n,) = self.conn.execute(
             "SELECT count(*) FROM samples WHERE host_id = ? AND ts >= ? AND ts < ?",
             (host_id, start, start + width),
@@ -124,3 +130,24 @@ def over_limit(
     for window, n in mine.items():
         counts[window] += n
     return None
+
+
+def remember(recent: dict[str, tuple[Window, int]], counts: dict[Window, int]) -> None:
+    """After a commit: keep each host's newest window with its exact count.
+
+    ``counts`` holds, for every window the group touched, its stored rows plus those just
+    committed. Windows of one width never overlap; if a host's width changed, its windows can,
+    and its entry is dropped (the next count is a query).
+    """
+    by_host: dict[str, list[Window]] = {}
+    for window in counts:
+        by_host.setdefault(window[0], []).append(window)
+    for host, windows in by_host.items():
+        known = recent.get(host)
+        widths = {w[1] for w in windows} | ({known[0][1]} if known else set())
+        if len(widths) > 1:
+            recent.pop(host, None)
+            continue
+        newest = max(windows, key=lambda w: w[2])
+        if known is None or newest[2] >= known[0][2]:
+            recent[host] = (newest, counts[newest])

@@ -31,6 +31,7 @@ from statusdash.server.admission import (
     Stored,
     Window,
     over_limit,
+    remember,
 )
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, ensure_schema
@@ -98,6 +99,7 @@ class Storage:
         self._host_ids: dict[str, int] = {}
         # Newest collected_at stored per host id: a key newer than it cannot be a duplicate.
         self._max_ts: dict[int, float] = {}
+        self._recent: dict[str, tuple[Window, int]] = {}  # admission: newest window per host
         self._persisted: dict[str, float] = {}  # host -> monotonic time its row was written
         self._dirty: dict[str, tuple[MetricsReport, float]] = {}  # newer than its row
         self._dirty_scan = 0.0
@@ -229,7 +231,7 @@ class Storage:
     def _commit(self, group: _Group) -> None:
         conn = self._conn
         assert conn is not None
-        stored = Stored(conn, self._host_ids, self._max_ts)
+        stored = Stored(conn, self._host_ids, self._max_ts, self._recent)
         seen = stored.existing([k for job in group.jobs for k in job.keys])
         counts: dict[Window, int] = {}
         admitted = []
@@ -280,6 +282,7 @@ class Storage:
                 self._host_ids.pop(name, None)
             raise
         self.commits += 1
+        remember(self._recent, counts)
         self._dirty = dirty
         for name in written:
             self._persisted[name] = now

@@ -2,11 +2,11 @@
 
 The real app (bench/serve.py, plain HTTP on loopback, SQLite FULL) takes small ``/report``
 requests from one client, one at a time, first alone (the baseline) and then while two other
-processes post ~3 MB batches of 2,000 reports back to back, alternating good ones (new reports,
-stored) and bad ones (the last report invalid: decoded whole, answered 422 with its
+processes post ~0.8 MB batches of 500 reports (the cap) back to back, alternating good ones (new
+reports, stored) and bad ones (the last report invalid: decoded whole, answered 422 with its
 ``report_index``). The figure is the p99 of the small requests under that load; the target is
 50 ms. Every answer is checked: a small request that is not stored, a good batch not accepted
-whole or a bad batch not naming index 1999 fails the run.
+whole or a bad batch not naming its last index fails the run.
 
     python -m bench.batch_stall --seconds 8 --rounds 3
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -81,8 +82,11 @@ async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONRespo
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
 async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
     body = await read_body(request, server.settings.max_batch_bytes)
-    try:  # at most MAX_BATCH_REPORTS (500): one decode call of a few ms, no need to yield
-        reports = wire.decode_batch(body, now=utcnow(), max_age=_max_age(server.settings))
+    reports: list[MetricsReport] = []
+    try:  # decoded a chunk at a time; other requests run in between (bench/batch_stall.py)
+        for chunk in wire.batch_chunks(body, now=utcnow(), max_age=_max_age(server.settings)):
+            reports.extend(chunk)
+            await asyncio.sleep(0)
     except WireError as exc:
         raise _refused(exc) from None
     _own_hosts(agent, reports)

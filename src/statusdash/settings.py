@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     """Seconds a connection has to send complete request headers (and an anonymous one to idle)."""
     conn_handshake_timeout_s: float = Field(10.0, gt=0)
     """Seconds a client has to finish the TLS handshake."""
+    conn_body_timeout_s: float = Field(30.0, gt=0)
+    """Seconds a request has to deliver its whole body once its headers are in (408 past it)."""
     conn_max_unauth_per_addr: int = Field(32, ge=1)
     """Open connections per client address that have not authenticated; more are closed."""
     conn_max_unauth: int = Field(512, ge=1)

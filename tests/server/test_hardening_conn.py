@@ -6,6 +6,7 @@ misbehaving peers. Deadlines are shortened by settings; every wait is bounded an
 
 from __future__ import annotations
 
+import json
 import select
 import shutil
 import socket
@@ -215,3 +216,32 @@ def test_plain_http_mode_runs_the_same_guard(tmp_path: Path) -> None:
             assert (status, headers.get("connection")) == (401, "close")
     finally:
         server.stop()
+
+
+def test_a_body_dribbled_after_its_headers_gets_408_and_the_connection_closed(
+    tmp_path: Path, vault_template: Path
+) -> None:
+    live = tls_live(tmp_path, vault_template, conn_body_timeout_s=DEADLINE_S)
+    try:
+        body = json.dumps(make_report("web-1")).encode()
+        head = (
+            "POST /api/metrics/report HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        with tls_socket(live, "web-1") as sock:  # an agent: past the anonymous deadlines
+            sock.sendall(head.encode() + body[:10])
+            started = time.monotonic()
+            sock.settimeout(WAIT_S)
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 408"), data[:200]
+            assert b"CONN_BODY_TIMEOUT_S" in data or closed_within(sock, 1.0)
+            assert time.monotonic() - started >= DEADLINE_S * 0.5
+            assert closed_within(sock, WAIT_S), "the connection stayed open after the 408"
+        # The same agent, sending its body at once, is stored.
+        with live.client("web-1") as agent:
+            r = agent.post("/api/metrics/report", json=make_report("web-1"))
+            assert r.status_code == 200, r.text
+    finally:
+        live.server.stop()

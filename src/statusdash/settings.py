@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     """The one allowed CORS origin (none by default)."""
     token_ttl_s: int = Field(3600, ge=5, le=30 * 86400)
     """Lifetime of a reader token, in seconds; the TUI renews its token before it ends."""
+    token_session_max_s: int = Field(7 * 86400, ge=60)
+    """Longest a login lasts through renewals, in seconds; then the password is asked again."""
     login_max_failures: int = Field(5, ge=1)
     """Failed logins allowed per address per window; then 429 until they age out."""
     login_window_s: int = Field(300, ge=1)

@@ -76,6 +76,52 @@ def test_renewal_gives_a_fresh_token_to_a_token_and_to_nobody_else(
         assert r.status_code == 400 and "certificate" in r.json()["detail"]
 
 
+def _forged_by_the_server(settings: Settings, **claims: object) -> str:
+    """A token as the server would sign it (its secret and password binding), with ``claims``."""
+    import jwt
+
+    from statusdash.server import auth
+
+    assert settings.status_jwt_secret is not None
+    secret = settings.status_jwt_secret.get_secret_value()
+    now = int(time.time())
+    base: dict[str, object] = {
+        "sub": "admin",
+        "role": "reader",
+        "iss": auth.ISSUER,
+        "iat": now,
+        "exp": now + 600,
+        auth.BINDING_CLAIM: auth._password_binding(secret, settings),
+    }
+    return jwt.encode({**base, **claims}, secret, algorithm=auth.ALGORITHM)
+
+
+def test_renewals_keep_the_login_time_and_end_at_token_session_max_s(live_server: Live) -> None:
+    import jwt
+
+    settings, url = live_server.settings, live_server.url
+    limit = settings.token_session_max_s
+    first = live_server.token()
+    renewed = httpx.post(f"{url}/api/auth/renew", headers=bearer(first)).json()["access_token"]
+    claims = [jwt.decode(t, options={"verify_signature": False}) for t in (first, renewed)]
+    assert claims[0]["auth_time"] == claims[1]["auth_time"], "a renewal moved the login time"
+    # A session near its end is renewed only up to it ...
+    now = int(time.time())
+    late = _forged_by_the_server(settings, auth_time=now - limit + 100)
+    r = httpx.post(f"{url}/api/auth/renew", headers=bearer(late))
+    assert r.status_code == 200 and 0 < r.json()["expires_in"] <= 100, r.text
+    # ... and one past it, still valid until its own exp, cannot be renewed: a stolen token
+    # is good for TOKEN_SESSION_MAX_S at most.
+    stale = _forged_by_the_server(settings, auth_time=now - limit - 1)
+    assert httpx.get(f"{url}/api/hosts", headers=bearer(stale)).status_code == 200
+    r = httpx.post(f"{url}/api/auth/renew", headers=bearer(stale))
+    assert r.status_code == 401 and r.json()["error"] == "session_expired", r.text
+    # A token from before the claim counts its iat as the login time.
+    old = _forged_by_the_server(settings, iat=now - limit - 1)
+    r = httpx.post(f"{url}/api/auth/renew", headers=bearer(old))
+    assert r.status_code == 401 and r.json()["error"] == "session_expired", r.text
+
+
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)

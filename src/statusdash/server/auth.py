@@ -37,6 +37,7 @@ from statusdash.settings import Settings
 ISSUER = "statusdash"
 ALGORITHM = "HS256"
 BINDING_CLAIM = "pwb"
+AUTH_TIME_CLAIM = "auth_time"  # when the session logged in (OpenID Connect's name)
 RELOGIN = "the login is no longer valid (the admin password changed); run `statusdash login`"
 
 
@@ -61,6 +62,7 @@ class Principal:
     via: Literal["cert", "key", "token"]
     expires_at: float | None = None
     serial: int | None = None
+    auth_time: float | None = None  # a token's login time: renewals keep it (TOKEN_SESSION_MAX_S)
 
 
 @dataclass
@@ -171,16 +173,31 @@ class Auth:
         ok_pw = hmac.compare_digest(password.encode(), expected.get_secret_value().encode())
         return ok_user and ok_pw
 
-    def issue_token(self, subject: str = "admin") -> tuple[str, int]:
-        """A reader token for ``subject``, bound to the current admin password; (token, ttl)."""
-        ttl = self.settings.token_ttl_s
+    def issue_token(
+        self, subject: str = "admin", auth_time: float | None = None
+    ) -> tuple[str, int]:
+        """A reader token for ``subject``, bound to the current admin password; (token, ttl).
+
+        ``auth_time`` is when its session logged in with the password (now, for a login; the
+        old token's, for a renewal): no token outlives ``TOKEN_SESSION_MAX_S`` after it.
+        """
         now = int(time.time())
+        login = int(auth_time) if auth_time is not None else now
+        end = login + self.settings.token_session_max_s
+        if end <= now:
+            raise ApiError(
+                401,
+                "this session is older than TOKEN_SESSION_MAX_S; log in again with the password",
+                error="session_expired",
+            )
+        ttl = min(self.settings.token_ttl_s, end - now)
         claims = {
             "sub": subject,
             "role": "reader",
             "iss": ISSUER,
             "iat": now,
             "exp": now + ttl,
+            AUTH_TIME_CLAIM: login,
             BINDING_CLAIM: self._password_binding,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), ttl
@@ -206,7 +223,14 @@ class Auth:
             raise ApiError(401, RELOGIN, error="login_expired")
         if claims.get("role") != "reader":
             raise ApiError(403, "this token does not grant read access")
-        return Principal("reader", str(claims["sub"]), "token", expires_at=float(claims["exp"]))
+        login = claims.get(AUTH_TIME_CLAIM, claims["iat"])  # tokens from before the claim
+        return Principal(
+            "reader",
+            str(claims["sub"]),
+            "token",
+            expires_at=float(claims["exp"]),
+            auth_time=float(login) if isinstance(login, int | float) else float(claims["iat"]),
+        )
 
     # --- resolution ------------------------------------------------------------------------------
     def principal(self, conn: HTTPConnection) -> Principal | None:

@@ -234,7 +234,8 @@ async def _measure(
     anon = [asyncio.create_task(_anonymous(ca, port, wait_s, tally)) for _ in range(args.anonymous)]
     await asyncio.sleep(max(0.0, steady_until - loop.time() - 1))
     rss = _rss_mib(proc.pid)
-    await asyncio.wait(anon, timeout=wait_s + 30)
+    if anon:
+        await asyncio.wait(anon, timeout=wait_s + 30)
     for task in agents:  # the steady phase is over: stop the agents between reports
         task.cancel()
     await asyncio.gather(*agents, return_exceptions=True)

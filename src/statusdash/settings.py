@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     """Seconds a connection has to send complete request headers (and an anonymous one to idle)."""
     conn_handshake_timeout_s: float = Field(10.0, gt=0)
     """Seconds a client has to finish the TLS handshake."""
+    conn_accept_lag_s: float = Field(0.1, gt=0)
+    """Accept no new TLS connection while the event loop runs this late (s): a reconnect storm
+    waits in the listen backlog instead of timing out mid-handshake (server/accept.py)."""
+    conn_max_handshakes: int = Field(1024, ge=1)
+    """TLS handshakes in progress at once; more connections wait in the listen backlog."""
     conn_body_timeout_s: float = Field(30.0, gt=0)
     """Seconds a request has to deliver its whole body once its headers are in (408 past it)."""
     conn_max_unauth_per_addr: int = Field(32, ge=1)

@@ -6,7 +6,8 @@ descriptor busy. :class:`GuardedHttpToolsProtocol` (the ``http=`` class in both 
 mode) closes a connection whose headers are not complete within ``CONN_HEADER_TIMEOUT_S`` of
 its start (the deadline is not reset per byte, so slowloris loses) and caps connections that
 have not authenticated (no verified client certificate, and no request that passed a guard yet)
-per address and in total. :func:`loop_factory` gives the TLS handshake its own deadline.
+per address and in total. :func:`loop_factory` gives the TLS handshake its own deadline and
+paces TLS accepts by the loop's lag (server/accept.py).
 """
 
 from __future__ import annotations
@@ -215,13 +216,18 @@ class CloseRefused:
         await self.app(scope, receive, send_closing)
 
 
-# --- the TLS handshake deadline ---------------------------------------------------------------
-def loop_factory(handshake_timeout_s: float) -> Callable[[], asyncio.AbstractEventLoop]:
-    """A uvicorn ``loop=`` (a loop class) whose servers give up on a TLS handshake in time.
+# --- the TLS handshake deadline and paced accepts ---------------------------------------------
+def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A uvicorn ``loop=`` (a loop class) whose TLS servers pace their accepts and give up on
+    a handshake in time.
 
     uvicorn passes no ``ssl_handshake_timeout`` to ``create_server`` (asyncio's default is
-    60 s), so the loop supplies it. uvloop when installed, as uvicorn's ``auto`` would pick.
+    60 s), so the loop supplies it; a TLS server is a :class:`~statusdash.server.accept.
+    PacedServer`, so a reconnect storm waits in the listen backlog instead of being cut at the
+    deadline. uvloop when installed, as uvicorn's ``auto`` would pick.
     """
+    from statusdash.server.accept import PacedServer, listening_socket
+
     try:
         import uvloop
 
@@ -230,10 +236,31 @@ def loop_factory(handshake_timeout_s: float) -> Callable[[], asyncio.AbstractEve
         base = asyncio.SelectorEventLoop
 
     class _Loop(base):  # type: ignore[valid-type,misc]
-        async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.AbstractServer:
-            if kwargs.get("ssl") is not None:
-                kwargs.setdefault("ssl_handshake_timeout", handshake_timeout_s)
-            server: asyncio.AbstractServer = await super().create_server(*args, **kwargs)
-            return server
+        async def create_server(
+            self,
+            protocol_factory: Callable[[], asyncio.BaseProtocol],
+            host: Any = None,
+            port: int | None = None,
+            *,
+            sock: Any = None,
+            ssl: Any = None,
+            backlog: int = 100,
+            **kwargs: Any,
+        ) -> asyncio.AbstractServer:
+            if ssl is None or kwargs:  # plain HTTP (or options we do not handle): the loop's own
+                server: asyncio.AbstractServer = await super().create_server(
+                    protocol_factory, host, port, sock=sock, ssl=ssl, backlog=backlog, **kwargs
+                )
+                return server
+            listening = sock if sock is not None else listening_socket(host, port or 0, backlog)
+            return PacedServer(
+                self,
+                protocol_factory,
+                listening,
+                ssl,
+                handshake_timeout_s=settings.conn_handshake_timeout_s,
+                max_lag_s=settings.conn_accept_lag_s,
+                max_handshakes=settings.conn_max_handshakes,
+            )
 
     return _Loop

@@ -42,7 +42,7 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
         "timeout_keep_alive": settings.conn_keep_alive_s,
         "server_header": False,
         "proxy_headers": False,
-        "loop": loop_factory(settings.conn_handshake_timeout_s),
+        "loop": loop_factory(settings),
         "http": GuardedHttpToolsProtocol,
     }
     if settings.mtls_enabled:

@@ -192,6 +192,11 @@ class ApiClient:
     def services(self) -> list[ServiceHealth]:
         return [ServiceHealth.model_validate(s) for s in self.request("GET", "/api/services")]
 
+    def history_metrics(self) -> dict[str, dict[str, Any]]:
+        """The series the server keeps: name -> unit, description, labels."""
+        raw: dict[str, dict[str, Any]] = self.request("GET", "/api/history/metrics")
+        return raw
+
 
 # --- the stored login --------------------------------------------------------------------------
 

@@ -58,3 +58,26 @@ def percent(value: float | None) -> str:
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 host``, ``2 hosts``, ``0 hosts`` (``plural`` for nouns that do not take an ``s``)."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def value(v: float | None, unit: str) -> str:
+    """A value of a history series in its catalogue unit: ``97.3%``, ``1.2M/s``, ``0.42``.
+
+    ``%`` keeps one decimal (a chart's min and max are often close), ``B/s`` is ``rate``, ``B``
+    is ``size`` with ``B``, ``load`` has two decimals, ``count`` none; any other unit follows
+    the number.
+    """
+    x = _finite(v)
+    if x is None:
+        return UNKNOWN
+    if unit == "%":
+        return f"{x:.1f}%"
+    if unit == "B/s":
+        return rate(x)
+    if unit == "B":
+        return size(x, "B")
+    if unit == "load":
+        return f"{x:.2f}"
+    if unit == "count":
+        return f"{x:,.0f}"
+    return f"{x:.3g} {unit}".rstrip()

@@ -53,7 +53,7 @@ def tls_files_problem(exc: Exception, ca: Path | None, cert: Path | None, key: P
             ssl.create_default_context(cafile=str(ca))
         except (OSError, ValueError, ssl.SSLError) as err:
             return f"CA certificate {ca}: no PEM certificate in it ({_ssl_reason(err)})"
-    if cert is not None and b"-----BEGIN CERTIFICATE" not in cert.read_bytes()[:1 << 20]:
+    if cert is not None and b"-----BEGIN CERTIFICATE" not in cert.read_bytes()[: 1 << 20]:
         return f"client certificate {cert}: no PEM certificate in it"
     if "KEY_VALUES_MISMATCH" in str(exc):
         return f"key {key} does not belong to the client certificate {cert}"

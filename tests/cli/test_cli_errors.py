@@ -195,3 +195,17 @@ def test_the_real_command_prints_one_line_without_a_traceback(tls_server: TlsLiv
         f" this server speaks HTTPS: use https://127.0.0.1:{port}"
     )
     assert httpx.URL(tls_server.url).scheme == "https"
+
+
+def test_a_damaged_token_file_does_not_block_other_credentials(
+    tls_server: TlsLive, tmp_path: Path
+) -> None:
+    store = tmp_path / "config" / "statusdash" / "token.json"
+    store.parent.mkdir(parents=True)
+    store.write_text("{not json")
+    ca = str(tls_server.vault / "ca" / "ca.crt")
+    clients = tls_server.vault / "clients"
+    args = ["--server", tls_server.url, "--ca", ca]
+    viewer = ["--cert", str(clients / "viewer.crt"), "--key", str(clients / "viewer.key")]
+    r = runner.invoke(app, ["hosts", "ls", *args, *viewer])
+    assert r.exit_code == 0, r.stderr

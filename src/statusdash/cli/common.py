@@ -81,15 +81,20 @@ class Connection:
         The URL is normalized (``reach.normalize_url``), so any spelling of it finds its stored
         login, and the CA that login was made with is trusted when no other is given.
         """
-        from statusdash.client import Credentials, TokenStore
+        from statusdash.client import ClientError, Credentials, TokenStore
 
         s = settings()
         store = TokenStore.default()
         url = server_url(s, self.server, store)
         if self.cert is not None and self.key is None:
             fail("--cert needs --key", 2)
-        login = store.entry(url)
         token = s.statusdash_token.get_secret_value() if s.statusdash_token else None
+        try:
+            login = store.entry(url)
+        except ClientError:  # a damaged token file matters only to who needs a stored login
+            if token is None and self.cert is None:
+                raise
+            login = None
         if token is None and self.cert is None:
             if login is not None and login.expired:
                 when = datetime.fromtimestamp(login.expires_at, UTC)

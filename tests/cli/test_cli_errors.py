@@ -209,3 +209,10 @@ def test_a_damaged_token_file_does_not_block_other_credentials(
     viewer = ["--cert", str(clients / "viewer.crt"), "--key", str(clients / "viewer.key")]
     r = runner.invoke(app, ["hosts", "ls", *args, *viewer])
     assert r.exit_code == 0, r.stderr
+
+
+def test_an_unknown_log_level_is_a_usage_error_not_a_traceback() -> None:
+    """``logging`` has no TRACE level: the choice is checked before the server starts."""
+    r = runner.invoke(app, ["server", "run", "--insecure-http", "--log-level", "trace"])
+    assert r.exit_code == 2 and "'trace' is not one of" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)

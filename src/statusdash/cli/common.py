@@ -43,7 +43,7 @@ CaOpt = Annotated[
 ]
 CertOpt = Annotated[Path | None, typer.Option("--cert", help="viewer client certificate")]
 KeyOpt = Annotated[Path | None, typer.Option("--key", help="key of --cert")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for scripts)")]
 CertsDirOpt = Annotated[
     Path | None,
     typer.Option("--certs-dir", help="certificate directory (env VAULT_PATH)"),

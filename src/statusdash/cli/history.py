@@ -33,7 +33,7 @@ def history(
         str, typer.Option("--since", help="start: ISO-8601 time or a duration back (15m, 24h)")
     ] = "24h",
     until: Annotated[
-        str | None, typer.Option("--until", help="end: ISO-8601 time or a duration back; now")
+        str | None, typer.Option("--until", help="end, as --since (default: now)")
     ] = None,
     points: Annotated[
         int | None,

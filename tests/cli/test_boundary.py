@@ -18,6 +18,7 @@ runner = CliRunner()
 READERS = (
     ["hosts", "ls"],
     ["hosts", "show"],
+    ["history"],
     ["alerts", "ls"],
     ["alerts", "ack"],
     ["alerts", "silence"],

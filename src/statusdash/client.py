@@ -64,7 +64,8 @@ class TokenExpired(ApiError):
 
     def __init__(self, server: str, code: str, detail: str) -> None:
         super().__init__(401, code, detail)
-        self.args = (f"the login to {server} expired: run `statusdash login --server {server}`",)
+        ended = "is no longer valid" if code == "login_expired" else "expired"
+        self.args = (f"the login to {server} {ended}: run `statusdash login --server {server}`",)
 
 
 class WrongPassword(ClientError):

@@ -34,7 +34,9 @@ def normalize_url(url: str) -> str:
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
-    return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}:{port}"
 
 
 def tls_files_problem(exc: Exception, ca: Path | None, cert: Path | None, key: Path | None) -> str:
@@ -53,13 +55,21 @@ def tls_files_problem(exc: Exception, ca: Path | None, cert: Path | None, key: P
             ssl.create_default_context(cafile=str(ca))
         except (OSError, ValueError, ssl.SSLError) as err:
             return f"CA certificate {ca}: no PEM certificate in it ({_ssl_reason(err)})"
-    if cert is not None and b"-----BEGIN CERTIFICATE" not in cert.read_bytes()[: 1 << 20]:
+    if cert is not None and not _has_pem_certificate(cert):
         return f"client certificate {cert}: no PEM certificate in it"
     if "KEY_VALUES_MISMATCH" in str(exc):
         return f"key {key} does not belong to the client certificate {cert}"
     if cert is not None:
         return f"cannot load the client certificate {cert} with key {key}: {_ssl_reason(exc)}"
     return f"cannot load TLS files: {exc}"
+
+
+def _has_pem_certificate(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"-----BEGIN CERTIFICATE" in f.read(1 << 20)
+    except OSError:
+        return False
 
 
 def _ssl_reason(exc: Exception) -> str:

@@ -216,3 +216,26 @@ def test_an_unknown_log_level_is_a_usage_error_not_a_traceback() -> None:
     r = runner.invoke(app, ["server", "run", "--insecure-http", "--log-level", "trace"])
     assert r.exit_code == 2 and "'trace' is not one of" in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_a_login_ended_by_a_new_password_says_so(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    settings = make_settings(tmp_path / "data")
+    server = RunningServer(settings).start()
+    try:
+        login = ["login", "--server", server.url, "--password-stdin"]
+        assert runner.invoke(app, login, input=ADMIN_PASSWORD + "\n").exit_code == 0
+        assert runner.invoke(app, ["hosts", "ls"]).exit_code == 0
+    finally:
+        server.stop()
+    other = settings.model_copy(update={"status_admin_password": SecretStr("another-password-456")})
+    server = RunningServer(other).start()
+    try:
+        line = _line(runner.invoke(app, ["hosts", "ls"]))
+        assert line == (
+            f"statusdash: the login to {server.url} is no longer valid:"
+            f" run `statusdash login --server {server.url}`"
+        )
+    finally:
+        server.stop()

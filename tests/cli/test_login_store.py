@@ -134,3 +134,8 @@ def test_an_expired_entry_is_kept_but_not_loaded(tmp_path: Path) -> None:
     login = store.entry("https://h:5000")
     assert login is not None and login.expired
     assert store.load("https://h:5000") is None
+
+
+def test_an_explicit_port_is_kept_even_when_odd() -> None:
+    assert normalize_url("https://h:0") == "https://h:0"
+    assert normalize_url("http://H:443") == "http://h:443"  # not the scheme's default: kept

@@ -20,7 +20,9 @@ from typing import Any, Self
 
 import httpx
 
-from statusdash.errors import StatusdashError
+from statusdash import reach
+from statusdash.errors import Invalid, StatusdashError
+from statusdash.reach import normalize_url
 from statusdash.schema import (
     AlertPublic,
     HistorySeries,
@@ -55,6 +57,19 @@ class ApiError(ClientError):
         self.status = status
         self.code = code
         self.detail = detail
+
+
+class TokenExpired(ApiError):
+    """The server refused the reader's token because it expired (or the password changed)."""
+
+    def __init__(self, server: str, code: str, detail: str) -> None:
+        super().__init__(401, code, detail)
+        ended = "is no longer valid" if code == "login_expired" else "expired"
+        self.args = (f"the login to {server} {ended}: run `statusdash login --server {server}`",)
+
+
+class WrongPassword(ClientError):
+    """The server refused the admin password at ``statusdash login``."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +131,15 @@ class ApiClient:
         try:
             resp = self._http.request(method, path, params=params, json=json, data=data)
         except httpx.TransportError as exc:
-            raise ServerUnreachable(self.base_url, _reason(exc)) from exc
+            raise ServerUnreachable(self.base_url, reach.reason(self.base_url, exc)) from exc
         if resp.status_code >= 400:
             try:
                 body = resp.json()
                 error, detail = str(body.get("error", "error")), str(body.get("detail", ""))
             except ValueError:
                 error, detail = "error", resp.text[:200]
+            if resp.status_code == 401 and reach.expired(error, detail):
+                raise TokenExpired(self.base_url, error, detail)
             raise ApiError(resp.status_code, error, detail or resp.reason_phrase)
         return resp.json()
 
@@ -132,8 +149,15 @@ class ApiClient:
         return result
 
     def login(self, password: str, username: str = "admin") -> TokenResponse:
+        """A reader token for the admin password; ``WrongPassword`` if the server refuses it."""
         data = {"username": username, "password": password, "grant_type": "password"}
-        return TokenResponse.model_validate(self.request("POST", "/api/auth/token", data=data))
+        try:
+            answer = self.request("POST", "/api/auth/token", data=data)
+        except ApiError as exc:
+            if exc.status == 401:
+                raise WrongPassword(f"wrong password: {self.base_url} refused it") from exc
+            raise
+        return TokenResponse.model_validate(answer)
 
     def renew(self) -> TokenResponse:
         """A fresh token for the current one (``POST /api/auth/renew``)."""
@@ -169,6 +193,11 @@ class ApiClient:
     def services(self) -> list[ServiceHealth]:
         return [ServiceHealth.model_validate(s) for s in self.request("GET", "/api/services")]
 
+    def history_metrics(self) -> dict[str, dict[str, Any]]:
+        """The series the server keeps: name -> unit, description, labels."""
+        raw: dict[str, dict[str, Any]] = self.request("GET", "/api/history/metrics")
+        return raw
+
 
 # --- the stored login --------------------------------------------------------------------------
 
@@ -180,8 +209,31 @@ class LoginExpired(ClientError):
 
 
 @dataclass(frozen=True)
+class StoredLogin:
+    """One server's entry in the token file: its token, when it ends, the CA it was made with."""
+
+    server: str
+    token: str
+    expires_at: float
+    ca: Path | None = None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at < time.time()
+
+
+_KEEP: Any = object()  # ``TokenStore.save``: keep the CA the entry already has
+
+
+@dataclass(frozen=True)
 class TokenStore:
-    """The token file: ``{server URL: {"token", "expires_at"}}``, mode 0600, replaced atomically."""
+    """The token file, mode 0600, replaced atomically: every login keyed by its normalized URL.
+
+    Shape (version 2): ``{"version": 2, "default": URL, "logins": {URL: {"token",
+    "expires_at", "ca"}}}``; ``default`` is the server of the last ``statusdash login``. The
+    first shape, ``{URL: {"token", "expires_at"}}``, is still read (its URLs normalized, no CA)
+    and rewritten as version 2 at the next save.
+    """
 
     path: Path
 
@@ -190,26 +242,78 @@ class TokenStore:
         base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
         return cls(Path(base) / "statusdash" / "token.json")
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, strict: bool = True) -> dict[str, Any]:
+        """The file as version 2; ``ClientError`` naming it if it cannot be read (``strict``)."""
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        except FileNotFoundError:
+            return {"version": 2, "logins": {}}
+        except (OSError, ValueError) as exc:
+            if not strict:
+                return {"version": 2, "logins": {}}
+            reason = exc.strerror if isinstance(exc, OSError) else "not valid JSON"
+            raise ClientError(
+                f"token file {self.path}: {reason}; remove it and run `statusdash login`"
+            ) from None
+        if not isinstance(data, dict):
+            data = {}
+        if data.get("version") == 2 and isinstance(data.get("logins"), dict):
+            return data
+        logins: dict[str, Any] = {}
+        for url, entry in data.items():  # the first shape: {URL: {"token", "expires_at"}}
+            try:
+                logins[normalize_url(url)] = entry
+            except Invalid:
+                continue
+        return {"version": 2, "logins": logins}
+
+    def entry(self, server: str) -> StoredLogin | None:
+        """The login kept for ``server`` (any spelling of its URL), expired or not."""
+        url = normalize_url(server)
+        raw = self._read()["logins"].get(url)
+        if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
+            return None
+        ca = raw.get("ca")
+        try:
+            expires_at = float(raw.get("expires_at", 0))
+        except (TypeError, ValueError):
+            expires_at = 0.0
+        return StoredLogin(url, raw["token"], expires_at, Path(ca) if isinstance(ca, str) else None)
 
     def load(self, server: str) -> str | None:
         """The unexpired token kept for ``server``, if any."""
-        entry = self._read().get(server)
-        if not isinstance(entry, dict) or entry.get("expires_at", 0) < time.time():
-            return None
-        token = entry.get("token")
-        return token if isinstance(token, str) else None
+        login = self.entry(server)
+        return None if login is None or login.expired else login.token
 
-    def save(self, server: str, token: str, expires_in: float) -> Path:
+    def default_server(self) -> str | None:
+        """The server of the last ``statusdash login``, if one is kept."""
+        url = self._read().get("default")
+        return url if isinstance(url, str) and self.entry(url) is not None else None
+
+    def save(
+        self,
+        server: str,
+        token: str,
+        expires_in: float,
+        ca: Path | None = _KEEP,
+        *,
+        make_default: bool = False,
+    ) -> Path:
+        """Keep ``token`` for ``server``, with the CA it was made with (absolute; by default the
+        one already kept), and make it the default server if asked (``statusdash login`` does)."""
         from statusdash.fsutil import atomic_write
 
-        data = self._read()
-        data[server] = {"token": token, "expires_at": time.time() + expires_in}
+        url = normalize_url(server)
+        data = self._read(strict=False)  # a damaged file is replaced by a good one
+        logins: dict[str, Any] = data["logins"]
+        old = logins.get(url)
+        if ca is _KEEP:
+            kept = old.get("ca") if isinstance(old, dict) else None
+        else:
+            kept = str(ca.absolute()) if ca is not None else None
+        logins[url] = {"token": token, "expires_at": time.time() + expires_in, "ca": kept}
+        if make_default or not isinstance(data.get("default"), str):
+            data["default"] = url
         atomic_write(self.path, json.dumps(data, indent=2))
         return self.path
 
@@ -273,7 +377,10 @@ class TokenSession(httpx.Auth):
 
     def adopt_stored(self) -> bool:
         """Take the stored token if it is another one than ours (a new login); True if taken."""
-        stored = self.store.load(self.server) if self.store is not None else None
+        try:
+            stored = self.store.load(self.server) if self.store is not None else None
+        except ClientError:  # a damaged token file: nothing to adopt
+            stored = None
         with self._lock:
             if stored is None or stored == self.token:
                 return False
@@ -285,17 +392,8 @@ class TokenSession(httpx.Auth):
 def tls_verify(
     url: str, ca: Path | None, cert: Path | None = None, key: Path | None = None
 ) -> ssl.SSLContext | bool:
-    """httpx's ``verify=`` for ``url``; ``TlsFilesError`` if a file cannot be loaded."""
+    """httpx's ``verify=`` for ``url``; ``TlsFilesError`` naming the file that cannot be loaded."""
     try:
         return httpx_verify(url, ca, cert, key)
     except (OSError, ValueError, ssl.SSLError) as exc:
-        raise TlsFilesError(f"cannot load TLS files: {exc}") from exc
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in text:
-        return f"the server's certificate is not trusted ({text}); pass --ca"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return f"{text} (a refused client certificate looks like this; check --cert/--key)"
-    return text
+        raise TlsFilesError(reach.tls_files_problem(exc, ca, cert, key)) from exc

@@ -56,5 +56,49 @@ def percent(value: float | None) -> str:
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 host``, ``2 hosts``, ``0 hosts`` (``plural`` for nouns that do not take an ``s``)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+    """``1 host``, ``2 hosts``, ``0 hosts``, ``1,200 rows`` (``plural`` for nouns that do not
+    take an ``s``)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def load(value: float | None) -> str:
+    """A load average with two decimals, fewer when large (``0.42``, ``12.3``, ``140``)."""
+    v = _finite(value)
+    if v is None:
+        return UNKNOWN
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+SERIAL_DIGITS = 40  # hex digits of the largest X.509 serial (20 octets, RFC 5280)
+
+
+def serial(number: int) -> str:
+    """A certificate serial as fixed-width lower-case hex, leading zeros kept."""
+    return f"{number:0{SERIAL_DIGITS}x}"
+
+
+def value(v: float | None, unit: str) -> str:
+    """A value of a history series in its catalogue unit: ``97.3%``, ``1.2M/s``, ``0.42``.
+
+    ``%`` keeps one decimal (a chart's min and max are often close), ``B/s`` is ``rate``, ``B``
+    is ``size`` with ``B``, ``load`` is ``load``, ``count`` has no decimals; any other unit follows
+    the number.
+    """
+    x = _finite(v)
+    if x is None:
+        return UNKNOWN
+    if unit == "%":
+        return f"{x:.1f}%"
+    if unit == "B/s":
+        return rate(x)
+    if unit == "B":
+        return size(x, "B")
+    if unit == "load":
+        return load(x)
+    if unit == "count":
+        return f"{x:,.0f}"
+    return f"{x:.3g} {unit}".rstrip()

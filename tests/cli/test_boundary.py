@@ -18,6 +18,7 @@ runner = CliRunner()
 READERS = (
     ["hosts", "ls"],
     ["hosts", "show"],
+    ["history"],
     ["alerts", "ls"],
     ["alerts", "ack"],
     ["alerts", "silence"],
@@ -108,7 +109,7 @@ def test_unloadable_tls_files_are_one_line(tmp_path: Path) -> None:
     env = {"STATUSDASH_TOKEN": "t"}
     out = _cli("hosts", "ls", "--server", "https://127.0.0.1:9", "--ca", str(missing), **env)
     assert out.returncode == 1
-    _one_line(out, "cannot load TLS files")
+    _one_line(out, "CA certificate", str(missing))  # names the file (issue 11, item 16)
 
 
 @pytest.mark.parametrize("command", READERS, ids=" ".join)

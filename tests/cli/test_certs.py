@@ -61,14 +61,14 @@ def test_ls_json_round_trip(vault: Path) -> None:
         "web01": "agent",
     }
     web01 = load_cert(vault / "clients" / "web01.crt")
-    assert rows["web01"]["serial"] == f"{web01.serial_number:x}"
+    assert rows["web01"]["serial"] == f"{web01.serial_number:040x}"  # fixed width, zeros kept
     assert rows["web01"]["not_after"] == web01.not_valid_after_utc.isoformat()
     assert rows["web01"]["status"] == "valid"
     assert rows["web01"]["revoked"] is False
     ops_days = load_cert(vault / "clients" / "ops.crt").not_valid_after_utc - utcnow()
     assert timedelta(days=29) < ops_days <= timedelta(days=30)
     table = run("ls", "--certs-dir", vault).stdout
-    assert "web01" in table and "agent" in table and f"{web01.serial_number:x}" in table
+    assert "web01" in table and "agent" in table and f"{web01.serial_number:040x}" in table
 
 
 def test_server_certificate_sans(vault: Path) -> None:

@@ -35,7 +35,7 @@ def test_unreadable_tls_files_fail_before_the_screen(monkeypatch: pytest.MonkeyP
     result = runner.invoke(
         tui.app, ["--server", "https://127.0.0.1:9", "--ca", "/nonexistent/ca.crt"]
     )
-    assert result.exit_code == 1 and "cannot load TLS files" in result.output
+    assert result.exit_code == 1 and "CA certificate /nonexistent/ca.crt: No such" in result.output
 
 
 def test_the_cli_source_reads_a_real_server(

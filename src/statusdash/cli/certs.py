@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from statusdash import units
 from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import CertsDirOpt, JsonOpt, print_json, settings
 
@@ -86,7 +87,9 @@ def server(
     v = _vault(certs_dir)
     c = _run(lambda: issue_server_cert(v, names, days or SERVER_DAYS, force=force))
     typer.echo(f"server certificate for {', '.join(names)}: {c.cert_path}")
-    typer.echo(f"  serial {c.serial:x}, valid until {_day(c.not_after)}; restart the server")
+    typer.echo(
+        f"  serial {units.serial(c.serial)}, valid until {_day(c.not_after)}; restart the server"
+    )
 
 
 @app.command("issue")
@@ -105,7 +108,8 @@ def issue(
     v = _vault(certs_dir)
     c = _run(lambda: issue_client_cert(v, host, role.value, days or CLIENT_DAYS, force=force))
     typer.echo(f"{c.role} certificate for {c.name}: {c.cert_path}")
-    typer.echo(f"  key {c.key_path} (mode 0600), serial {c.serial:x}, until {_day(c.not_after)}")
+    serial = units.serial(c.serial)
+    typer.echo(f"  key {c.key_path} (mode 0600), serial {serial}, until {_day(c.not_after)}")
     typer.echo(f"  copy ca/ca.crt, clients/{c.name}.crt and clients/{c.name}.key to the host")
 
 
@@ -123,7 +127,7 @@ def ls(certs_dir: CertsDirOpt = None, as_json: JsonOpt = False) -> None:
                     "name": r.name,
                     "role": r.role,
                     "subject": r.subject,
-                    "serial": f"{r.serial:x}",
+                    "serial": units.serial(r.serial),
                     "not_before": r.not_before.isoformat(),
                     "not_after": r.not_after.isoformat(),
                     "revoked": r.revoked,
@@ -141,7 +145,8 @@ def ls(certs_dir: CertsDirOpt = None, as_json: JsonOpt = False) -> None:
     typer.echo(f"{'NAME':<24} {'ROLE':<7} {'STATUS':<14} {'EXPIRES':<20} SERIAL")
     for r in records:
         typer.echo(
-            f"{r.name:<24} {r.role:<7} {r.status():<14} {_day(r.not_after):<20} {r.serial:x}"
+            f"{r.name:<24} {r.role:<7} {r.status():<14} {_day(r.not_after):<20}"
+            f" {units.serial(r.serial)}"
         )
 
 
@@ -165,7 +170,8 @@ def revoke(
     v = _vault(certs_dir)
     r = _run(lambda: revoke_cert(v, host, serial=number))
     state = "was already revoked" if r.already else "revoked"
-    typer.echo(f"{r.name} (serial {r.serial:x}) {state}; CRL valid until {_day(r.crl_next_update)}")
+    until = _day(r.crl_next_update)
+    typer.echo(f"{r.name} (serial {units.serial(r.serial)}) {state}; CRL valid until {until}")
 
 
 @app.command("crl")
@@ -205,7 +211,7 @@ def verify(
                 "path": str(r.path),
                 "subject": r.subject,
                 "role": r.role,
-                "serial": f"{r.serial:x}",
+                "serial": units.serial(r.serial),
                 "not_after": r.not_after.isoformat(),
                 "purpose": r.purpose,
                 "problems": r.problems,

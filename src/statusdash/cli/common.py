@@ -27,7 +27,7 @@ from statusdash.safetext import one_line
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from statusdash.client import ApiClient, Credentials
+    from statusdash.client import ApiClient, Credentials, TokenStore
     from statusdash.settings import Settings
 
 P = ParamSpec("P")
@@ -43,7 +43,7 @@ CaOpt = Annotated[
 ]
 CertOpt = Annotated[Path | None, typer.Option("--cert", help="viewer client certificate")]
 KeyOpt = Annotated[Path | None, typer.Option("--key", help="key of --cert")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for scripts)")]
 CertsDirOpt = Annotated[
     Path | None,
     typer.Option("--certs-dir", help="certificate directory (env VAULT_PATH)"),
@@ -76,21 +76,40 @@ class Connection:
     key: Path | None = None
 
     def resolve(self) -> tuple[str, Path | None, Credentials]:
-        """(server URL, CA to trust, credentials), or a clear failure saying how to get some."""
-        from statusdash.client import Credentials
+        """(server URL, CA to trust, credentials), or a clear failure saying how to get some.
+
+        The URL is normalized (``reach.normalize_url``), so any spelling of it finds its stored
+        login, and the CA that login was made with is trusted when no other is given.
+        """
+        from statusdash.client import ClientError, Credentials, TokenStore
 
         s = settings()
-        url = (self.server or s.server_url()).rstrip("/")
+        store = TokenStore.default()
+        url = server_url(s, self.server, store)
         if self.cert is not None and self.key is None:
             fail("--cert needs --key", 2)
-        token = s.statusdash_token.get_secret_value() if s.statusdash_token else stored_token(url)
-        if self.cert is None and not token:
-            fail(
-                f"not logged in to {url}: run `statusdash login --server {url}`, set"
-                " STATUSDASH_TOKEN, or pass a viewer certificate with --cert/--key",
-            )
+        token = s.statusdash_token.get_secret_value() if s.statusdash_token else None
+        try:
+            login = store.entry(url)
+        except ClientError:  # a damaged token file matters only to who needs a stored login
+            if token is None and self.cert is None:
+                raise
+            login = None
+        if token is None and self.cert is None:
+            if login is not None and login.expired:
+                when = datetime.fromtimestamp(login.expires_at, UTC)
+                fail(
+                    f"the login to {url} expired {age(when)} ago:"
+                    f" run `statusdash login --server {url}`"
+                )
+            if login is None:
+                fail(
+                    f"not logged in to {url}: run `statusdash login --server {url}`, set"
+                    " STATUSDASH_TOKEN, or pass a viewer certificate with --cert/--key",
+                )
+            token = login.token
         creds = Credentials(token=None if self.cert else token, cert=self.cert, key=self.key)
-        return url, resolve_ca(s, self.ca), creds
+        return url, resolve_ca(s, self.ca, login.ca if login else None), creds
 
     def client(self, timeout: float = 10.0) -> ApiClient:
         """A client of the read API with the reader's credentials."""
@@ -130,6 +149,17 @@ def reader(fn: Callable[Concatenate[Connection, P], R]) -> Callable[P, R]:
     return command
 
 
+def server_url(s: Settings, given: str | None, store: TokenStore | None = None) -> str:
+    """The server a reader means, normalized: ``--server``, else STATUSDASH_SERVER or
+    PUBLIC_URL, else the server of the last ``statusdash login``, else this host's own server."""
+    from statusdash.reach import normalize_url
+
+    explicit = given or s.statusdash_server or s.public_url
+    if not explicit and store is not None:
+        explicit = store.default_server()
+    return normalize_url(explicit or s.server_url())
+
+
 def token_path() -> Path:
     from statusdash.client import TokenStore
 
@@ -149,11 +179,15 @@ def stored_token(server: str) -> str | None:
     return TokenStore.default().load(server)
 
 
-def resolve_ca(s: Settings, ca: Path | None) -> Path | None:
+def resolve_ca(s: Settings, ca: Path | None, remembered: Path | None = None) -> Path | None:
+    """The CA to trust: ``--ca``, STATUSDASH_CA, the one the stored login was made with, or
+    VAULT_PATH/ca/ca.crt when it exists."""
     if ca is not None:
         return ca
     if s.statusdash_ca is not None:
         return s.statusdash_ca
+    if remembered is not None:
+        return remembered
     return s.ca_cert if s.ca_cert.exists() else None
 
 

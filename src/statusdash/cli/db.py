@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from statusdash import units
 from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import DataDirOpt, JsonOpt, print_json, settings
 
@@ -26,10 +27,6 @@ def _paths(data_dir: Path | None) -> tuple[Settings, Path, Path]:
 def _need_db(db: Path) -> None:
     if not db.exists():
         fail(f"no database at {db} (set STATUS_DATA_DIR or pass --data-dir)")
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
 
 
 @app.command("backup")
@@ -96,8 +93,8 @@ def backup_cmd(
         )
         return
     typer.echo(
-        f"backup written: {result.path} ({_mib(result.bytes)}, integrity {result.integrity},"
-        f" {result.seconds:.1f} s)"
+        f"backup written: {result.path} ({units.size(result.bytes, 'B')},"
+        f" integrity {result.integrity}, {result.seconds:.1f} s)"
     )
     for p in result.removed:
         typer.echo(f"removed old backup {p.name}", err=True)
@@ -144,10 +141,13 @@ def check(
         upgrade = "current" if version == migrations.VERSION else "upgraded at the next start"
         typer.echo(f"  schema version {version} ({upgrade})")
         for name, n in report.get("rows", {}).items():
-            typer.echo(f"  {name:<4} {n:>12,} rows")
+            typer.echo(f"  {name:<4} {units.count(n, 'row'):>17}")
         if "rollup_lag" in report:
             typer.echo(f"  raw rows not rolled up yet: {report['rollup_lag']:,}")
-        typer.echo(f"  backups: {len(found)}" + (f", newest {found[-1].name}" if found else ""))
+        typer.echo(
+            f"  {units.count(len(found), 'backup')}"
+            + (f", newest {found[-1].name}" if found else "")
+        )
     if verdict != "ok":
         raise typer.Exit(1)
 
@@ -197,8 +197,8 @@ def prune(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
         return
     d = pruned.deleted
     typer.echo(
-        f"rolled up {rolled.rows:,} raw rows; deleted {d['raw']:,} raw, {d['1m']:,} 1-minute"
-        f" and {d['1h']:,} 1-hour rows past retention"
+        f"rolled up {units.count(rolled.rows, 'raw row')}; deleted {d['raw']:,} raw,"
+        f" {d['1m']:,} 1-minute and {units.count(d['1h'], '1-hour row')} past retention"
     )
 
 
@@ -207,9 +207,13 @@ def restore(
     file: Annotated[Path, typer.Argument(help="a backup made by `db backup`", exists=True)],
     data_dir: DataDirOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
-    keep_previous: Annotated[
-        bool, typer.Option(help="save the current database as statusdash.db.pre-restore-*")
-    ] = True,
+    no_keep_previous: Annotated[
+        bool,
+        typer.Option(
+            "--no-keep-previous",
+            help="do not save the current database first (as statusdash.db.pre-restore-*)",
+        ),
+    ] = False,
 ) -> None:
     """Replace the database with FILE. Stop the server first: this refuses while it runs.
 
@@ -233,7 +237,7 @@ def restore(
     if not yes and not typer.confirm(f"Replace {db} with {file}?"):
         fail("restore cancelled", 1)
     try:
-        result = backup.restore(file, db, keep_previous=keep_previous)
+        result = backup.restore(file, db, keep_previous=not no_keep_previous)
         upgraded = ensure_schema(db)
     except (backup.BackupError, sqlite3.Error, OSError, StatusdashError) as exc:
         fail(f"restore failed: {exc}")

@@ -93,7 +93,8 @@ def show(
     sysinfo = r.system
     echo(f"{MARK[s.status.value]} {s.host}  {s.status.value}  seen {humanize(s.seen_ago_s)} ago")
     if sysinfo:
-        echo(f"  {sysinfo.os} · {sysinfo.kernel} · {sysinfo.arch} · {sysinfo.cpu_count} cores")
+        cores = units.count(sysinfo.cpu_count, "core")
+        echo(f"  {sysinfo.os} · {sysinfo.kernel} · {sysinfo.arch} · {cores}")
     echo(
         f"  cpu {_pct(s.cpu_percent, limits.cpu)}  mem {_pct(s.memory_percent, limits.memory)}"
         f"  load {s.load_1m if s.load_1m is not None else '-'}  up {humanize(s.uptime_s)}"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from statusdash import units
 from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import DataDirOpt, JsonOpt, print_json, settings
 
@@ -65,4 +66,4 @@ def revoke(host: str, data_dir: DataDirOpt = None) -> None:
     n = keys.revoke(_db(data_dir), host)
     if n == 0:
         fail(f"no active API key for {host}")
-    typer.echo(f"revoked {n} key(s) of {host}")
+    typer.echo(f"revoked {units.count(n, 'key')} of {host}")

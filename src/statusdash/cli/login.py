@@ -13,6 +13,7 @@ import typer
 
 from statusdash.cli.boundary import fail
 from statusdash.cli.common import CaOpt, ServerOpt
+from statusdash.durations import humanize
 
 
 def login(
@@ -25,11 +26,12 @@ def login(
     """Log in as the reader (admin) and keep the token for later commands."""
     import sys
 
-    from statusdash.cli.common import resolve_ca, settings
+    from statusdash.cli.common import resolve_ca, server_url, settings
     from statusdash.client import ApiClient, TokenStore
 
     s = settings()
-    url = (server or s.server_url()).rstrip("/")
+    store = TokenStore.default()
+    url = server_url(s, server, store)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     elif os.environ.get("STATUS_ADMIN_PASSWORD"):
@@ -40,7 +42,12 @@ def login(
         password = s.status_admin_password.get_secret_value()
     else:
         fail("no password: use --password-stdin or run from a terminal", 2)
-    with ApiClient(url, ca=resolve_ca(s, ca)) as client:
+    previous = store.entry(url)
+    trust = resolve_ca(s, ca, previous.ca if previous else None)
+    with ApiClient(url, ca=trust) as client:
         tok = client.login(password)
-    path = TokenStore.default().save(url, tok.access_token, tok.expires_in)
-    typer.echo(f"logged in to {url}; token kept in {path} for {tok.expires_in // 60} minutes")
+    path = store.save(url, tok.access_token, tok.expires_in, trust, make_default=True)
+    ttl = humanize(tok.expires_in)
+    typer.echo(f"logged in to {url}; token kept in {path} for {ttl}")
+    if trust is not None and url.startswith("https://"):
+        typer.echo(f"  trusting {trust.absolute()} for {url} from any directory", err=True)

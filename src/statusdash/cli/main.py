@@ -11,7 +11,19 @@ from __future__ import annotations
 import typer
 
 from statusdash import __version__
-from statusdash.cli import agent, alerts, certs, db, hosts, keys, login, server, services, tui
+from statusdash.cli import (
+    agent,
+    alerts,
+    certs,
+    db,
+    history,
+    hosts,
+    keys,
+    login,
+    server,
+    services,
+    tui,
+)
 from statusdash.cli.boundary import Boundary
 
 app = typer.Typer(
@@ -33,6 +45,7 @@ app.add_typer(services.app, name="services")
 app.add_typer(db.app, name="db")
 app.add_typer(tui.app, name="tui")
 app.command("login")(login.login)
+app.command("history")(history.history)
 
 
 def _version(value: bool) -> None:

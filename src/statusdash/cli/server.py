@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,6 +11,14 @@ from statusdash.cli.boundary import group
 from statusdash.cli.common import CertsDirOpt, DataDirOpt, settings
 
 app = group(help="Run the statusdash server.")
+
+
+class LogLevel(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
 
 
 @app.command("run")
@@ -22,7 +31,9 @@ def run(
         bool,
         typer.Option("--insecure-http", help="plain HTTP, no client certificates (testing only)"),
     ] = False,
-    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", help="how much to log")
+    ] = LogLevel.info,
 ) -> None:
     """Serve ingest, the read API and the stream.
 
@@ -38,4 +49,4 @@ def run(
         vault_path=certs_dir,
         mtls_enabled=False if insecure_http else None,
     )
-    serve(s, log_level=log_level)
+    serve(s, log_level=log_level.value)

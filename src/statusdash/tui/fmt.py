@@ -65,14 +65,8 @@ def duration(seconds: float | None) -> str:
 
 
 def load(value: float | None) -> str:
-    """A load average with two decimals, fewer when large."""
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+    """A load average with two decimals, fewer when large (``units.load``)."""
+    return units.load(value)
 
 
 def sparkline(values: Sequence[float | None], width: int, top: float = 100.0) -> str:

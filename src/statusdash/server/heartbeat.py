@@ -109,7 +109,7 @@ class Heartbeat:
         """One health check and, if healthy, one ping; True if the ping was answered 2xx."""
         try:
             async with asyncio.timeout(self.timeout_s):
-                problem = await self.check(self.timeout_s)
+                problem = await self.check(self.timeout_s / 2)  # a lock wait ends inside
         except TimeoutError:
             problem = f"health check took over {self.timeout_s:g} s"
         if problem:

@@ -215,3 +215,21 @@ def test_group_settings_have_defaults_and_refuse_an_unknown_label() -> None:
     with pytest.raises(ValidationError, match="unknown label 'colour'"):
         Settings(_env_file=None, notify_group_by="rule,colour")
     assert not GroupPolicy.from_settings(Settings(_env_file=None, notify_group_wait_s=0)).on
+
+
+def test_a_group_message_that_cannot_be_built_still_goes_out_naming_its_hosts(
+    start_alerting: Callable[..., Live], hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from statusdash.server import notify_group
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug in the group's text")
+
+    monkeypatch.setattr(notify_group, "group_notice", broken)
+    live = start_alerting([hook.url("/hook")], grouping=policy(wait_s=0.5, interval_s=30.0))
+    for host in ("web-1", "web-2"):
+        assert post_events(live.agent(host), [alert("x", "critical")]).status_code == 200
+    [body] = wait_for(lambda: hook.bodies(), what="the plain message")
+    assert body["text"] == "2 alert changes in rule=event severity=critical on web-1, web-2"
+    outbox = live.server.ctx.alerting.service.outbox
+    wait_for(lambda: not outbox, what="its alerts notified, not stranded")

@@ -215,10 +215,17 @@ class Grouper:
         members = in_turns([n for n, _ in taken])
         callbacks = [cb for _, cb in taken if cb is not None]
         sequence = group.sequence + 1
-        if len(members) == 1:
-            message = members[0]
-        else:
-            message = group_notice(group, members, self.policy.max_lines, sequence, len(firing))
+        try:
+            if len(members) == 1:
+                message = members[0]
+            else:
+                lines = self.policy.max_lines
+                message = group_notice(group, members, lines, sequence, len(firing))
+        except Exception:  # a bug in building it must not strand the alerts: a plain message
+            log.exception("cannot build the message of group %s", group.name)
+            hosts = ", ".join(sorted({n.host for n in members}))
+            text = f"{len(members)} alert changes in {group.name} on {hosts}"
+            message = Notice(members[0].event, text, key=f"group:{group.name}", level="critical")
 
         def done() -> None:
             group.sending = False

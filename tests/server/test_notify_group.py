@@ -169,10 +169,10 @@ def test_group_text_is_escaped_per_channel_names_the_authenticated_hosts_and_kee
     start_alerting: Callable[..., Live], hook: Hook
 ) -> None:
     hooks = [hook.url("/json"), hook.url("/slack", "slack"), hook.url("/ntfy", "ntfy")]
-    live = start_alerting(hooks, grouping=policy(wait_s=1.0, interval_s=30.0))
+    live = start_alerting(hooks, grouping=policy(wait_s=2.0, interval_s=30.0))
     forged = "db-9: <!here> & disque plein ü\nCRITICAL fake-1: forged line"
-    for host in ("web-1", "web-2"):
-        assert post_events(live.agent(host), [alert("disk", "critical", forged)]).status_code == 200
+    for agent in [live.agent("web-1"), live.agent("web-2")]:
+        assert post_events(agent, [alert("disk", "critical", forged)]).status_code == 200
     wait_for(lambda: len(hook.requests) == 3, what="one message per target")
     time.sleep(0.5)
     assert len(hook.requests) == 3
@@ -195,9 +195,10 @@ def test_a_failed_group_delivery_is_recorded_and_frees_its_alerts(
     start_alerting: Callable[..., Live],
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}/gone/secret-path"  # nothing listens there
-    live = start_alerting([url], grouping=policy(wait_s=0.3, interval_s=30.0))
-    for host in ("web-1", "web-2", "web-3"):
-        assert post_events(live.agent(host), [alert("x", "critical")]).status_code == 200
+    live = start_alerting([url], grouping=policy(wait_s=2.0, interval_s=30.0))
+    agents = [live.agent(host) for host in ("web-1", "web-2", "web-3")]  # made before: slow
+    for agent in agents:
+        assert post_events(agent, [alert("x", "critical")]).status_code == 200
     with live.reader() as r:
         rows = wait_for(lambda: r.get("/api/notifications/failures").json(), what="the failure")
     [row] = rows
@@ -226,9 +227,9 @@ def test_a_group_message_that_cannot_be_built_still_goes_out_naming_its_hosts(
         raise RuntimeError("a bug in the group's text")
 
     monkeypatch.setattr(notify_group, "group_notice", broken)
-    live = start_alerting([hook.url("/hook")], grouping=policy(wait_s=0.5, interval_s=30.0))
-    for host in ("web-1", "web-2"):
-        assert post_events(live.agent(host), [alert("x", "critical")]).status_code == 200
+    live = start_alerting([hook.url("/hook")], grouping=policy(wait_s=2.0, interval_s=30.0))
+    for agent in [live.agent("web-1"), live.agent("web-2")]:
+        assert post_events(agent, [alert("x", "critical")]).status_code == 200
     [body] = wait_for(lambda: hook.bodies(), what="the plain message")
     assert body["text"] == "2 alert changes in rule=event severity=critical on web-1, web-2"
     outbox = live.server.ctx.alerting.service.outbox

@@ -6,7 +6,8 @@ every target with retries and exponential backoff. A delivery that fails for any
 network, the target's answer, a bug in rendering) is recorded (``notification_failures``) and
 shown by ``GET /api/notifications/failures``; its URL is masked there and in every log line.
 Targets come from WEBHOOK_URLS, a comma-separated list where ``slack+`` or ``ntfy+`` before the
-URL picks the format (``json+`` or none: JSON).
+URL picks the format (``json+`` or none: JSON). With grouping on, alert notices wait in their
+group first and leave as one message per group (``notify_group.py``).
 """
 
 from __future__ import annotations

@@ -43,6 +43,8 @@ def make_settings(data_dir: Path, **over: Any) -> Settings:
         "vault_path": data_dir / "vault",
         # Many tests post several reports for one moment; the limit's own tests set it back.
         "ingest_max_reports_per_interval": 10_000,
+        # Every notice alone, as the tests before grouping expect; test_notify_group turns it on.
+        "notify_group_wait_s": 0.0,
     }
     base.update(over)
     return Settings(_env_file=None, **base)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from statusdash.errors import StatusdashError
 
 MIN_SECRET_LEN = 32
 MIN_PASSWORD_LEN = 12
+GROUP_LABELS = ("rule", "severity", "host", "subject")  # what NOTIFY_GROUP_BY may name
 
 
 class MissingSecretError(StatusdashError):
@@ -132,6 +133,30 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0)
     """Timeout of one webhook attempt, in seconds."""
 
+    # --- notification grouping and heartbeat (docs/alerts.md: Grouping, Heartbeat) ----------
+    notify_group_wait_s: float = Field(30.0, ge=0, le=3600)
+    """Seconds a new group of alerts waits to gather the rest of an outage before its first
+    message; 0 turns grouping off (every notice alone)."""
+    notify_group_interval_s: float = Field(300.0, gt=0, le=86_400)
+    """Seconds between a group's messages: changes after its first message wait this long from
+    the last one and go out together as an update."""
+    notify_group_by: str = "rule,severity"
+    """Comma-separated alert fields that make a group's key: any of rule, severity, host,
+    subject; empty puts every alert in one group."""
+    notify_group_max_lines: int = Field(100, ge=1, le=10_000)
+    """Alerts listed in a grouped message's text (Slack, ntfy); the JSON payload lists all."""
+    notify_group_max_alerts: int = Field(10_000, ge=1)
+    """Alert notices buffered in groups; past it, only a host with none buffered gets one in
+    (the rest wait in the outbox)."""
+    heartbeat_url: SecretStr | None = None
+    """A dead-man's-switch URL (e.g. healthchecks.io) the server GETs while it is healthy;
+    unset: no heartbeat."""
+    heartbeat_interval_s: float = Field(60.0, gt=0, le=86_400)
+    """Seconds between heartbeats."""
+    heartbeat_timeout_s: float = Field(10.0, gt=0, le=600)
+    """Timeout of one heartbeat request (and of its health check), in seconds; at most the
+    interval."""
+
     # --- alerting limits ---------------------------------------------------------------------
     max_event_alerts_per_host: int = Field(50, ge=1)
     """Open alerts one host may raise by SYSTEM_ALERT_TRIGGERED events; past it, 429."""
@@ -173,6 +198,14 @@ class Settings(BaseSettings):
     """The CA certificate clients trust (else VAULT_PATH/ca/ca.crt)."""
     statusdash_token: SecretStr | None = None
     """A reader token, instead of the one ``statusdash login`` keeps."""
+
+    @field_validator("notify_group_by")
+    @classmethod
+    def _known_group_labels(cls, value: str) -> str:
+        unknown = [p.strip() for p in value.split(",") if p.strip() not in ("", *GROUP_LABELS)]
+        if unknown:
+            raise ValueError(f"unknown label {unknown[0]!r}; use any of {', '.join(GROUP_LABELS)}")
+        return value
 
     # ------------------------------------------------------------------------------------------
     @property

@@ -2,18 +2,14 @@
 queue that lets another host's critical alert past one host's flood (issue 10, item 15).
 
 Everything runs against a real server on loopback with a real SQLite file and a real webhook
-receiver (``http.server`` in a thread); ``Hook`` and ``start_alerting`` are shared with
+receiver (``tests/server/receiver.py``); ``start_alerting`` is shared with
 ``test_hardening_notify.py``.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,67 +20,9 @@ from statusdash.server.alerting import install_alerting
 from statusdash.server.notify import parse_targets
 from statusdash.settings import Settings
 from tests.conftest import Live, RunningServer, make_settings
+from tests.server.receiver import Hook, hook
 
-
-@dataclass
-class Hook:
-    """A webhook receiver: records each request in arrival order; ``gate`` holds the answers."""
-
-    port: int = 0
-    gate: threading.Event = field(default_factory=threading.Event)
-    dribble: bool = False  # answer a byte at a time, never finishing (within the test's bound)
-    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
-    waiting: int = 0  # requests held at the gate now
-
-    def url(self, path: str, fmt: str = "") -> str:
-        return f"{fmt + '+' if fmt else ''}http://127.0.0.1:{self.port}{path}"
-
-    def bodies(self, path: str | None = None) -> list[Any]:
-        return [json.loads(b) for p, _, b in list(self.requests) if path in (None, p)]
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    rec = Hook()
-    rec.gate.set()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with lock:
-                rec.requests.append((self.path, dict(self.headers), body))
-                rec.waiting += 1
-            rec.gate.wait(30)
-            with lock:
-                rec.waiting -= 1
-            if rec.dribble:
-                self.send_response(200)
-                self.send_header("Content-Length", "100000")
-                self.end_headers()
-                for _ in range(150):  # bounded: 30 s at most
-                    self.wfile.write(b"x")
-                    self.wfile.flush()
-                    time.sleep(0.2)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    rec.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield rec
-    rec.gate.set()
-    server.shutdown()
-    server.server_close()
+__all__ = ["Hook", "hook"]
 
 
 class AlertingServer(RunningServer):

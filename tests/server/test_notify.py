@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,64 +15,9 @@ from statusdash.schema import AlertPublic, AlertState, utcnow
 from statusdash.server.notify import Notice, Target, parse_targets, render
 from tests.conftest import make_report
 from tests.server.harness import Harness, cli_env, fetch_alerts, wait_for
+from tests.server.receiver import Receiver, receiver
 
-
-@dataclass
-class Receiver:
-    """A tiny webhook receiver: per path, fail the first N requests, or hang on them."""
-
-    port: int = 0
-    fail_first: dict[str, int] = field(default_factory=dict)
-    status: dict[str, int] = field(default_factory=dict)  # answer this instead of 200
-    hang_first: set[str] = field(default_factory=set)  # hang on the first request only
-    requests: list[tuple[str, dict[str, str], bytes, int]] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def url(self, path: str, fmt: str = "") -> str:
-        return f"{fmt + '+' if fmt else ''}http://127.0.0.1:{self.port}{path}"
-
-    def seen(self, path: str, ok_only: bool = True) -> list[bytes]:
-        return [b for p, _, b, code in self.requests if p == path and (code == 200 or not ok_only)]
-
-    def headers(self, path: str) -> dict[str, str]:
-        return next(h for p, h, _, code in self.requests if p == path and code == 200)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with lock:
-                n = sum(1 for p, *_ in rec.requests if p == self.path)
-                hang = self.path in rec.hang_first
-                rec.hang_first.discard(self.path)
-                code = 500 if n < rec.fail_first.get(self.path, 0) else 200
-                code = rec.status.get(self.path, code)
-                if not hang:
-                    rec.requests.append((self.path, dict(self.headers), body, code))
-            if hang:
-                rec.release.wait(10)
-                return
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    rec.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield rec
-    rec.release.set()
-    server.shutdown()
-    server.server_close()
+__all__ = ["receiver"]
 
 
 def hot(h: Harness, host: str = "web-1", cpu: float = 97) -> None:

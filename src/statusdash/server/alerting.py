@@ -52,6 +52,7 @@ def build_alerting(settings: Settings, storage: Storage, cfg: AlertingConfig) ->
         max_queue=cfg.webhook_queue,
         concurrency=cfg.webhook_concurrency,
         on_failure=record_failure,
+        grouping=cfg.grouping,
     )
     thresholds = (settings.cpu_threshold, settings.memory_threshold, settings.disk_threshold)
     service = AlertService(cfg, thresholds, storage, store, hub, notifier, settings.retention_days)

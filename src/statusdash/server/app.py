@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from statusdash import __version__
-from statusdash.server import errors
+from statusdash.server import errors, heartbeat
 from statusdash.server.alerting import build_alerting
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.auth import Auth, require_reader, unguarded_routes
@@ -83,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ctx.jobs.start()
         if ctx.tls is not None:
             ctx.tls.watcher.start()
+        stops.insert(0, heartbeat.start(ctx))  # the dead-man's switch stops first
         tune_gc()
         yield
     finally:

@@ -6,7 +6,8 @@ every target with retries and exponential backoff. A delivery that fails for any
 network, the target's answer, a bug in rendering) is recorded (``notification_failures``) and
 shown by ``GET /api/notifications/failures``; its URL is masked there and in every log line.
 Targets come from WEBHOOK_URLS, a comma-separated list where ``slack+`` or ``ntfy+`` before the
-URL picks the format (``json+`` or none: JSON).
+URL picks the format (``json+`` or none: JSON). With grouping on, alert notices wait in their
+group first and leave as one message per group (``notify_group.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -30,6 +31,9 @@ from statusdash.errors import Invalid
 from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic
 from statusdash.server.fairqueue import FairQueue
+
+if TYPE_CHECKING:
+    from statusdash.server.notify_group import Grouper, GroupPolicy
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +74,22 @@ class Target:
         return f"{self.format}+{mask_url(self.url)}"
 
     def scrub(self, text: str) -> str:
-        """``text`` with the URL masked and each secret part of it (credentials, the path past
-        its first segment, the query) cut out: exception messages may quote any of them."""
-        parts = urlsplit(self.url)
-        text = text.replace(self.url, mask_url(self.url))
-        text = text.replace(str(httpx.URL(self.url)), mask_url(self.url))
-        secrets = [parts.netloc.rpartition("@")[0], parts.username, parts.password, parts.query]
-        secrets += [parts.path, parts.fragment, *parts.path.strip("/").split("/")[1:]]
-        secrets += [value for _, value in parse_qsl(parts.query)]
-        for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-            text = text.replace(secret, "…")
-        return text
+        """``text`` with this target's URL scrubbed (``scrub_url``)."""
+        return scrub_url(self.url, text)
+
+
+def scrub_url(url: str, text: str) -> str:
+    """``text`` with ``url`` masked and each secret part of it (credentials, the path past its
+    first segment, the query) cut out: exception messages may quote any of them."""
+    parts = urlsplit(url)
+    text = text.replace(url, mask_url(url))
+    text = text.replace(str(httpx.URL(url)), mask_url(url))
+    secrets = [parts.netloc.rpartition("@")[0], parts.username, parts.password, parts.query]
+    secrets += [parts.path, parts.fragment, *parts.path.strip("/").split("/")[1:]]
+    secrets += [value for _, value in parse_qsl(parts.query)]
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text
 
 
 class MaskUrls(logging.Filter):
@@ -118,11 +127,19 @@ def parse_targets(spec: str | Iterable[str] | None) -> list[Target]:
 
 @dataclass(frozen=True)
 class Notice:
-    """One thing to tell every target."""
+    """One thing to tell every target: one alert's change, a test, or a group of changes.
+
+    A group (``notify_group.py``) has no ``alert``; it brings its own ``heading``, ``level``
+    (its most severe member's severity), fair-queue ``key`` and the JSON fields it adds.
+    """
 
     event: Event
     text: str
     alert: AlertPublic | None = None
+    heading: str = ""
+    level: str = ""
+    key: str = ""
+    extra: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def for_alert(cls, event: Event, alert: AlertPublic) -> Notice:
@@ -133,14 +150,21 @@ class Notice:
 
     @property
     def host(self) -> str:
-        return self.alert.host if self.alert else ""
+        """The fair queue's key: the alert's host, or the group's own key."""
+        return self.alert.host if self.alert else self.key
+
+    @property
+    def severity(self) -> str:
+        return self.alert.severity if self.alert else (self.level or "info")
 
     @property
     def rank(self) -> int:
-        return severity_rank(self.alert.severity) if self.alert else 0
+        return severity_rank(self.severity) if self.alert or self.level else 0
 
     @property
     def title(self) -> str:
+        if self.heading:
+            return self.heading
         if self.alert is None:
             return "statusdash test notification"
         what = "resolved" if self.event == "resolved" else "alert"
@@ -166,7 +190,7 @@ def header_value(text: str) -> str:
 def render(target: Target, notice: Notice) -> tuple[bytes, dict[str, str]]:
     """The body and headers ``notice`` takes for ``target``'s format, escaped for it."""
     if target.format == "ntfy":
-        sev = notice.alert.severity if notice.alert else "info"
+        sev = notice.severity
         priority = "3"
         if notice.event == "firing":
             priority = {"critical": "5", "warning": "4"}.get(sev, "3")
@@ -188,6 +212,7 @@ def render(target: Target, notice: Notice) -> tuple[bytes, dict[str, str]]:
             "title": notice.title,
             "text": notice.text,
             "alert": notice.alert.model_dump(mode="json") if notice.alert else None,
+            **(notice.extra or {}),
             "sent_at": datetime.now(UTC).isoformat(),
         }
     return json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -229,6 +254,7 @@ class Notifier:
         max_queue: int = 1000,
         concurrency: int = 8,
         on_failure: FailureSink | None = None,
+        grouping: GroupPolicy | None = None,
     ) -> None:
         self.targets = targets
         self.attempts = max(1, attempts)
@@ -243,6 +269,11 @@ class Notifier:
         self._worker: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
         self._mask = MaskUrls()
+        self.grouper: Grouper | None = None
+        if grouping is not None and grouping.on:
+            from statusdash.server.notify_group import Grouper  # it builds on this module
+
+            self.grouper = Grouper(grouping, self._put, lambda: self._queue.qsize() < max_queue)
 
     def start(self) -> None:
         headers = {"User-Agent": f"statusdash/{__version__}"}
@@ -252,6 +283,8 @@ class Notifier:
 
     async def close(self, grace_s: float = 2.0) -> None:
         """Stop taking notices; give deliveries in flight ``grace_s``, then cancel them."""
+        if self.grouper is not None:
+            self.grouper.close()
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -266,11 +299,17 @@ class Notifier:
         logging.getLogger("httpx").removeFilter(self._mask)
 
     def submit(self, notice: Notice, on_done: Callable[[], None] | None = None) -> bool:
-        """Queue ``notice`` (never blocks); ``on_done`` runs once every target is done with it."""
+        """Queue ``notice`` (never blocks), into its group when grouping is on; ``on_done`` runs
+        once every target is done with it (with its group's message). False: not taken now."""
         if not self.targets:
             if on_done is not None:
                 on_done()
             return True
+        if self.grouper is not None and notice.alert is not None:
+            return self.grouper.add(notice, on_done)
+        return self._put(notice, on_done)
+
+    def _put(self, notice: Notice, on_done: Callable[[], None] | None) -> bool:
         if not self._queue.put_nowait(_Job(notice, on_done), notice.rank, notice.host):
             log.debug("notification queue full; a notice of %s waits", notice.host or "a test")
             return False

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from statusdash.schema import utcnow
 from statusdash.server.notify import Target, parse_targets
+from statusdash.server.notify_group import GroupPolicy
 from statusdash.settings import Settings
 
 
@@ -28,6 +29,7 @@ class AlertingConfig:
     max_services_per_host: int  # tracked services per host
     webhook_queue: int  # notices queued for delivery
     webhook_concurrency: int  # notices delivered at once
+    grouping: GroupPolicy  # grouped notifications (server/notify_group.py)
     notify_grace_s: float = 2.0  # at shutdown, for deliveries in flight (unsent ones resume)
     clock: Callable[[], datetime] = field(default=utcnow)
     handle_sighup: bool = True
@@ -48,4 +50,5 @@ class AlertingConfig:
             max_services_per_host=settings.max_services_per_host,
             webhook_queue=settings.webhook_queue_size,
             webhook_concurrency=settings.webhook_concurrency,
+            grouping=GroupPolicy.from_settings(settings),
         )

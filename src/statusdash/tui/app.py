@@ -22,6 +22,7 @@ from statusdash.tui.messages import (
     FleetFetched,
     LoginEnded,
     LoginRenewed,
+    StoredLoginFound,
     StreamBatch,
     StreamClosed,
     StreamOpened,
@@ -32,14 +33,16 @@ from statusdash.tui.screens.fleet import FleetScreen
 from statusdash.tui.screens.help import HelpScreen, help_rows
 from statusdash.tui.screens.host import HostScreen
 from statusdash.tui.screens.lists import AlertsScreen, ServicesScreen
+from statusdash.tui.screens.login import LoginScreen
 from statusdash.tui.source import DataSource, StreamEvent, StreamUnavailable, parse_host
+from statusdash.tui.widgets.status_bar import LOGIN_EXPIRED, LOGIN_KEY
 
 STREAM_BATCH_S = 0.5
 STREAM_RETRY_S = (2.0, 60.0)
 NO_STREAM_RETRY_S = 60.0
 RENEW_RETRY_S = 5.0  # a renewal that did not reach the server is tried again this soon
 LOGIN_RETRY_S = 5.0  # while the login is expired, how often a poll looks for a new one
-LOGIN_EXPIRED = "login expired: run statusdash login"
+__all__ = ["LOGIN_EXPIRED", "StatusdashApp"]
 
 
 class StatusdashApp(App[None]):
@@ -56,6 +59,7 @@ class StatusdashApp(App[None]):
         Binding("a", "switch_mode('alerts')", "Alerts"),
         Binding("v", "switch_mode('services')", "Services"),
         Binding("question_mark", "help", "Help"),
+        Binding(LOGIN_KEY, "login", "Log in (once the login expired)", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -100,6 +104,8 @@ class StatusdashApp(App[None]):
         """Keep ages growing on screen when no data arrives (server away, or all quiet)."""
         if time.monotonic() - self._last_draw >= 0.9:
             self.refresh_data()
+        if self.login_expired and not self._modal_open():
+            self._watch_login()
 
     def refresh_data(self) -> None:
         """Tell the active screen to redraw from the model."""
@@ -185,6 +191,8 @@ class StatusdashApp(App[None]):
         self.polls += 1
         if message.auth:
             self._login_ended(message.error)
+        elif self.login_expired:  # unreachable too; the login is still what must be mended
+            self.model.link.failed(f"{LOGIN_EXPIRED} ({message.error})")
         else:
             self.model.link.failed(message.error)
         self.refresh_data()
@@ -244,7 +252,38 @@ class StatusdashApp(App[None]):
         self.model.link.streaming = False
         if not self.login_expired:
             self.login_expired = True
-            self.notify(LOGIN_EXPIRED, title="statusdash", severity="error", timeout=30)
+            self.notify(
+                f"{LOGIN_EXPIRED}, or press {LOGIN_KEY} to log in here",
+                title="statusdash",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
+
+    @work(thread=True, exit_on_error=False, group="login-watch", exclusive=True)
+    def _watch_login(self) -> None:
+        """Look at the stored login (a file read, no request): a new one is tried at once."""
+        if self.source.adopt_stored_login():
+            self.post_message(StoredLoginFound())
+
+    @on(StoredLoginFound)
+    def _stored_login_found(self) -> None:
+        if self.login_expired:
+            self.poll_now()
+
+    def action_login(self) -> None:
+        """The password prompt; a login the server takes brings the data back at once."""
+        if not self.login_expired:
+            self.notify("the login is valid; L logs in again once it expires", timeout=5)
+            return
+        if isinstance(self.screen, LoginScreen):
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.poll_now()
+
+        self.push_screen(LoginScreen(self.source), done)
 
     def _login_back(self) -> None:
         """A poll went through again (a new login was picked up): renew it, stream again."""

@@ -31,6 +31,7 @@ from statusdash.tui.widgets.host_panels import (
     range_line,
 )
 from statusdash.tui.widgets.lists import LinesPanel
+from statusdash.tui.widgets.status_bar import login_expired
 
 CHARTS: dict[str, tuple[str, ...]] = {
     "cpu": ("cpu.percent",),
@@ -209,6 +210,8 @@ class HostScreen(DataScreen):
         note = None
         if self.error:
             note = Content.styled("⚠ " + one_line(self.error), "$error")
+        elif login_expired(model):
+            note = Content.styled("(stale: login expired)", "$error")
         elif model.data_stale(now):
             note = Content.styled("(stale: server unreachable)", "$warning")
         box = self.query_one("#host-facts", Static)

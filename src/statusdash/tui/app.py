@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from textual import on, work
@@ -394,7 +395,11 @@ class StatusdashApp(App[None]):
         if isinstance(screen, HelpScreen):
             return
         bindings = screen.active_bindings
-        display = {k: self.get_key_display(ab.binding) for k, ab in bindings.items()}
+        # Each key as itself: a footer's grouped display ("1-5") would repeat on every row.
+        display = {
+            k: self.get_key_display(replace(ab.binding, key_display=None))
+            for k, ab in bindings.items()
+        }
         title = {FleetScreen: "fleet", AlertsScreen: "alerts", ServicesScreen: "services"}.get(
             type(screen), "host" if isinstance(screen, HostScreen) else "screen"
         )

@@ -1,6 +1,6 @@
 """Issue 11 item 12: a chart's axis and its "max" footer come from the same numbers, bucket times
-are the start of the data they hold, and after a server restart the host screen's charts are
-seeded from history and then follow live reports."""
+are the start of the data they hold, and after a server restart the fleet's sparklines and the
+host screen's charts are seeded from history, then follow live reports."""
 
 from __future__ import annotations
 
@@ -98,6 +98,11 @@ async def test_after_a_restart_the_charts_start_from_history_then_go_live(
     try:
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: len(app.model.rows) == len(HOSTS), what="rows")
+            # The fleet's sparkline: the server remembers one value; history has the last 20
+            # intervals (60 s each here), which hold four of the seeded reports.
+            ring = app.model.rows["bravo"].cpu
+            await wait_for(pilot, lambda: len(ring) >= 4, what="sparkline seeded")
+            assert list(ring)[-4:] == [95.0, 93.0, 94.0, 95.0]
             app.open_host("bravo")
             await wait_for(pilot, lambda: isinstance(app.screen, HostScreen), what="host")
             screen = app.screen

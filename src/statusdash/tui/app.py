@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from statusdash.client import ApiError, ClientError, LoginExpired
 from statusdash.schema import HostSummary, utcnow
+from statusdash.tui import sparkseed
 from statusdash.tui.commands import HostCommands, ScreenCommands
 from statusdash.tui.fmt import Thresholds
 from statusdash.tui.messages import (
@@ -36,6 +37,7 @@ from statusdash.tui.screens.host import HostScreen
 from statusdash.tui.screens.lists import AlertsScreen, ServicesScreen
 from statusdash.tui.screens.login import LoginScreen
 from statusdash.tui.source import DataSource, StreamEvent, StreamUnavailable, parse_host
+from statusdash.tui.sparkseed import SparkSeeded
 from statusdash.tui.widgets.status_bar import LOGIN_EXPIRED, LOGIN_KEY
 
 STREAM_BATCH_S = 0.5
@@ -91,6 +93,7 @@ class StatusdashApp(App[None]):
         self.login_expired = False
         self.renewals = 0
         self.stream_opens = 0
+        self._seed_asked: set[str] = set()  # hosts whose sparkline history was asked once
         self.sub_title = source.label
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -172,6 +175,7 @@ class StatusdashApp(App[None]):
             self._login_back()
         if message.hosts is not None:
             model.apply_hosts(message.hosts, now)
+            self._seed_sparklines()
         if not message.final:
             self.refresh_data()
             return
@@ -186,6 +190,23 @@ class StatusdashApp(App[None]):
         self.refresh_data()
         live = model.link.streaming
         self._schedule_poll(self.live_poll_interval if live else self.poll_interval)
+
+    def _seed_sparklines(self) -> None:
+        """Short sparklines (a server that just restarted) are filled from history, once."""
+        hosts = sparkseed.wanting(self.model, self._seed_asked)
+        if hosts:
+            self._seed_asked.update(h for h, _ in hosts)
+            self._fetch_seeds(hosts)
+
+    @work(thread=True, exit_on_error=False, group="seed", description="sparkline history")
+    def _fetch_seeds(self, hosts: list[tuple[str, float]]) -> None:
+        worker = get_current_worker()
+        sparkseed.fetch(self.source, hosts, self.post_message, lambda: worker.is_cancelled)
+
+    @on(SparkSeeded)
+    def _spark_seeded(self, message: SparkSeeded) -> None:
+        if sparkseed.apply(self.model, message):
+            self.refresh_data()
 
     @on(FetchFailed)
     def _fetch_failed(self, message: FetchFailed) -> None:

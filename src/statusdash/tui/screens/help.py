@@ -28,6 +28,8 @@ SKIP_ACTIONS = {
     "page_left",
     "page_right",
 }
+# Keys whose symbol not every terminal font has: said in words in the help.
+PLAIN_KEYS = {"⌫": "backspace"}
 # The table widgets' own words, said as the rest of the help says them.
 RENAME = {
     "palette": "command palette: jump to a host",
@@ -50,7 +52,8 @@ def help_rows(bindings: dict[str, ActiveBinding], key_display: dict[str, str]) -
         if b.tooltip and isinstance(active.node, Screen):
             desc = b.tooltip  # a screen's footer word ("Range") said in full ("Range 15m")
         slot = by_action.setdefault(f"{id(active.node)}:{b.action}", ([], desc))
-        slot[0].append(key_display.get(key, key))
+        shown = key_display.get(key, key)
+        slot[0].append(PLAIN_KEYS.get(shown, shown))
     rows = []
     width = max((len(", ".join(keys)) for keys, _ in by_action.values()), default=4)
     for keys, desc in by_action.values():

@@ -190,7 +190,7 @@ class ApiSource:
             else:
                 if session.adopt_stored():
                     return
-        session.token = fresh.access_token  # its first renewal learns its lifetime
+        session.token = fresh.access_token  # renewed on the old schedule: early, never late
 
     def prefetch(self) -> None:
         """Fetch the fleet in the background now, while the interface is still starting."""

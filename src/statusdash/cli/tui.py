@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from statusdash.cli import common
-from statusdash.cli.boundary import group
+from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import Connection, reader
 
 if TYPE_CHECKING:
     from statusdash.tui.source import ApiSource
+
+NO_TTY = "tui needs a terminal (stdout is not a TTY)"
 
 app = group(
     help="The interactive dashboard: the whole fleet at a glance, live.",
@@ -55,6 +58,11 @@ def tui(
     if ctx.invoked_subcommand is not None:
         return
     source = api_source(conn.server, conn.ca, conn.cert, conn.key)
+    if not sys.stdout.isatty():
+        # Checked after the connection options, so a wrong option is still named first; the
+        # screen would otherwise write its escape codes into a file or a pipe.
+        source.close()
+        fail(NO_TTY)
     source.prefetch()  # the first answer travels while Textual loads
     s = common.settings()
 

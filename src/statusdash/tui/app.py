@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from textual import on, work
@@ -15,6 +16,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from statusdash.client import ApiError, ClientError, LoginExpired
 from statusdash.schema import HostSummary, utcnow
+from statusdash.tui import sparkseed
 from statusdash.tui.commands import HostCommands, ScreenCommands
 from statusdash.tui.fmt import Thresholds
 from statusdash.tui.messages import (
@@ -22,6 +24,7 @@ from statusdash.tui.messages import (
     FleetFetched,
     LoginEnded,
     LoginRenewed,
+    StoredLoginFound,
     StreamBatch,
     StreamClosed,
     StreamOpened,
@@ -32,14 +35,17 @@ from statusdash.tui.screens.fleet import FleetScreen
 from statusdash.tui.screens.help import HelpScreen, help_rows
 from statusdash.tui.screens.host import HostScreen
 from statusdash.tui.screens.lists import AlertsScreen, ServicesScreen
+from statusdash.tui.screens.login import LoginScreen
 from statusdash.tui.source import DataSource, StreamEvent, StreamUnavailable, parse_host
+from statusdash.tui.sparkseed import SparkSeeded
+from statusdash.tui.widgets.status_bar import LOGIN_EXPIRED, LOGIN_KEY
 
 STREAM_BATCH_S = 0.5
 STREAM_RETRY_S = (2.0, 60.0)
 NO_STREAM_RETRY_S = 60.0
 RENEW_RETRY_S = 5.0  # a renewal that did not reach the server is tried again this soon
 LOGIN_RETRY_S = 5.0  # while the login is expired, how often a poll looks for a new one
-LOGIN_EXPIRED = "login expired: run statusdash login"
+__all__ = ["LOGIN_EXPIRED", "StatusdashApp"]
 
 
 class StatusdashApp(App[None]):
@@ -56,6 +62,7 @@ class StatusdashApp(App[None]):
         Binding("a", "switch_mode('alerts')", "Alerts"),
         Binding("v", "switch_mode('services')", "Services"),
         Binding("question_mark", "help", "Help"),
+        Binding(LOGIN_KEY, "login", "Log in (once the login expired)", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -86,6 +93,7 @@ class StatusdashApp(App[None]):
         self.login_expired = False
         self.renewals = 0
         self.stream_opens = 0
+        self._seed_asked: set[str] = set()  # hosts whose sparkline history was asked once
         self.sub_title = source.label
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -100,6 +108,8 @@ class StatusdashApp(App[None]):
         """Keep ages growing on screen when no data arrives (server away, or all quiet)."""
         if time.monotonic() - self._last_draw >= 0.9:
             self.refresh_data()
+        if self.login_expired and not self._modal_open():
+            self._watch_login()
 
     def refresh_data(self) -> None:
         """Tell the active screen to redraw from the model."""
@@ -165,6 +175,7 @@ class StatusdashApp(App[None]):
             self._login_back()
         if message.hosts is not None:
             model.apply_hosts(message.hosts, now)
+            self._seed_sparklines()
         if not message.final:
             self.refresh_data()
             return
@@ -180,11 +191,30 @@ class StatusdashApp(App[None]):
         live = model.link.streaming
         self._schedule_poll(self.live_poll_interval if live else self.poll_interval)
 
+    def _seed_sparklines(self) -> None:
+        """Short sparklines (a server that just restarted) are filled from history, once."""
+        hosts = sparkseed.wanting(self.model, self._seed_asked)
+        if hosts:
+            self._seed_asked.update(h for h, _ in hosts)
+            self._fetch_seeds(hosts)
+
+    @work(thread=True, exit_on_error=False, group="seed", description="sparkline history")
+    def _fetch_seeds(self, hosts: list[tuple[str, float]]) -> None:
+        worker = get_current_worker()
+        sparkseed.fetch(self.source, hosts, self.post_message, lambda: worker.is_cancelled)
+
+    @on(SparkSeeded)
+    def _spark_seeded(self, message: SparkSeeded) -> None:
+        if sparkseed.apply(self.model, message):
+            self.refresh_data()
+
     @on(FetchFailed)
     def _fetch_failed(self, message: FetchFailed) -> None:
         self.polls += 1
         if message.auth:
             self._login_ended(message.error)
+        elif self.login_expired:  # unreachable too; the login is still what must be mended
+            self.model.link.failed(f"{LOGIN_EXPIRED} ({message.error})")
         else:
             self.model.link.failed(message.error)
         self.refresh_data()
@@ -244,7 +274,38 @@ class StatusdashApp(App[None]):
         self.model.link.streaming = False
         if not self.login_expired:
             self.login_expired = True
-            self.notify(LOGIN_EXPIRED, title="statusdash", severity="error", timeout=30)
+            self.notify(
+                f"{LOGIN_EXPIRED}, or press {LOGIN_KEY} to log in here",
+                title="statusdash",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
+
+    @work(thread=True, exit_on_error=False, group="login-watch", exclusive=True)
+    def _watch_login(self) -> None:
+        """Look at the stored login (a file read, no request): a new one is tried at once."""
+        if self.source.adopt_stored_login():
+            self.post_message(StoredLoginFound())
+
+    @on(StoredLoginFound)
+    def _stored_login_found(self) -> None:
+        if self.login_expired:
+            self.poll_now()
+
+    def action_login(self) -> None:
+        """The password prompt; a login the server takes brings the data back at once."""
+        if not self.login_expired:
+            self.notify("the login is valid; L logs in again once it expires", timeout=5)
+            return
+        if isinstance(self.screen, LoginScreen):
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.poll_now()
+
+        self.push_screen(LoginScreen(self.source), done)
 
     def _login_back(self) -> None:
         """A poll went through again (a new login was picked up): renew it, stream again."""
@@ -355,7 +416,11 @@ class StatusdashApp(App[None]):
         if isinstance(screen, HelpScreen):
             return
         bindings = screen.active_bindings
-        display = {k: self.get_key_display(ab.binding) for k, ab in bindings.items()}
+        # Each key as itself: a footer's grouped display ("1-5") would repeat on every row.
+        display = {
+            k: self.get_key_display(replace(ab.binding, key_display=None))
+            for k, ab in bindings.items()
+        }
         title = {FleetScreen: "fleet", AlertsScreen: "alerts", ServicesScreen: "services"}.get(
             type(screen), "host" if isinstance(screen, HostScreen) else "screen"
         )

@@ -53,6 +53,18 @@ class LoginEnded(Message):
 
 
 @dataclass
+class StoredLoginFound(Message):
+    """While the login was refused, a new one appeared in the token store and was taken up."""
+
+
+@dataclass
+class LoginAnswered(Message):
+    """The password prompt's login ended: ``error`` empty when the server took it."""
+
+    error: str = ""
+
+
+@dataclass
 class StreamOpened(Message):
     """The live stream is connected."""
 

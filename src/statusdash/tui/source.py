@@ -84,6 +84,14 @@ class DataSource(Protocol):
         """Renew the login now; ``LoginExpired`` if the server no longer takes it."""
         ...
 
+    def adopt_stored_login(self) -> bool:
+        """Take up a login stored since ours was refused (``statusdash login``); True if taken."""
+        ...
+
+    def log_in(self, password: str) -> None:
+        """Log in with the admin password (the TUI's prompt); ``ApiError`` if refused."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -163,6 +171,26 @@ class ApiSource:
         if self.session is not None:
             with self._client() as c:
                 self.session.renew(c)
+
+    def adopt_stored_login(self) -> bool:
+        return self.session is not None and self.session.adopt_stored()
+
+    def log_in(self, password: str) -> None:
+        session = self.session
+        if session is None:
+            raise ClientError("this reader proves itself with a certificate, not a password")
+        with self._client() as c:
+            fresh = c.login(password)
+        # Kept like `statusdash login` keeps it, so other commands have it too; then taken up.
+        if session.store is not None:
+            try:
+                session.store.save(session.server, fresh.access_token, fresh.expires_in)
+            except OSError:
+                pass  # not kept: this session still uses it
+            else:
+                if session.adopt_stored():
+                    return
+        session.token = fresh.access_token  # renewed on the old schedule: early, never late
 
     def prefetch(self) -> None:
         """Fetch the fleet in the background now, while the interface is still starting."""
@@ -342,6 +370,12 @@ class MemorySource:
 
     def renew(self) -> None:
         return None
+
+    def adopt_stored_login(self) -> bool:
+        return False
+
+    def log_in(self, password: str) -> None:
+        raise ClientError("the in-memory source takes no password")
 
     def close(self) -> None:
         return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 MOUSE_HINTS = (
@@ -28,6 +28,8 @@ SKIP_ACTIONS = {
     "page_left",
     "page_right",
 }
+# Keys whose symbol not every terminal font has: said in words in the help.
+PLAIN_KEYS = {"⌫": "backspace"}
 # The table widgets' own words, said as the rest of the help says them.
 RENAME = {
     "palette": "command palette: jump to a host",
@@ -47,8 +49,11 @@ def help_rows(bindings: dict[str, ActiveBinding], key_display: dict[str, str]) -
         if b.system or not b.description or b.action in SKIP_ACTIONS:
             continue
         desc = RENAME.get(b.description, b.description)
+        if b.tooltip and isinstance(active.node, Screen):
+            desc = b.tooltip  # a screen's footer word ("Range") said in full ("Range 15m")
         slot = by_action.setdefault(f"{id(active.node)}:{b.action}", ([], desc))
-        slot[0].append(key_display.get(key, key))
+        shown = key_display.get(key, key)
+        slot[0].append(PLAIN_KEYS.get(shown, shown))
     rows = []
     width = max((len(", ".join(keys)) for keys, _ in by_action.values()), default=4)
     for keys, desc in by_action.values():
@@ -70,12 +75,20 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box", classes="panel") as box:
             box.border_title = f"Keys · {self._title}"
             box.border_subtitle = "esc closes"
-            body = Content("\n").join(self._rows)
             width = max((len(k) for k, _ in MOUSE_HINTS), default=0)
             mouse = Content("\n").join(
                 Content.assemble((k.rjust(width), "$text-muted"), "  ", v) for k, v in MOUSE_HINTS
             )
-            yield Static(body, id="help-keys")
+            rows = self._rows
+            # Lines the box has at 90% of the screen: borders, the mouse lines and their title.
+            room = self.app.size.height * 9 // 10 - 2 - len(MOUSE_HINTS) - 2
+            if len(rows) <= room:
+                yield Static(Content("\n").join(rows), id="help-keys")
+            else:  # two columns rather than a scrollbar (its thumb reads as a stray glyph)
+                half = (len(rows) + 1) // 2
+                with Horizontal(id="help-columns"):
+                    yield Static(Content("\n").join(rows[:half]), classes="help-keys")
+                    yield Static(Content("\n").join(rows[half:]), classes="help-keys")
             yield Static(Content.assemble(("\nmouse (optional)\n", "bold"), mouse), id="help-mouse")
 
     def action_close(self) -> None:

@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from statusdash import units
+from statusdash import catalog, units
 from statusdash.client import ClientError
 from statusdash.safetext import one_line
 from statusdash.schema import HistorySeries, HostDetail
@@ -18,7 +18,7 @@ from statusdash.tui import fmt
 from statusdash.tui.messages import HistoryFetched, HostFetched, HostFetchFailed
 from statusdash.tui.screens.base import DataScreen
 from statusdash.tui.source import DataSource
-from statusdash.tui.widgets.chart import AXIS_W, Chart, Series, stats, timeline
+from statusdash.tui.widgets.chart import AXIS_W, Chart, LiveSeries, Series, stats
 from statusdash.tui.widgets.host_panels import (
     CHECK_COLUMNS,
     DISK_COLUMNS,
@@ -31,6 +31,7 @@ from statusdash.tui.widgets.host_panels import (
     range_line,
 )
 from statusdash.tui.widgets.lists import LinesPanel
+from statusdash.tui.widgets.status_bar import login_expired
 
 CHARTS: dict[str, tuple[str, ...]] = {
     "cpu": ("cpu.percent",),
@@ -54,7 +55,18 @@ class HostScreen(DataScreen):
 
     BINDINGS = [
         Binding("escape,backspace", "back", "Back"),
-        *(Binding(str(i + 1), f"range('{r}')", r) for i, r in enumerate(RANGES)),
+        # One footer entry for the five ranges ("1-5 Range"); the help lists each of them.
+        *(
+            Binding(
+                str(i + 1),
+                f"range('{r}')",
+                "Range",
+                show=i == 0,
+                key_display=f"1-{len(RANGES)}" if i == 0 else None,
+                tooltip=f"Range {r}",
+            )
+            for i, r in enumerate(RANGES)
+        ),
         Binding("R", "reload", "Reload", show=False),
     ]
 
@@ -66,6 +78,8 @@ class HostScreen(DataScreen):
         self.error = ""
         self._detail_timer: Timer | None = None
         self._history_timer: Timer | None = None
+        self._live: dict[str, LiveSeries] = {}  # metric -> its history, then live values
+        self.history_loads = 0  # answers of the history API taken (tests: live needs none)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="host-head"):
@@ -155,7 +169,19 @@ class HostScreen(DataScreen):
     def _detail(self, message: HostFetched) -> None:
         self.detail, self.error = message.detail, ""
         self._draw_detail()
+        self._add_live(message.detail)
         self._schedule_detail()
+
+    def _add_live(self, detail: HostDetail) -> None:
+        """The report's values appended to the charts, until the next history answer."""
+        report, metrics = detail.report, catalog.by_name()
+        news = [
+            live.add(report.collected_at, metrics[name].read(report))
+            for name, live in self._live.items()
+            if name in metrics
+        ]
+        if any(news):
+            self._draw_charts()
 
     @on(HostFetchFailed)
     def _failed(self, message: HostFetchFailed) -> None:
@@ -173,10 +199,27 @@ class HostScreen(DataScreen):
     def _history(self, message: HistoryFetched) -> None:
         if message.since != self.since:
             return
+        self.history_loads += 1
+        self._live = {m: LiveSeries(s) for m, s in message.series.items()}
+        if self.detail is not None:
+            self._add_live(self.detail)  # a report newer than the answer's end
+        self._draw_charts()
+        bucket = next(iter(message.series.values())).bucket_s if message.series else 10.0
+        self._schedule_history(bucket)
+
+    def chart_values(self, metric: str) -> list[float | None]:
+        """What the chart of ``metric`` draws now: its history, then live values."""
+        live = self._live.get(metric)
+        return [] if live is None else live.values(self.sd.now())
+
+    def _draw_charts(self) -> None:
+        """Each chart and its footer from one list of values per series."""
+        now = self.sd.now()
         for key, metrics in CHARTS.items():
+            if not all(m in self._live for m in metrics):
+                continue
             chart = self.query_one(f"#{key}-chart", Chart)
-            series = [message.series[m] for m in metrics]
-            values = [timeline(s) for s in series]
+            values = [self._live[m].values(now) for m in metrics]
             if key in ("cpu", "mem"):
                 chart.set_series([Series("", values[0], top=100.0)], left=f"-{self.since}")
             else:
@@ -187,8 +230,6 @@ class HostScreen(DataScreen):
                 )
             chart.add_class("loaded")
             self.query_one(f"#{key}-panel").border_subtitle = self._subtitle(key, values)
-        bucket = next(iter(message.series.values())).bucket_s if message.series else 10.0
-        self._schedule_history(bucket)
 
     def _subtitle(self, key: str, values: list[list[float | None]]) -> str:
         if key in ("cpu", "mem"):
@@ -209,6 +250,8 @@ class HostScreen(DataScreen):
         note = None
         if self.error:
             note = Content.styled("⚠ " + one_line(self.error), "$error")
+        elif login_expired(model):
+            note = Content.styled("(stale: login expired)", "$error")
         elif model.data_stale(now):
             note = Content.styled("(stale: server unreachable)", "$warning")
         box = self.query_one("#host-facts", Static)
@@ -251,6 +294,7 @@ class HostScreen(DataScreen):
         if since == self.since:
             return
         self.since = since
+        self._live = {}
         for chart in self.query(Chart):
             chart.remove_class("loaded")
             chart.set_message(f"loading {since}…")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from textual.content import Content
 from textual.widget import Widget
@@ -40,12 +42,84 @@ def timeline(series: HistorySeries, field: str = "avg") -> list[float | None]:
     return out
 
 
+@dataclass
+class LiveSeries:
+    """A history answer and the live values that came after it: one timeline that ends now.
+
+    Buckets keep the server's grid (each point's time is the start of its bucket); a live value
+    collected at or after the answer's ``until`` goes in the bucket its time falls in, and as
+    time passes the window slides along that grid, so the chart never waits for a refetch.
+    """
+
+    history: HistorySeries
+    live: dict[int, list[float]] = field(default_factory=dict)
+    last: datetime | None = None
+
+    def add(self, t: datetime, value: float | None) -> bool:
+        """Note a live value collected at ``t``; False if it is not news (already in history,
+        already noted, or no value)."""
+        h = self.history
+        if value is None or h.bucket_s <= 0 or t < h.until or (self.last and t <= self.last):
+            return False
+        self.last = t
+        i = math.floor((t - h.since).total_seconds() / h.bucket_s + 1e-6)
+        self.live.setdefault(i, []).append(value)
+        return True
+
+    def values(self, now: datetime) -> list[float | None]:
+        """The window's buckets, oldest first, up to the one ``now`` falls in."""
+        h = self.history
+        base = timeline(h)
+        if h.bucket_s <= 0:
+            return base
+        n = len(base)
+        current = math.floor((now - h.since).total_seconds() / h.bucket_s + 1e-6)
+        # The bucket ``now`` is in shows once it holds a value; until then the one before it
+        # ends the window (no blank column each time a bucket begins).
+        end = max(n - 1, current - 1, max(self.live, default=0))
+        shift = end - (n - 1)
+        out: list[float | None] = []
+        for i in range(shift, shift + n):
+            if i < n and base[i] is not None:
+                out.append(base[i])
+            elif i in self.live:
+                vals = self.live[i]
+                out.append(sum(vals) / len(vals))
+            else:
+                out.append(None)
+        return out
+
+
 def stats(values: Sequence[float | None]) -> tuple[float | None, float | None, float | None]:
-    """(last, mean, max) over the known values."""
+    """(last, mean, max) over the known values: the footer's numbers, and the axis's max."""
     known = [v for v in values if v is not None]
     if not known:
         return None, None, None
     return known[-1], sum(known) / len(known), max(known)
+
+
+def axis_top(s: Series, ceiling: Callable[[float], float] = fmt.nice_ceiling) -> float:
+    """The value at the top of the series' band: its fixed top, or the step above the same
+    ``max`` the footer shows (``stats``), so the axis never reads lower than the footer."""
+    if s.top is not None:
+        return s.top
+    return ceiling(stats(s.values)[2] or 0.0)
+
+
+def peaks(values: Sequence[float | None], width: int) -> list[float | None]:
+    """``values`` in ``width`` columns; a column that holds several buckets shows the largest,
+    so the tallest column is the footer's ``max`` (stretching repeats values)."""
+    n = len(values)
+    if width <= 0 or n == 0:
+        return [None] * max(width, 0)
+    if n <= width:
+        return fmt.resample(values, width)
+    out: list[float | None] = []
+    for col in range(width):
+        lo, hi = col * n // width, max(col * n // width + 1, (col + 1) * n // width)
+        chunk = [v for v in values[lo:hi] if v is not None]
+        out.append(max(chunk) if chunk else None)
+    return out
 
 
 def column_char(level8: float, row: int) -> str:
@@ -75,9 +149,8 @@ def render_chart(
     bands[0] += rows - sum(bands)
     lines: list[Content] = []
     for idx, (s, band) in enumerate(zip(series, bands, strict=True)):
-        cols = fmt.resample(list(s.values), plot_w)
-        known = [v for v in cols if v is not None]
-        top = s.top if s.top is not None else ceiling(max(known, default=0.0))
+        cols = peaks(list(s.values), plot_w)
+        top = axis_top(s, ceiling)
         style = STYLES[idx % len(STYLES)]
         levels = [None if v is None else min(max(v / top, 0.0), 1.0) * band * 8 for v in cols]
         for r in range(band - 1, -1, -1):

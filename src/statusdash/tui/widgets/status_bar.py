@@ -10,11 +10,25 @@ from textual.widget import Widget
 from statusdash.tui import fmt
 from statusdash.tui.model import ConnState, FleetModel
 
+# The link error the app sets when the server refused the login; the bar says so in words.
+LOGIN_EXPIRED = "login expired: run statusdash login"
+LOGIN_KEY = "L"  # the app's key for the password prompt
 
-def link_text(model: FleetModel, now: datetime) -> Content:
-    """``live ●`` / ``polling`` / ``reconnecting · data 12s old`` / ``offline · data 2m old``."""
+
+def login_expired(model: FleetModel) -> bool:
+    """True while the server refuses our login (until a new one is picked up)."""
+    return model.link.error.startswith(LOGIN_EXPIRED)
+
+
+def link_text(model: FleetModel, now: datetime, short: bool = False) -> Content:
+    """``live ●`` / ``polling`` / ``reconnecting · data 12s old`` / ``offline · data 2m old``;
+    ``login expired · L log in · data 12s old`` (``short``: without the age) once refused."""
     link = model.link
     state = link.state(now)
+    if login_expired(model):
+        age = link.data_age(now)
+        tail = "" if short or age is None else f" · data {fmt.duration(age)} old"
+        return Content.styled(f"login expired · {LOGIN_KEY} log in{tail}", "bold $error")
     if state is ConnState.live:
         return Content.assemble("live ", ("●", "$success"))
     if state is ConnState.polling:
@@ -87,12 +101,10 @@ class StatusBar(Widget):
         width = self.content_region.width or self.size.width
         if self._model is None or self._now is None:
             return Content.styled(self.title, "bold")
-        right = Content(" ").join(
-            t
-            for t in (sentiment_text(self._model, self._now), link_text(self._model, self._now))
-            if t.plain
-        )
-        for compact in (False, True):
+        sentiment = sentiment_text(self._model, self._now)
+        for compact, short in ((False, False), (True, False), (True, True)):
+            link = link_text(self._model, self._now, short)
+            right = Content(" ").join(t for t in (sentiment, link) if t.plain)
             left = Content.assemble((self.title, "bold"), " · ", counts_text(self._model, compact))
             if left.cell_length + right.cell_length + 2 <= width:
                 break

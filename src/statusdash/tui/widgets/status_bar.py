@@ -7,6 +7,7 @@ from datetime import datetime
 from textual.content import Content
 from textual.widget import Widget
 
+from statusdash import units
 from statusdash.tui import fmt
 from statusdash.tui.model import ConnState, FleetModel
 
@@ -59,7 +60,7 @@ def counts_text(model: FleetModel, compact: bool) -> Content:
     alert_style = "$error" if alerts else ""
     if compact:
         return Content.assemble(
-            f"{n} hosts ",
+            f"{units.count(n, 'host')} ",
             (f"{fmt.MARK_UP}{c['up']}", "$success"),
             " ",
             (f"{fmt.MARK_STALE}{c['stale']}", "$warning" if c["stale"] else ""),
@@ -69,7 +70,7 @@ def counts_text(model: FleetModel, compact: bool) -> Content:
             (f"{fmt.MARK_ALERT}{alerts}", alert_style),
         )
     return Content.assemble(
-        f"{n} hosts · ",
+        f"{units.count(n, 'host')} · ",
         (f"{fmt.MARK_UP} {c['up']} up", "$success"),
         " ",
         (f"{fmt.MARK_STALE} {c['stale']} stale", "$warning" if c["stale"] else ""),

@@ -26,7 +26,8 @@ for = "10m"
 def firing_cpu(h: Harness, host: str = "web-1") -> dict[str, Any]:
     h.live.agent(host).post("/api/metrics/report", json=make_report(host, cpu=97))
     [a] = wait_for(lambda: [a for a in fetch_alerts(h.live) if a["host"] == host], what="cpu")
-    return a
+    alert: dict[str, Any] = a
+    return alert
 
 
 def test_resolve_by_hand_records_who_and_why_and_survives_a_restart(

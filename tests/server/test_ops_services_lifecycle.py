@@ -152,3 +152,26 @@ def test_a_check_that_cannot_run_is_unknown_in_every_view(
     post_results(h, result("postgres", "unknown"))
     assert [x["id"] for x in fetch_alerts(h.live)] == [a["id"]]
     assert services(h)["postgres"]["status"] == "unknown"
+
+
+def test_a_report_moves_checked_to_when_the_check_last_ran(
+    alerting: Callable[..., Harness],
+) -> None:
+    h = alerting()
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=50)
+    post_results(h, result("nginx", at=t0), result("redis", "unhealthy", at=t0))
+    t1 = t0 + timedelta(seconds=30)
+    listed = [dict(result("nginx", at=t1)), dict(result("redis", at=t1))]  # redis: healthy now
+    body = make_report("web-1", services=listed)
+    assert h.live.agent("web-1").post("/api/metrics/report", json=body).is_success
+    svc = services(h)
+    assert datetime.fromisoformat(svc["nginx"]["lastCheck"]) == t1
+    # A status the map does not hold yet waits for its event: neither time nor status move.
+    assert (svc["redis"]["status"], datetime.fromisoformat(svc["redis"]["lastCheck"])) == (
+        "unhealthy",
+        t0,
+    )
+    older = [dict(result("nginx", at=t0 - timedelta(seconds=5)))]
+    stale = make_report("web-1", at=datetime.now(UTC) - timedelta(seconds=5), services=older)
+    assert h.live.agent("web-1").post("/api/metrics/report", json=stale).is_success
+    assert datetime.fromisoformat(services(h)["nginx"]["lastCheck"]) == t1

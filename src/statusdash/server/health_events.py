@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -193,6 +193,13 @@ class ServiceMap:
 
     def record(self, host: str, name: str) -> ServiceRecord | None:
         return self._records.get((host, name))
+
+    def ran(self, host: str, name: str, status: str, at: datetime) -> None:
+        """A report says the check ran at ``at`` with ``status``: a newer ``lastCheck`` if the
+        status is the one recorded (a change waits for its event; staleness stays event-driven)."""
+        rec, at = self._records.get((host, name)), at.astimezone(UTC)
+        if rec is not None and rec.status == status and (rec.checked_at or at) <= at:
+            self._records[(host, name)] = replace(rec, checked_at=at)
 
     def names(self, host: str) -> set[str]:
         """The services ``host`` tracks (a copy)."""

@@ -8,6 +8,8 @@ resolved, once it has been left out of the host's newest reports for its own exp
 agent restart is not dropped by a report taken before it did. A report with no list (an older
 agent, or one without checks) changes nothing, and services only ever posted through
 ``POST /api/events`` (never listed by the agent) are never dropped by a report (docs/alerts.md).
+A listed result with the status the map holds also moves that service's ``lastCheck`` to the
+time the check last ran.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class CheckList:
             names = {s.name for s in st.latest.services}
             if newest is None or newest.latest is not st.latest or not names:
                 continue  # an older report (catch-up), or no list: nothing to decide
+            for s in st.latest.services:
+                self.health.services.ran(st.name, s.name, s.status.value, s.checked_at)
             listed = self.listed.setdefault(st.name, set())
             listed |= names
             gone = []

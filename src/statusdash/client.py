@@ -190,6 +190,23 @@ class ApiClient:
         raw = self.request("GET", "/api/alerts", params={"state": state})
         return [AlertPublic.model_validate(a) for a in raw]
 
+    # --- lifecycle: hosts rm, alerts resolve / unsilence ----------------------------------------
+    def remove_host(self, host: str, purge: bool = False) -> dict[str, Any]:
+        """``DELETE /api/hosts/{host}``: what was resolved and dropped."""
+        params = {"purge": "true"} if purge else None
+        result: dict[str, Any] = self.request("DELETE", f"/api/hosts/{host}", params=params)
+        return result
+
+    def resolve_alert(self, alert_id: int, reason: str = "") -> AlertPublic:
+        body = {"reason": reason} if reason else {}
+        raw = self.request("POST", f"/api/alerts/{alert_id}/resolve", json=body)
+        return AlertPublic.model_validate(raw)
+
+    def unsilence(self, silence_id: int) -> dict[str, Any]:
+        """End a silence now; the silence as it is now (expired)."""
+        result: dict[str, Any] = self.request("DELETE", f"/api/alerts/silences/{silence_id}")
+        return result
+
     def services(self) -> list[ServiceHealth]:
         return [ServiceHealth.model_validate(s) for s in self.request("GET", "/api/services")]
 

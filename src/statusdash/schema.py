@@ -98,6 +98,12 @@ class AlertPublic(BaseModel):
     resolved_at: datetime | None = None
     acked_at: datetime | None = None
     acked_by: str | None = None
+    resolved_by: str | None = Field(
+        default=None, description="the reader who resolved it by hand or removed its host"
+    )
+    resolved_reason: str | None = Field(
+        default=None, description="why it was resolved, when it was not its condition clearing"
+    )
 
 
 class HostDetail(BaseModel):

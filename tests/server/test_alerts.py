@@ -113,11 +113,11 @@ def test_every_alerting_route_refuses_an_anonymous_caller(
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
     }
     for kind, path, _ in mine:
-        url = h.live.url + path.replace("{alert_id}", "1")
+        url = h.live.url + path.replace("{alert_id}", "1").replace("{silence_id}", "1")
         if kind == "websocket":
             assert httpx.get(url, headers=upgrade).status_code == 401, path
             continue
-        answered = [httpx.request(m, url) for m in ("GET", "POST")]
+        answered = [httpx.request(m, url) for m in ("GET", "POST", "DELETE")]
         answered = [r for r in answered if r.status_code != 405]
         assert answered, path
         for r in answered:

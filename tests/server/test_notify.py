@@ -143,6 +143,7 @@ def test_silences_mute_until_they_expire(
     alerting: Callable[..., Harness], receiver: Receiver
 ) -> None:
     h = alerting(webhooks=[receiver.url("/hook")])
+    hot(h, "web-1", cpu=10)  # a silence names a host the fleet has (issue 11)
     with h.live.reader() as r:
         made = r.post(
             "/api/alerts/silences", json={"host": "web-*", "for": "2h", "comment": "patching"}

@@ -1,4 +1,5 @@
-"""``statusdash alerts ls|ack|silence|silences|test-notify``: the alert lifecycle from the shell."""
+"""``statusdash alerts ls|ack|resolve|silence|silences|unsilence|test-notify``: the alert
+lifecycle from the shell."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from statusdash.cli.common import (
 if TYPE_CHECKING:
     from statusdash.schema import AlertPublic
 
-app = group(help="Alerts: list, acknowledge, silence, test the webhooks.")
+app = group(help="Alerts: list, acknowledge, resolve, silence, test the webhooks.")
 RULES = ("cpu", "memory", "disk", "offline", "service", "event")
 MARK = {"firing": "▲", "pending": "△", "resolved": "✓"}
 
@@ -114,8 +115,15 @@ def silence(
     body: dict[str, Any] = {**_target(target), "for": seconds, "comment": comment}
     if subject:
         body["subject"] = subject
+    from statusdash.client import ApiError, ClientError
+
     with conn.client() as client:
-        made = client.request("POST", "/api/alerts/silences", json=body)
+        try:
+            made = client.request("POST", "/api/alerts/silences", json=body)
+        except ApiError as exc:
+            if "host" in body and "=" not in target and exc.detail.startswith("no host matches"):
+                raise ClientError(f"{exc.detail}; a rule is one of: {', '.join(RULES)}") from None
+            raise
     if as_json:
         print_json(made)
         return
@@ -141,6 +149,41 @@ def silences(
         what = " ".join(f"{k}={s[k]}" for k in ("host", "rule", "subject") if s.get(k))
         by = f"by {s['created_by']}"
         echo(f"{s['id']:>4}  {what}  until {s['expires_at']}  {by}  {s['comment']}".rstrip())
+
+
+@app.command("resolve")
+@reader
+def resolve(
+    conn: Connection,
+    alert_id: Annotated[int, typer.Argument(help="alert id (from alerts ls)", min=1)],
+    reason: Annotated[str, typer.Option("--reason", help="why, kept on the alert")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve an open alert by hand (who and why are kept). A threshold that still holds
+    opens a new alert at its next report: silence it to keep it quiet."""
+    with conn.client() as client:
+        a = client.resolve_alert(alert_id, reason)
+    if as_json:
+        print_json(a.model_dump(mode="json"))
+    else:
+        echo(f"resolved alert {alert_id}: {a.message}")
+
+
+@app.command("unsilence")
+@reader
+def unsilence(
+    conn: Connection,
+    silence_id: Annotated[int, typer.Argument(help="silence id (from alerts silences)", min=1)],
+    as_json: JsonOpt = False,
+) -> None:
+    """End a silence now; the notices it held back are sent."""
+    with conn.client() as client:
+        s = client.unsilence(silence_id)
+    if as_json:
+        print_json(s)
+        return
+    what = " ".join(f"{k}={s[k]}" for k in ("host", "rule", "subject") if s.get(k))
+    echo(f"ended silence {silence_id} ({what})")
 
 
 @app.command("test-notify")

@@ -1,4 +1,4 @@
-"""``statusdash hosts ls|show``: the fleet from the server's read API."""
+"""``statusdash hosts ls|show|rm``: the fleet from the server's read API."""
 
 from __future__ import annotations
 
@@ -106,3 +106,33 @@ def show(
         echo(f"  service {svc.name:<20} {svc.status.value}  {svc.detail}")
     for a in detail.alerts:
         echo(f"  ▲ {a.message}")
+
+
+@app.command("rm")
+@reader
+def rm(
+    conn: Connection,
+    host: Annotated[str, typer.Argument(help="host id")],
+    purge: Annotated[
+        bool, typer.Option("--purge", help="also delete its history (samples and tiers) now")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take a decommissioned host out of the fleet: it leaves hosts ls and the overall status,
+    its open alerts are resolved and its services dropped; its history is kept until retention
+    unless --purge. A host that reports again comes back: this does NOT revoke its agent
+    certificate or API key (run `statusdash certs revoke HOST` / `statusdash keys revoke HOST`)."""
+    try:
+        hostid.check(host)  # before it goes into a URL
+    except ValueError as exc:
+        fail(str(exc), 2)
+    with conn.client() as client:
+        result = client.remove_host(host, purge)
+    if as_json:
+        print_json(result)
+        return
+    alerts = units.count(result["alerts_resolved"], "alert")
+    services = units.count(len(result["services"]), "service")
+    kept = "history purged" if result["purged"] else "history kept until retention"
+    echo(f"removed {host} from the fleet: {alerts} resolved, {services} dropped, {kept}")
+    echo(f"  its next report brings it back; `statusdash certs revoke {host}` keeps it out")

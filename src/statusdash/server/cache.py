@@ -88,6 +88,10 @@ class LatestCache:
             old.interval_s = state.interval_s
         old.last_seen = max(old.last_seen, state.last_seen)
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (``hosts rm``); its next report makes it a new entry."""
+        self._hosts.pop(name, None)
+
     def get(self, name: str) -> HostState | None:
         return self._hosts.get(name)
 

@@ -3,7 +3,9 @@
 ``POST /api/events`` takes SYSTEM_SERVICE_HEALTHY / SYSTEM_SERVICE_UNHEALTHY (``serviceName``,
 ``checkedAt``, ``metrics`` or ``errorMessage``) and SYSTEM_ALERT_TRIGGERED / SYSTEM_ALERT_RESOLVED.
 The health map lives in memory, is written through to SQLite and rebuilt from it at start; a
-service not heard from within its expected period shows as unknown.
+service not heard from within its expected period shows as unknown, and so does one whose
+UNHEALTHY event says ``metrics.status: "unknown"`` (the agent's check could not run). Services
+a host's agent stopped listing in its reports are dropped (``health_lifecycle``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -31,6 +33,7 @@ from statusdash.server.domain_errors import (
     MalformedBody,
 )
 from statusdash.server.errors import validation_detail
+from statusdash.server.health_lifecycle import CheckList
 from statusdash.server.stream import SERVICE_CHANGED, Broadcaster
 from statusdash.wire import MAX_EVENTS, HealthStatus
 
@@ -188,6 +191,16 @@ class ServiceMap:
         now = self.clock()
         return [self.health(self._records[k], now) for k in sorted(self._records)]
 
+    def record(self, host: str, name: str) -> ServiceRecord | None:
+        return self._records.get((host, name))
+
+    def ran(self, host: str, name: str, status: str, at: datetime) -> None:
+        """A report says the check ran at ``at`` with ``status``: a newer ``lastCheck`` if the
+        status is the one recorded (a change waits for its event; staleness stays event-driven)."""
+        rec, at = self._records.get((host, name)), at.astimezone(UTC)
+        if rec is not None and rec.status == status and (rec.checked_at or at) <= at:
+            self._records[(host, name)] = replace(rec, checked_at=at)
+
     def names(self, host: str) -> set[str]:
         """The services ``host`` tracks (a copy)."""
         return set(self._by_host.get(host, ()))
@@ -208,6 +221,18 @@ class ServiceMap:
         )
         self._shown[key] = health.status
         return health if changed else None
+
+    def remove(self, host: str, names: list[str] | None = None) -> list[str]:
+        """Forget ``names`` of ``host`` (every one of its services when None); the ones it had."""
+        had = self._by_host.get(host, set())
+        gone = sorted(had if names is None else had & set(names))
+        for name in gone:
+            self._records.pop((host, name), None)
+            self._shown.pop((host, name), None)
+            had.discard(name)
+        if not had:
+            self._by_host.pop(host, None)
+        return gone
 
     def sweep(self, now: datetime) -> list[ServiceHealth]:
         """Services whose shown status changed with time alone (they went quiet: unknown)."""
@@ -238,9 +263,11 @@ class HealthEvents:
         self.default_expect_s = default_expect_s
         self.refused: dict[str, Counter[str]] = {}  # host -> limit name -> refused requests
         self._locks: dict[str, asyncio.Lock] = {}  # per host: the cap check and apply are one step
+        self.checks = CheckList(self)
 
     async def start(self) -> None:
         self.services.load(await self.store.call(self.store.load_services))
+        self.checks.start()
 
     def sweep(self, now: datetime) -> None:
         for health in self.services.sweep(now):
@@ -333,10 +360,13 @@ class HealthEvents:
         }
 
     def _record(self, host: str, healthy: bool, p: ServicePayload, now: datetime) -> ServiceRecord:
+        status = HealthStatus.healthy if healthy else HealthStatus.unhealthy
+        if not healthy and p.metrics.get("status") == HealthStatus.unknown.value:
+            status = HealthStatus.unknown  # the check could not run: not known to be down
         return ServiceRecord(
             host=host,
             name=p.service_name,
-            status=(HealthStatus.healthy if healthy else HealthStatus.unhealthy).value,
+            status=status.value,
             checked_at=p.checked_at,
             received_at=now,
             expected_s=p.expected_within_s or self.default_expect_s,
@@ -346,8 +376,10 @@ class HealthEvents:
 
     def _apply(self, rec: ServiceRecord) -> int:
         health = self.services.put(rec)
+        self.checks.heard(rec.host, rec.name)
         if health is not None:
             self.hub.publish(SERVICE_CHANGED, health.model_dump(mode="json", by_alias=True))
-        value = 0.0 if rec.status == HealthStatus.healthy.value else 1.0
+        # unknown is no data: an open alert stays as it is, none opens
+        value = {HealthStatus.healthy.value: 0.0, HealthStatus.unhealthy.value: 1.0}.get(rec.status)
         self.alerts.observe("service", rec.host, rec.name, value, rec.error or "")
         return 0 if health is None else 1

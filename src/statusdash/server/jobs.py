@@ -25,6 +25,22 @@ from statusdash.settings import Settings
 
 log = logging.getLogger(__name__)
 JobFn = Callable[[], object]
+# What ``hosts rm --purge`` deletes of a host (children first: they reference ``hosts.id``).
+PURGED_TABLES = ("samples_pending", "samples", "rollup_1m", "rollup_1h")
+
+
+def remove_host_rows(conn: sqlite3.Connection, host_id: int, purge: bool, now: float) -> None:
+    """``hosts rm`` in one transaction: mark the host's row removed (its history stays until
+    retention) or, with ``purge``, delete its raw samples, both tiers and the row itself.
+
+    Run by the storage writer (``Storage.remove_host``), so no group commit interleaves."""
+    with rollups.write_txn(conn):
+        if purge:
+            for table in PURGED_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE host_id = ?", (host_id,))  # noqa: S608
+            conn.execute("DELETE FROM hosts WHERE id = ?", (host_id,))
+        else:
+            conn.execute("UPDATE hosts SET removed_at = ? WHERE id = ?", (now, host_id))
 
 
 @dataclass

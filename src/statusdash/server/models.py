@@ -46,6 +46,9 @@ class Host(SQLModel, table=True):
     last_collected: float = Field(description="collected_at of the newest report, epoch s")
     interval_s: float
     latest: str = Field(description="newest report as JSON")
+    removed_at: float | None = Field(
+        default=None, description="when `hosts rm` took it out of the fleet; cleared by a report"
+    )
 
 
 class Sample(SQLModel, table=True):

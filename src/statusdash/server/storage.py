@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from statusdash.server.admission import (
 )
 from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, ensure_schema
+from statusdash.server.jobs import remove_host_rows
 from statusdash.server.raw import insert_rows, next_id
 from statusdash.wire import MetricsReport
 
@@ -78,6 +80,12 @@ class _Job:
 
 
 @dataclass
+class _Call:  # work for the writer thread between two commits: ``fn(conn)``
+    fn: Callable[[sqlite3.Connection], object]
+    future: asyncio.Future[object]
+
+
+@dataclass
 class _Group:
     jobs: list[_Job]
     acks: list[IngestAck] = field(default_factory=list)
@@ -92,7 +100,7 @@ class Storage:
         self.synchronous = synchronous
         self.cache = LatestCache()
         self.listeners: list[CommitListener] = []
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | _Call | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
@@ -114,15 +122,17 @@ class Storage:
         ensure_schema(self.db_path)
         self._conn = connect(self.db_path, self.synchronous)
         rows = self._conn.execute(
-            "SELECT id, name, last_seen, interval_s, latest FROM hosts"
+            "SELECT id, name, last_seen, interval_s, latest, removed_at FROM hosts"
         ).fetchall()
-        for host_id, name, last_seen, interval_s, latest in rows:
+        for host_id, name, last_seen, interval_s, latest, removed_at in rows:
             self._host_ids[name] = host_id
             (top,) = self._conn.execute(
                 "SELECT max(ts) FROM samples WHERE host_id = ?", (host_id,)
             ).fetchone()
             if top is not None:
                 self._max_ts[host_id] = float(top)
+            if removed_at is not None:  # out of the fleet until it reports again
+                continue
             try:
                 report = wire.decode_report(latest, now=datetime.now(UTC), max_age=None)
             except wire.WireError:
@@ -170,7 +180,10 @@ class Storage:
                 continue
             if job is None:
                 break
-            jobs, n = [job], len(job.reports)
+            if isinstance(job, _Call):
+                self._run_call(job)
+                continue
+            jobs, n, call = [job], len(job.reports), None
             while n < MAX_GROUP_REPORTS:
                 try:
                     nxt = self._queue.get_nowait()
@@ -178,6 +191,9 @@ class Storage:
                     break
                 if nxt is None:
                     stop = True
+                    break
+                if isinstance(nxt, _Call):  # after what was queued before it
+                    call = nxt
                     break
                 jobs.append(nxt)
                 n += len(nxt.reports)
@@ -187,6 +203,8 @@ class Storage:
             small = [j for j in ready if len(j.reports) <= SMALL_JOB]
             self._write(_Group(small))
             self._write(_Group([j for j in ready if len(j.reports) > SMALL_JOB]))
+            if call is not None:
+                self._run_call(call)
         self._flush_hosts()
 
     def _prepare(self, job: _Job) -> bool:
@@ -339,6 +357,47 @@ class Storage:
             added.append(r.host)
         return host_id
 
+    # --- host removal (``hosts rm``), on the writer thread ---------------------------------------
+    async def remove_host(self, name: str, purge: bool = False) -> bool:
+        """Take ``name`` out of the fleet: its row is marked removed (history kept) or, with
+        ``purge``, its samples, both tiers and its row are deleted in one transaction. Reports
+        queued before this are committed first. False if no such host is stored."""
+        if self._closed or self._loop is None:
+            raise StorageClosed("the server is shutting down")
+        fut: asyncio.Future[object] = self._loop.create_future()
+        self._queue.put(_Call(partial(self._remove, name, purge, time.time()), fut))
+        return bool(await asyncio.shield(fut))
+
+    def _remove(self, name: str, purge: bool, now: float, conn: sqlite3.Connection) -> bool:
+        host_id = self._host_ids.get(name)
+        if host_id is None:
+            return False
+        self._dirty.pop(name, None)  # a later host-row write would undo the mark
+        self._persisted.pop(name, None)  # so the next report writes the row (and clears it)
+        remove_host_rows(conn, host_id, purge, now)
+        if purge:
+            del self._host_ids[name]
+            self._max_ts.pop(host_id, None)
+            self._recent.pop(name, None)  # its window counts went with its rows
+        self._call(self.cache.remove, name)  # before the caller resumes, after earlier commits
+        return True
+
+    def _run_call(self, call: _Call) -> None:
+        assert self._conn is not None
+        result: object = None
+        error: BaseException | None = None
+        try:
+            result = call.fn(self._conn)
+        except Exception as exc:
+            log.exception("storage call failed")
+            error = exc
+
+        def settle(fut: asyncio.Future[object] = call.future) -> None:
+            if not fut.done():
+                fut.set_result(result) if error is None else fut.set_exception(error)
+
+        self._call(settle)
+
     # --- back on the event loop -----------------------------------------------------------------
     def _complete(self, group: _Group) -> None:
         for state in group.hosts.values():
@@ -383,7 +442,7 @@ def _newer(
 def _write_host(conn: sqlite3.Connection, name: str, r: MetricsReport, received: float) -> None:
     ts = r.collected_at.timestamp()
     conn.execute(
-        "UPDATE hosts SET last_seen = max(last_seen, ?), interval_s = ?,"
+        "UPDATE hosts SET last_seen = max(last_seen, ?), interval_s = ?, removed_at = NULL,"
         " latest = CASE WHEN ? >= last_collected THEN ? ELSE latest END,"
         " last_collected = max(last_collected, ?) WHERE name = ?",
         (received, r.interval_s, ts, wire.encode(r).decode(), ts, name),

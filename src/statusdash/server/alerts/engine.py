@@ -40,6 +40,8 @@ class Alert:
     notified_resolved: bool = False
     cancelled: bool = False
     id: int | None = None
+    resolved_by: str | None = None  # a reader who resolved it by hand (or removed its host)
+    resolved_reason: str | None = None
 
     @property
     def key(self) -> Key:
@@ -62,6 +64,8 @@ class Alert:
             resolved_at=self.resolved_at,
             acked_at=self.acked_at,
             acked_by=self.acked_by,
+            resolved_by=self.resolved_by,
+            resolved_reason=self.resolved_reason,
         )
 
 

@@ -31,6 +31,8 @@ class AlertRow(SQLModel, table=True):
     acked_by: str | None = Field(default=None, max_length=255)
     notified_firing: bool = Field(default=False, description="firing notice delivered or given up")
     notified_resolved: bool = Field(default=False)
+    resolved_by: str | None = Field(default=None, max_length=255, description="who, if by hand")
+    resolved_reason: str | None = Field(default=None, max_length=500, description="why, if given")
 
 
 class SilenceRow(SQLModel, table=True):

@@ -29,7 +29,8 @@ Op = tuple[int, int | None, tuple[Any, ...] | None]
 
 _ALERT_COLS = (
     "rule, host, subject, state, severity, value, threshold, message, started_at, fired_at,"
-    " resolved_at, acked_at, acked_by, notified_firing, notified_resolved"
+    " resolved_at, acked_at, acked_by, notified_firing, notified_resolved, resolved_by,"
+    " resolved_reason"
 )
 _SELECT_ALERT = f"SELECT id, {_ALERT_COLS} FROM alerts"  # noqa: S608
 
@@ -60,6 +61,8 @@ def alert_row(a: Alert) -> tuple[Any, ...]:
         a.acked_by,
         a.notified_firing,
         a.notified_resolved,
+        a.resolved_by,
+        None if a.resolved_reason is None else a.resolved_reason[:500],
     )
 
 
@@ -83,6 +86,8 @@ def _alert(row: Sequence[Any]) -> Alert:
         acked_by=row[13],
         notified_firing=bool(row[14]),
         notified_resolved=bool(row[15]),
+        resolved_by=row[16],
+        resolved_reason=row[17],
     )
 
 
@@ -238,6 +243,14 @@ class AlertStore:
         )
         return Silence(int(cur.lastrowid or 0), host, rule, subject, created, expires, by, comment)
 
+    def end_silence(self, silence_id: int, now: datetime) -> bool:
+        """Make a silence in force expire ``now`` (kept until pruned); False if none is."""
+        cur = self.conn.execute(
+            "UPDATE alert_silences SET expires_at = ? WHERE id = ? AND expires_at > ?",
+            (now.timestamp(), silence_id, now.timestamp()),
+        )
+        return cur.rowcount > 0
+
     def silences(self, since: datetime) -> list[Silence]:
         """Silences that expire after ``since``."""
         rows = self.conn.execute(
@@ -276,6 +289,15 @@ class AlertStore:
                 json.dumps(rec.metrics),
                 rec.error,
             ),
+        )
+
+    def delete_services(self, host: str, names: list[str] | None = None) -> None:
+        """Forget ``names`` of ``host`` (all of its services when None)."""
+        if names is None:
+            self.conn.execute("DELETE FROM service_health WHERE host = ?", (host,))
+            return
+        self.conn.executemany(
+            "DELETE FROM service_health WHERE host = ? AND name = ?", [(host, n) for n in names]
         )
 
     def load_services(self) -> list[ServiceRecord]:

@@ -1,4 +1,5 @@
-"""Alerts: list, acknowledge, silence, the rules in force, and the webhooks' failures."""
+"""Alerts: list, acknowledge, resolve, silence and unsilence, the rules in force, and the
+webhooks' failures."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from statusdash import durations
 from statusdash.schema import AlertPublic
+from statusdash.server.alerts import lifecycle
 from statusdash.server.alerts.rules import EVENT_RULE, RULE_NAMES
 from statusdash.server.body import read_body
 from statusdash.server.deps import AlertsDep, NotifierDep, ReaderDep
@@ -50,6 +52,15 @@ class SilenceIn(BaseModel):
         return v
 
 
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500, description="why, kept on the alert")
+
+
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 @router.get("/alerts", response_model=list[AlertPublic])
 async def list_alerts(
     alerts: AlertsDep,
@@ -68,6 +79,19 @@ async def ack(
     return await alerts.ack(alert_id, reader.name)
 
 
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertPublic)
+async def resolve(
+    request: Request, alerts: AlertsDep, alert_id: AlertId, reader: ReaderDep
+) -> AlertPublic:
+    """Resolve an open alert by hand, recording who and (optional body ``{"reason"}``) why."""
+    body = await read_body(request, 4096)
+    try:
+        r = ResolveIn.model_validate_json(body) if body.strip() else ResolveIn()
+    except ValidationError as exc:
+        raise invalid(exc) from None
+    return await lifecycle.resolve_by_hand(alerts, alert_id, reader.name, r.reason)
+
+
 @router.get("/alerts/silences")
 async def list_silences(alerts: AlertsDep, _: ReaderDep) -> list[dict[str, Any]]:
     return [s.as_json() for s in alerts.active_silences()]
@@ -83,8 +107,18 @@ async def add_silence(request: Request, alerts: AlertsDep, reader: ReaderDep) ->
         raise invalid(exc) from None
     if s.host is None and s.rule is None:
         raise ApiError(422, "a silence needs a host or a rule (or both)")
+    if s.host is not None:
+        lifecycle.check_host(alerts, s.host)
     silence = await alerts.silence(s.host, s.rule, s.subject, s.for_s, reader.name, s.comment)
     return JSONResponse(silence.as_json(), status_code=201)
+
+
+@router.delete("/alerts/silences/{silence_id}")
+async def end_silence(
+    alerts: AlertsDep, silence_id: Annotated[int, Path(ge=1, le=2**63 - 1)], _: ReaderDep
+) -> dict[str, Any]:
+    """End a silence now (it is kept, expired, until pruned); held-back notices go out."""
+    return (await lifecycle.unsilence(alerts, silence_id)).as_json()
 
 
 @router.get("/alerts/rules")

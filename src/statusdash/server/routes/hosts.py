@@ -1,8 +1,9 @@
-"""Read API over hosts: the fleet (from the cache), one host, history, overall sentiment."""
+"""Read API over hosts: the fleet (from the cache), one host, history, overall sentiment; and
+``DELETE /api/hosts/{id}`` (``hosts rm``), which takes a host out of the fleet."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
@@ -18,7 +19,15 @@ from statusdash.schema import (
 )
 from statusdash.server import history
 from statusdash.server.cache import summarize
-from statusdash.server.deps import AlertsDep, CtxDep, ReaderDep, ReadersDep, StorageDep
+from statusdash.server.deps import (
+    AlertsDep,
+    CtxDep,
+    HealthDep,
+    ReaderDep,
+    ReadersDep,
+    StorageDep,
+)
+from statusdash.server.health_lifecycle import remove_host
 from statusdash.server.services import sentiment
 
 router = APIRouter(prefix="/api", tags=["hosts"])
@@ -56,6 +65,18 @@ async def show_host(
         alerts=alerts.for_host(host),
         ingest_refused=storage.refused.get(host, 0),
     )
+
+
+@router.delete("/hosts/{host}")
+async def delete_host(
+    health: HealthDep,
+    host: HostPath,
+    reader: ReaderDep,
+    purge: Annotated[bool, Query(description="delete its samples and tiers too")] = False,
+) -> dict[str, Any]:
+    """Decommission: out of the fleet, alerts resolved, services gone; history kept until
+    retention unless ``purge``. Its next report brings it back; its certificate stays valid."""
+    return await remove_host(health, host, reader.name, purge)
 
 
 @router.get("/hosts/{host}/history", response_model=HistorySeries)

@@ -12,7 +12,7 @@ from websockets.sync.client import connect
 from statusdash.server.alerts.lifecycle import BY_HAND
 from tests.conftest import make_report
 from tests.server.harness import Harness, fetch_alerts, wait_for
-from tests.server.test_notify import Receiver, receiver  # noqa: F401  (the fixture)
+from tests.server.receiver import Receiver, receiver  # noqa: F401  (the fixture)
 from tests.server.test_stream import next_of, ws_url
 
 PENDING_CPU = """

@@ -8,6 +8,7 @@ routes that need an address (the login throttle).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import resource
@@ -64,11 +65,19 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
     return uvicorn.Config(app, **kwargs)
 
 
+def _not_a_cut_request(record: logging.LogRecord) -> bool:
+    """Drop the traceback of a request cut at the end of the graceful shutdown: uvicorn has
+    said so in one line already ("Cancel N running task(s), timeout graceful shutdown ...")."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, asyncio.CancelledError)
+
+
 class Server(uvicorn.Server):
     """uvicorn's server with our first step of a shutdown (``app.begin_shutdown``): alerting
     stops judging and streams close (1001) before uvicorn closes the listener and drains."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        logging.getLogger("uvicorn.error").addFilter(_not_a_cut_request)
         try:
             if isinstance(self.config.app, FastAPI):
                 await begin_shutdown(self.config.app)

@@ -160,7 +160,7 @@ class RoundResult:
     exit_s: float
     close_codes: list[int | None]  # one per subscriber
     acked: dict[str, list[str]]  # host -> report ids the server acknowledged
-    failed_after_term: int  # agent requests that got no answer after SIGTERM (cut: fine)
+    failed_after_term: int  # agents whose connection ended after SIGTERM (the server went)
     slow_cut: int  # slow clients whose connection the server ended
 
 
@@ -225,11 +225,13 @@ async def _slow(port: int, ctx: ssl.SSLContext, body: bool) -> bool:
     head = f"POST /api/metrics/report HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
     if body:
         head += "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+    else:
+        head += "X-Slow: "
     writer.write(head.encode())
     async with asyncio.timeout(60):
         while True:
             try:
-                writer.write(b" ")
+                writer.write(b" " if body else b"a")
                 await writer.drain()
                 if await asyncio.wait_for(reader.read(1024), 0.5) == b"":
                     return True
@@ -237,6 +239,22 @@ async def _slow(port: int, ctx: ssl.SSLContext, body: bool) -> bool:
                 continue
             except (ConnectionError, ssl.SSLError):
                 return True
+
+
+async def _deaf(port: int, ctx: ssl.SSLContext, term: asyncio.Event) -> bool:
+    """A stream reader that upgrades, then never reads nor answers a close; True once cut."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    head = f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    head += f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    writer.write(head.encode() + b"\r\n")
+    async with asyncio.timeout(60):
+        assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+        await term.wait()  # read nothing until the SIGTERM, then only to see the end
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            while await reader.read(65536):
+                pass
+    return True
 
 
 async def shutdown_round(
@@ -263,6 +281,7 @@ async def shutdown_round(
         slow_tasks = [  # headers: anonymous so far; a body: past the guard, the route waits
             asyncio.create_task(_slow(server.port, anon, False)),
             asyncio.create_task(_slow(server.port, agent, True)),
+            asyncio.create_task(_deaf(server.port, viewer, term)),
         ]
     await asyncio.sleep(LOAD_S)
     for t in agents:
@@ -302,7 +321,7 @@ def run(
                 print(
                     f"    round {i + 1}: exit {r.exit_s:.2f} s after SIGTERM, subscriber close"
                     f" codes {codes}, {sum(map(len, r.acked.values()))} reports acked,"
-                    f" {r.failed_after_term} requests cut, {r.slow_cut}/2 slow clients cut",
+                    f" {r.failed_after_term} agents disconnected, {r.slow_cut}/3 slow clients cut",
                     flush=True,
                 )
         finally:

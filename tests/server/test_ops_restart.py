@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bench.shutdown import ServerProc
 
 from tests.agent.agentproc import AgentProc, stored, wait_for
@@ -80,6 +81,7 @@ def restart(server: ServerProc, down_s: float) -> float:
     return started
 
 
+@pytest.mark.slow
 def test_a_planned_restart_pages_no_one_and_leaves_no_hole(
     tmp_path: Path,
     receiver: Receiver,  # noqa: F811
@@ -114,6 +116,7 @@ def test_a_planned_restart_pages_no_one_and_leaves_no_hole(
     assert "Traceback" not in server.log.read_text()
 
 
+@pytest.mark.slow
 def test_a_host_silent_through_the_grace_fires_and_an_open_offline_alert_stays(
     tmp_path: Path,
     receiver: Receiver,  # noqa: F811

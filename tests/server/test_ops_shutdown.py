@@ -24,6 +24,7 @@ def server(tmp_path: Path) -> ServerProc:
     return ServerProc(tmp_path, tmp_path / "vault")
 
 
+@pytest.mark.slow
 def test_sigterm_exits_within_5s_and_keeps_every_acknowledged_report(server: ServerProc) -> None:
     try:
         server.start()

@@ -38,10 +38,12 @@ class Backoff:
         self.failures = 0
         self._rng = rng or random.Random()
 
-    def next_delay(self) -> float:
-        """Count one more failure and return how long to wait before the next try."""
+    def next_delay(self, cap_s: float | None = None) -> float:
+        """Count one more failure and return how long to wait before the next try; ``cap_s``
+        (lower than the cap, say for a refused connection) caps this one delay."""
         self.failures += 1
-        top = ceiling(self.failures, self.base_s, self.cap_s)
+        cap = self.cap_s if cap_s is None else max(self.base_s, min(cap_s, self.cap_s))
+        top = ceiling(self.failures, self.base_s, cap)
         return self._rng.uniform(top / 2, top) if self.jitter else top
 
     def reset(self) -> None:

@@ -100,9 +100,37 @@ def _wait_health(s: Settings, url: str, timeout: float = 20.0) -> bool:
     return False
 
 
+def port_taken(bind: str, port: int) -> str | None:
+    """Why the server could not listen on ``bind:port`` (something else does), or None.
+
+    Bound the way uvicorn binds (SO_REUSEADDR), so a port left in TIME_WAIT counts as free.
+    """
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def demo() -> int:
-    """Server (mTLS), a local agent every 2 s, and the TUI with the viewer certificate."""
+    """Server (mTLS), a local agent every 2 s, and the TUI with the viewer certificate.
+
+    A port already taken (another server, an earlier demo) stops it at once with one line:
+    it never shows someone else's server as if it were its own.
+    """
     s = load_settings()
+    taken = port_taken(s.status_bind, s.status_port)
+    if taken is not None:
+        print(
+            f"statusdash: port {s.status_port} on {s.status_bind} is already in use ({taken});"
+            f" stop what listens there or choose another: STATUS_PORT={s.status_port + 1}"
+            " make demo",
+            file=sys.stderr,
+        )
+        return 1
     exe = shutil.which("statusdash") or f"{sys.executable} -m statusdash.cli"
     cmd = exe.split()
     url = s.server_url()
@@ -118,9 +146,12 @@ def demo() -> int:
         return p
 
     try:
-        start(["server", "run"], "server.log")
-        if not _wait_health(s, url):
-            print(f"the server did not come up; see {logs / 'server.log'}", file=sys.stderr)
+        server = start(["server", "run"], "server.log")
+        if not _wait_health(s, url) or server.poll() is not None:  # a port taken meanwhile
+            print(
+                f"statusdash: the demo server did not come up; see {logs / 'server.log'}",
+                file=sys.stderr,
+            )
             return 1
         agent_args = ["agent", "run", "--server", url, "--certs-dir", str(s.vault_path)]
         agent_args += ["--host-id", host, "--interval", "2"]

@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     login_window_s: int = Field(300, ge=1)
     """The window of the failed-login count, in seconds."""
 
+    # --- restarts and shutdown (docs/alerts.md, "Restarts") ---------------------------------
+    alert_start_grace_s: float = Field(60.0, ge=0, le=3600)
+    """Seconds after start during which a host not heard from since is not judged offline.
+
+    A host's grace is at least 3 of its own intervals. The default bridges a restart: agents
+    retry a refused connection at most 10 s apart (the agent's connection-error backoff cap,
+    docs/agent.md), so with the default 10 s interval they are back well within 60 s. A host
+    still silent when its grace ends is judged by its last report before the restart.
+    """
+    shutdown_grace_s: float = Field(1.5, gt=0, le=60)
+    """At SIGTERM, seconds streams get to take their 1001 close, then seconds requests in flight
+    get to finish (uvicorn's timeout_graceful_shutdown) before the rest is cut: with the default
+    the server exits within 5 s whatever is connected."""
+
     # --- connection limits (docs/security.md) --------------------------------------------------
     conn_header_timeout_s: float = Field(10.0, gt=0)
     """Seconds a connection has to send complete request headers (and an anonymous one to idle)."""

@@ -24,6 +24,7 @@ class StandIn:
         self.events: list[dict[str, Any]] = []  # POST /api/events, in the order taken
         self.events_script: list[int] = []  # statuses for the next event posts
         self.delay_s = 0.0  # how long to sit on each request before answering
+        self.error_headers: dict[str, str] = {}  # sent with every answer that is not a 200
         self.in_flight = threading.Event()  # set when a request arrives
         outer = self
 
@@ -82,6 +83,8 @@ class StandIn:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
+                for name, value in outer.error_headers.items() if status != 200 else ():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(raw)
 

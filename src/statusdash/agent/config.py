@@ -41,6 +41,9 @@ class AgentConfig:
     push_timeout_s: float = 20.0  # per request, all of it: a dribbling server cannot hold a push
     response_max_bytes: int = 64 * 1024  # an answer is a small ack: a longer one is not read
     backoff_max_s: float = 60.0
+    # after a refused connection or a connection error (the server is not there: a restart)
+    # the wait is capped lower, so a restart is bridged within the server's ALERT_START_GRACE_S
+    backoff_connect_max_s: float = 10.0
     batch_max_reports: int = 200
     batch_max_bytes: int = 2 * 1024 * 1024  # keeps the daemon's peak memory small
     flush_timeout_s: float = 10.0  # how long a stopping agent tries to empty the spool

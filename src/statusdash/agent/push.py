@@ -41,6 +41,8 @@ class Delivery:
 
     delivered: int = 0
     error: str | None = None  # set when the pass stopped on a failure worth backing off
+    unreachable: bool = False  # it stopped on a connection error: no server there (a restart)
+    retry_after_s: float | None = None  # the server's Retry-After, when it answered one
 
     @property
     def ok(self) -> bool:
@@ -106,6 +108,7 @@ class Sender:
                 resp = self._post(spool, entries)
             except (httpx.TransportError, AnswerTooLarge) as exc:
                 result.error = self._transport_failure(exc)
+                result.unreachable = isinstance(exc, httpx.ConnectError)
                 return result
             except OSError as exc:  # a spool file removed (or made unreadable) under us
                 if spool.drop_missing(entries):
@@ -135,6 +138,7 @@ class Sender:
                 spool.reject(entries[0], f"was refused by the server (HTTP {status}: {detail})")
                 continue
             result.error = self._http_failure(status, detail)
+            result.retry_after_s = retry_after(resp)
             return result
         if result.delivered and self._last_error is not None:
             log.info("server reachable again; delivered %d report(s)", result.delivered)
@@ -172,7 +176,9 @@ class Sender:
                 data += chunk
                 if len(data) > cap:
                     raise AnswerTooLarge(f"more than {cap} bytes")
-        return httpx.Response(resp.status_code, content=bytes(data))
+        after = resp.headers.get("retry-after")
+        headers = {"Retry-After": after} if after else None
+        return httpx.Response(resp.status_code, headers=headers, content=bytes(data))
 
     def _not_acked(self, resp: httpx.Response, counted: int | None, sent: int) -> str:
         where = f"the server at {self.cfg.server_url} answered HTTP {resp.status_code}"
@@ -207,6 +213,7 @@ class Sender:
                 resp = self._send("/api/events", b'{"events":[' + b",".join(batch) + b"]}")
             except (httpx.TransportError, AnswerTooLarge) as exc:
                 result.error = self._transport_failure(exc)
+                result.unreachable = isinstance(exc, httpx.ConnectError)
                 return result
             status = resp.status_code
             if status < 300:
@@ -232,6 +239,7 @@ class Sender:
                 )
                 continue
             result.error = self._http_failure(status, detail, "service events")
+            result.retry_after_s = retry_after(resp)
             return result
         return result
 
@@ -300,6 +308,15 @@ def ack_count(resp: httpx.Response) -> int | None:
     if not all(type(n) is int and n >= 0 for n in counts):  # bool is no count
         return None
     return sum(cast(list[int], counts))
+
+
+def retry_after(resp: httpx.Response) -> float | None:
+    """The answer's ``Retry-After`` in seconds (the delay form; a date is not used)."""
+    try:
+        value = float(resp.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return value if 0 <= value < float("inf") else None
 
 
 def _detail(resp: httpx.Response) -> str:

@@ -43,6 +43,8 @@ class Pusher:
         self._flush_s = flush_s
         self._clock = clock
         self.backoff = Backoff(1.0, backoff_max_s, rng=rng)
+        # a refused connection (the server restarting) is retried sooner than an answered failure
+        self._connect_max_s = min(backoff_max_s, sender.cfg.backoff_connect_max_s)
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="push", daemon=True)
@@ -87,8 +89,16 @@ class Pusher:
                 self.backoff.reset()
                 next_try = self._clock()
             else:
-                next_try = self._clock() + self.backoff.next_delay()
+                next_try = self._clock() + self.delay_after(result)
         self._flush()
+
+    def delay_after(self, result: Delivery) -> float:
+        """The wait after a failed pass: the backoff, capped at ``backoff_connect_max_s`` when
+        no server was there; at least a ``Retry-After`` it answered, up to ``backoff_max_s``."""
+        delay = self.backoff.next_delay(self._connect_max_s if result.unreachable else None)
+        if result.retry_after_s is not None:
+            delay = max(delay, min(result.retry_after_s, self.backoff.cap_s))
+        return delay
 
     def deliver(self, deadline: float, stop: bool) -> Delivery:
         """Reports first, then service events, on the same connection; stops at a failure."""

@@ -63,6 +63,18 @@ async def _stop_all(stops: list[Callable[[], Awaitable[None]]]) -> None:
             log.exception("shutdown step %s failed", getattr(stop, "__qualname__", stop))
 
 
+async def begin_shutdown(app: FastAPI) -> None:
+    """The first step of a SIGTERM, before uvicorn stops accepting or cuts anything
+    (``runner.Server``): alerting stops judging while ingest still commits what is in flight,
+    and every stream is closed with 1001 going-away (uvicorn's own close says 1012 and then
+    waits for the reader), for at most SHUTDOWN_GRACE_S."""
+    ctx = context_of(app)
+    ctx.alerting.service.stop_judging()
+    ctx.alerting.hub.close_all()
+    if not await ctx.alerting.hub.wait_closed(ctx.settings.shutdown_grace_s):
+        log.warning("shutdown: %d stream(s) did not close in time", ctx.alerting.hub.open_streams)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open storage, start alerting, jobs and the CRL watcher; stop them in reverse order.

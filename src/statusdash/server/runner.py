@@ -8,15 +8,18 @@ routes that need an address (the login throttle).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import resource
+import socket
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from statusdash.errors import Invalid, StatusdashError
-from statusdash.server.app import create_app
+from statusdash.server.app import begin_shutdown, create_app
 from statusdash.server.conns import ConnGuard, GuardedHttpToolsProtocol, guarded, loop_factory
 from statusdash.settings import Settings
 
@@ -44,6 +47,7 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
         "proxy_headers": False,
         "loop": loop_factory(settings),
         "http": GuardedHttpToolsProtocol,
+        "timeout_graceful_shutdown": settings.shutdown_grace_s,  # then in-flight work is cut
     }
     if settings.mtls_enabled:
         from statusdash.pki.check import PkiError
@@ -59,6 +63,27 @@ def uvicorn_config(settings: Settings, log_level: str = "info", **extra: Any) ->
     kwargs["http"] = guarded(kwargs["http"], ConnGuard.from_settings(settings))
     kwargs.update(extra)
     return uvicorn.Config(app, **kwargs)
+
+
+def _not_a_cut_request(record: logging.LogRecord) -> bool:
+    """Drop the traceback of a request cut at the end of the graceful shutdown: uvicorn has
+    said so in one line already ("Cancel N running task(s), timeout graceful shutdown ...")."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, asyncio.CancelledError)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server with our first step of a shutdown (``app.begin_shutdown``): alerting
+    stops judging and streams close (1001) before uvicorn closes the listener and drains."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        logging.getLogger("uvicorn.error").addFilter(_not_a_cut_request)
+        try:
+            if isinstance(self.config.app, FastAPI):
+                await begin_shutdown(self.config.app)
+        except Exception:  # the rest of the shutdown must run whatever happened here
+            log.exception("shutdown: the first step failed")
+        await super().shutdown(sockets)
 
 
 def raise_nofile_limit() -> int:
@@ -89,4 +114,4 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     limit = raise_nofile_limit()
     log.info("open-file limit %d (about that many concurrent connections)", limit)
     config = uvicorn_config(settings, log_level)
-    uvicorn.Server(config).run()
+    Server(config).run()

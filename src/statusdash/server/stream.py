@@ -44,6 +44,7 @@ class Closing:
 
 _CLOSE = None  # queue sentinel: close the connection, with the subscriber's ``closing``
 TOO_SLOW = Closing(1013, "too slow; reconnect and resync")
+GOING_AWAY = Closing(1001, "server shutting down; reconnect")  # RFC 6455: going away
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,10 @@ class Broadcaster:
         self.resyncs = 0
         self.dropped = 0
         self.ended = 0  # closed because their credentials ended
+        self.open_streams = 0  # connections the route still serves (``opened``/``ended``)
+        self._none_open = asyncio.Event()
+        self._none_open.set()
+        self.closing = False  # shutdown: new streams are refused
         self._sweeper: asyncio.Task[None] | None = None
 
     def subscribe(self, grant: Grant = Grant()) -> Subscriber:
@@ -149,13 +154,30 @@ class Broadcaster:
             self.resyncs += sub.resyncs - before
 
     def close_all(self) -> None:
-        """Ask every connection to close (shutdown)."""
+        """Close every connection with 1001 going-away, next, whatever it had queued (shutdown);
+        streams opened from now on are closed the same way at once."""
+        self.closing = True
         for sub in list(self.subscribers):
-            sub.dropped = True
-            sub.closing = Closing(1001, "server shutting down")
-            with contextlib.suppress(asyncio.QueueFull):
-                sub.queue.put_nowait(_CLOSE)
+            sub.end(GOING_AWAY)
         self.subscribers.clear()
+
+    def opened(self) -> None:
+        """The route serves one more connection."""
+        self.open_streams += 1
+        self._none_open.clear()
+
+    def ended_stream(self) -> None:
+        """The route is done with one connection."""
+        self.open_streams -= 1
+        if self.open_streams <= 0:
+            self._none_open.set()
+
+    async def wait_closed(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the route has closed every stream; False if some
+        are still open (a reader too slow to take its close frame: uvicorn cuts it later)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none_open.wait(), timeout_s)
+        return self.open_streams <= 0
 
     def sweep(self, is_revoked: Callable[[int], bool], now: float | None = None) -> int:
         """Close (1008) every subscriber whose grant has ended; how many were closed."""

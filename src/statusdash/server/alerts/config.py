@@ -20,6 +20,7 @@ class AlertingConfig:
     rules_file: Path | None
     webhooks: list[Target]
     check_interval_s: float  # offline detection, service staleness, silence expiry
+    start_grace_s: float  # after start, hosts not heard from since are not judged offline
     service_expect_s: float  # a service silent this long is unknown (if it names none)
     stream_queue: int  # messages a WebSocket reader may lag behind
     webhook_attempts: int
@@ -41,6 +42,7 @@ class AlertingConfig:
             rules_file=settings.alert_rules_file,
             webhooks=parse_targets(settings.webhook_urls),
             check_interval_s=settings.alert_check_interval_s,
+            start_grace_s=settings.alert_start_grace_s,
             service_expect_s=settings.service_expect_s,
             stream_queue=settings.stream_queue_size,
             webhook_attempts=settings.webhook_attempts,

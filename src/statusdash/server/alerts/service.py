@@ -90,6 +90,8 @@ class AlertService:
         self._sighup = False
         self._pruned_at: datetime | None = None
         self.retention_days = retention_days
+        self.started_at = self.clock()  # reset by start(): the offline grace counts from it
+        self.judging = True  # False once shutdown has begun: nothing new is decided
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,6 +104,7 @@ class AlertService:
         for a in await self.store.call(self.store.load_unnotified_resolved):
             self.outbox[a.id or 0] = a
         self.silences = await self.store.call(self.store.silences, self.clock())
+        self.started_at = self.clock()
         self.notifier.start()
         self._processor = asyncio.create_task(self._process(), name="alerts-processor")
         self._ticker = asyncio.create_task(self._tick_forever(), name="alerts-ticker")
@@ -115,7 +118,15 @@ class AlertService:
             self.config.rules_file or "built-in defaults",
         )
 
+    def stop_judging(self) -> None:
+        """Shutdown has begun: judge nothing more (ingest still commits while connections
+        drain, and a host whose agent is cut off then is not offline). Open alerts stay open."""
+        self.judging = False
+        if self._ticker is not None:
+            self._ticker.cancel()
+
     async def stop(self) -> None:
+        self.stop_judging()
         if self._sighup:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
@@ -162,6 +173,8 @@ class AlertService:
         for st in states:
             r, host = st.latest, st.name
             self.seen[host] = now
+            if not self.judging:
+                continue
             self._submit(observe("offline", host, "", 0.0, now))
             self._submit(observe("cpu", host, "", r.cpu.percent if r.cpu else None, now))
             self._submit(observe("memory", host, "", r.memory.percent if r.memory else None, now))
@@ -195,8 +208,14 @@ class AlertService:
     def check(self) -> None:
         """The periodic pass: offline hosts, tick hooks (service staleness), silences, outbox."""
         now = self.clock()
+        if not self.judging:
+            return
+        since_start = (now - self.started_at).total_seconds()
         for st in self.storage.cache.all():
-            last = self.seen.get(st.name, st.last_seen)  # the cache's time after a restart
+            seen = self.seen.get(st.name)
+            if seen is None and since_start < max(self.config.start_grace_s, 3 * st.interval_s):
+                continue  # not heard from since start: its agent may still be on its way back
+            last = seen or st.last_seen  # the cache's time: silent since before the restart
             age = max(0.0, (now - last).total_seconds())
             intervals = age / st.interval_s
             self.observe("offline", st.name, "", intervals, f"{_human(age)}")

@@ -19,6 +19,7 @@ from statusdash.server.auth import Auth, Principal
 from statusdash.server.deps import AuthDep, HubDep, ReaderDep, SettingsDep
 from statusdash.server.errors import ApiError
 from statusdash.server.stream import (
+    GOING_AWAY,
     POLICY_VIOLATION,
     SEND_TIMEOUT_S,
     Closing,
@@ -69,6 +70,9 @@ async def stream(
     """Live changes; the first message is ``hello``, then host/alert/service events."""
     sub = hub.subscribe(grant_of(reader))  # before the hello: nothing published after is missed
     hub.watch_grants(auth.is_revoked, settings.stream_recheck_s)
+    hub.opened()
+    if hub.closing:  # the server is shutting down: accept only to say so
+        sub.end(GOING_AWAY)
     try:
         await websocket.accept()
         hello = {"type": "hello", "data": {"reader": reader.name, "queue": hub.queue_size}}
@@ -88,4 +92,5 @@ async def stream(
     except WebSocketDisconnect:
         pass
     finally:
+        hub.ended_stream()
         hub.unsubscribe(sub)

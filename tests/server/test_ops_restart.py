@@ -22,7 +22,7 @@ from bench.shutdown import ServerProc
 from tests.agent.agentproc import AgentProc, stored, wait_for
 from tests.agent.test_e2e import stopped_after
 from tests.conftest import make_vault
-from tests.server.test_notify import Receiver, receiver  # noqa: F401  (the fixture)
+from tests.server.receiver import Receiver, receiver  # noqa: F401  (the fixture)
 
 INTERVAL_S = 1.0  # offline after 5 intervals: 5 s
 DOWN_S = 6.0  # the server stays down longer than that

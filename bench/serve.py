@@ -14,6 +14,7 @@ and :func:`start` runs the process on a free loopback port and waits until it se
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
@@ -37,6 +38,7 @@ from bench.loadgen import Client
 
 BARE_PATH = "/bench/bare"
 STATS_PATH = "/bench/stats"
+LAG_PATH = "/bench/lag"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,8 +58,40 @@ def add_bench_routes(app: FastAPI) -> None:
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse({"commits": context_of(request.app).storage.commits})
 
+    probe = _LagProbe()
+
+    async def lag(request: Request) -> JSONResponse:
+        """The event loop's lateness since the last call (the first call starts the probe)."""
+        return JSONResponse(probe.take())
+
     app.post(BARE_PATH, include_in_schema=False)(bare)
     app.get(STATS_PATH, include_in_schema=False)(stats)
+    app.get(LAG_PATH, include_in_schema=False)(lag)
+
+
+class _LagProbe:
+    """Samples how late the server's loop wakes a 5 ms sleeper: how long the loop was blocked,
+    whatever the clients' own scheduling (a figure the clients' latencies cannot separate)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.005)
+            self.lags.append(max(0.0, loop.time() - t - 0.005))
+
+    def take(self) -> dict[str, float]:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        lags, self.lags = sorted(self.lags), []
+        if not lags:
+            return {"samples": 0, "p99_ms": 0.0, "max_ms": 0.0}
+        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+        return {"samples": len(lags), "p99_ms": p99 * 1e3, "max_ms": lags[-1] * 1e3}
 
 
 def build(data_dir: Path, tls: bool, synchronous: str, port: int) -> Any:

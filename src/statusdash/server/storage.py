@@ -142,6 +142,12 @@ class Storage:
         if self._conn is not None:
             self._conn.close()
 
+    def newest(self, name: str) -> float | None:
+        """The newest ``collected_at`` stored for a host (epoch s; None if none): from memory,
+        rebuilt from the samples at start, so it is right after a restore too."""
+        host_id = self._host_ids.get(name)
+        return None if host_id is None else self._max_ts.get(host_id)
+
     def host_id(self, name: str) -> int:
         """The database id of a host that has reported (KeyError otherwise)."""
         return self._host_ids[name]

@@ -1,9 +1,17 @@
-"""Ingest: one report, or a batch for spool catch-up. Acknowledged only once committed."""
+"""Ingest: one report, or a batch for spool catch-up. Acknowledged only once committed.
+
+Every acknowledgement also carries ``high_water``: the newest ``collected_at`` the server held
+for the host when the request arrived (before its own reports), or null if it held none. An
+agent that had reports acknowledged after that time knows the server lost them (a restore of an
+older backup) and sends its kept copies again (docs/history.md, docs/agent.md). It is read from
+memory (the writer's newest sample per host, rebuilt from the samples at start; the latest
+cache), never by a query per request.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -50,7 +58,22 @@ def _own_hosts(agent: Principal, reports: Sequence[MetricsReport]) -> None:
             )
 
 
-async def _store(server: ServerContext, reports: Sequence[MetricsReport]) -> JSONResponse:
+def high_water(server: ServerContext, host: str) -> str | None:
+    """The newest ``collected_at`` the server holds for ``host`` (ISO-8601 UTC), or None."""
+    marks: list[datetime] = []
+    stored = server.storage.newest(host)
+    if stored is not None:
+        marks.append(datetime.fromtimestamp(stored, UTC))
+    cached = server.storage.cache.newest_collected(host)
+    if cached is not None:  # the hosts row outlives samples past raw retention
+        marks.append(cached)
+    return max(marks).isoformat() if marks else None
+
+
+async def _store(
+    server: ServerContext, agent: Principal, reports: Sequence[MetricsReport]
+) -> JSONResponse:
+    mark = high_water(server, agent.name)  # before these reports: what they could not add
     limit = IngestLimit(
         server.settings.ingest_max_reports_per_interval, server.settings.ingest_min_interval_s
     )
@@ -64,7 +87,9 @@ async def _store(server: ServerContext, reports: Sequence[MetricsReport]) -> JSO
         if exc.transient:
             raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
         raise ApiError(422, str(exc), "unstorable") from None
-    return JSONResponse({"accepted": ack.accepted, "duplicates": ack.duplicates})
+    return JSONResponse(
+        {"accepted": ack.accepted, "duplicates": ack.duplicates, "high_water": mark}
+    )
 
 
 @router.post("/report", summary="one report; idempotent on report_id")
@@ -75,7 +100,7 @@ async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONRespo
     except WireError as exc:
         raise _refused(exc) from None
     _own_hosts(agent, [r])
-    return await _store(server, [r])
+    return await _store(server, agent, [r])
 
 
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
@@ -86,4 +111,4 @@ async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONRespon
     except WireError as exc:
         raise _refused(exc) from None
     _own_hosts(agent, reports)
-    return await _store(server, reports)
+    return await _store(server, agent, reports)

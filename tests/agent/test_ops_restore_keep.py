@@ -131,9 +131,7 @@ def standin() -> Iterator[StandIn]:
 
 
 def config(url: str, tmp_path: Path) -> AgentConfig:
-    return AgentConfig(
-        server_url=url, host_id="web-1", api_key="k-1", spool_dir=tmp_path / "spool"
-    )
+    return AgentConfig(server_url=url, host_id="web-1", api_key="k-1", spool_dir=tmp_path / "spool")
 
 
 def test_an_old_servers_answer_without_a_mark_changes_nothing(

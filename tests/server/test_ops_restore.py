@@ -85,7 +85,8 @@ class Tap:
 
     def __call__(self, path: str, body: bytes) -> httpx.Response:
         data = json.loads(body)
-        ids = [r["report_id"] for r in data["reports"]] if "reports" in data else [data["report_id"]]
+        reports = data.get("reports", [data])
+        ids = [r["report_id"] for r in reports]
         self.posts.append((path, ids))
         if self._before is not None:
             self._before(path, ids)

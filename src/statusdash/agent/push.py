@@ -197,8 +197,9 @@ class Sender:
                 data += chunk
                 if len(data) > cap:
                     raise AnswerTooLarge(f"more than {cap} bytes")
-        retry = {"Retry-After": resp.headers["Retry-After"]} if "Retry-After" in resp.headers else {}
-        return httpx.Response(resp.status_code, headers=retry, content=bytes(data))
+        after = resp.headers.get("Retry-After")  # paces a refill; other headers not needed
+        headers = {"Retry-After": after} if after is not None else {}
+        return httpx.Response(resp.status_code, headers=headers, content=bytes(data))
 
     def _not_acked(self, resp: httpx.Response, counted: int | None, sent: int) -> str:
         where = f"the server at {self.cfg.server_url} answered HTTP {resp.status_code}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import gc
 import re
+import subprocess
 from pathlib import Path
 
 from statusdash.server.backup import backup_database, restore, server_running
-from tests.agent.agentproc import AgentProc, stored, wait_for
+from tests.agent.agentproc import CLI, AgentProc, clean_env, stored, wait_for
 from tests.agent.test_e2e import agent_args
 from tests.conftest import Live
 
@@ -40,3 +41,36 @@ def test_the_real_agent_refills_a_restored_server(live_server: Live, tmp_path: P
     # at most what the backup lacked (a report in flight at the stop may have been pending)
     assert 0 < int(m.group(1)) <= len(held - in_backup)
     assert "Traceback" not in agent.log
+
+
+def _once(live: Live, tmp_path: Path, spool: Path, *extra: str, **env: str) -> str:
+    out = subprocess.run(
+        [*CLI, *agent_args(live, spool), "--once", *extra],
+        cwd=tmp_path,
+        env={**clean_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stderr
+
+
+def test_the_keep_window_flags_reach_the_agent(live_server: Live, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    _once(live_server, tmp_path, spool)  # the default: kept
+    assert len(list((spool / "acked").iterdir())) == 1
+    _once(live_server, tmp_path, spool, AGENT_KEEP_ACKED="2h")  # the env name
+    assert len(list((spool / "acked").iterdir())) == 2
+    _once(live_server, tmp_path, spool, "--keep-acked", "0")  # off: the kept ones go too
+    assert not list((spool / "acked").iterdir())
+    bad = subprocess.run(
+        [*CLI, *agent_args(live_server, spool), "--once", "--keep-acked", "soon"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--keep-acked: 'soon' is not a duration" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

@@ -84,7 +84,7 @@ def test_the_age_cap_evicts_the_oldest_with_a_log_line(
         acked(spool, 1, clock.now)
         assert kept_ids(spool)[:3] == ["r-003", "r-004", "r-005"]
         assert spool.keep.kept == 4 and spool.keep.evicted_total == 3
-    assert "evicted 3 acknowledged report(s) kept over the age cap (0.0277778 h)" in caplog.text
+    assert "evicted 3 acknowledged report(s) over the age cap (0.0277778 h)" in caplog.text
     assert spool.dropped_total == 0  # nothing lost: the server had them
 
 
@@ -99,7 +99,7 @@ def test_the_size_cap_evicts_the_oldest_with_a_log_line(
         acked(spool, 5, time.time() - 60, size=1000)
         assert kept_ids(spool) == ["r-002", "r-003", "r-004"]
         assert spool.keep.size_bytes == 3 * size
-    assert "evicted 2 acknowledged report(s) kept over the size cap" in caplog.text
+    assert "evicted 2 acknowledged report(s) over the size cap" in caplog.text
 
 
 def _entries(*ts_ms: int) -> list[Entry]:

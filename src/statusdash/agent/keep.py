@@ -132,7 +132,7 @@ class Keep:
         self._bytes = sum(e.size for e in (*self._acked, *self._resend))
         self.top_ms = max((e.ts_ms for e in (*self._acked, *self._resend)), default=None)
         if not self.enabled:
-            self._evict(list(self._acked) + self._resend, "keep window turned off")
+            self._evict(list(self._acked) + self._resend, "as keeping is off")
             self._acked.clear()
             self._resend = []
             self._bytes = 0
@@ -247,8 +247,8 @@ class Keep:
             spaced.append(e)
             left -= e.size
         self._resend = queued
-        self._evict(aged, f"age cap ({self.max_age_s / 3600:g} h)")
-        self._evict(spaced, f"size cap ({self.max_bytes / (1024 * 1024):g} MB)")
+        self._evict(aged, f"over the age cap ({self.max_age_s / 3600:g} h)")
+        self._evict(spaced, f"over the size cap ({self.max_bytes / (1024 * 1024):g} MB)")
         return len(aged) + len(spaced)
 
     def _evict(self, gone: list[Entry], bound: str) -> None:
@@ -268,7 +268,7 @@ class Keep:
         self._evicted_since[bound] = 0
         self._logged_at[bound] = now
         log.info(
-            "spool: evicted %d acknowledged report(s) kept over the %s, the oldest collected %s;"
+            "spool: evicted %d acknowledged report(s) %s, the oldest collected %s;"
             " %d kept (%d bytes), %d evicted since start",
             since,
             bound,

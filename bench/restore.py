@@ -39,7 +39,7 @@ from bench import serve
 from bench.loadgen import Client
 from bench.payload import REPORT_INTERVAL_S, Template
 from statusdash.agent.keep import Absent, after_mark, parse_mark
-from statusdash.agent.push import _retry_after
+from statusdash.agent.push import retry_pause
 from statusdash.agent.spool import Entry
 from statusdash.server.backup import backup_database, restore, server_running
 
@@ -163,7 +163,7 @@ async def _agent_loop(
                 st.resend_requests += 1
                 if r.status_code in (429, 503):
                     st.paused += 1
-                    agent.resend_after = time.monotonic() + _retry_after(r)
+                    agent.resend_after = time.monotonic() + retry_pause(r)
                     continue
                 if r.status_code != 200:
                     st.errors.append(f"resend {r.status_code}: {r.text[:100]}")

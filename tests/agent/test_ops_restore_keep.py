@@ -16,7 +16,7 @@ import pytest
 
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.keep import ABSENT, after_mark, parse_mark
-from statusdash.agent.push import RESEND_PAUSE_MAX_S, RESEND_PAUSE_S, Sender, _retry_after
+from statusdash.agent.push import RESEND_PAUSE_MAX_S, RESEND_PAUSE_S, Sender, retry_pause
 from statusdash.agent.spool import Entry, Spool
 from tests.agent.standin import StandIn
 
@@ -179,7 +179,7 @@ def test_a_503_pauses_the_refill_but_not_live_reports(standin: StandIn, tmp_path
 def test_retry_after_is_read_within_bounds() -> None:
     def pause(value: str | None) -> float:
         headers = {"Retry-After": value} if value is not None else {}
-        return _retry_after(httpx.Response(503, headers=headers))
+        return retry_pause(httpx.Response(503, headers=headers))
 
     assert pause("17") == 17.0
     assert pause(None) == pause("Wed, 21 Oct 2026 07:28:00 GMT") == RESEND_PAUSE_S

@@ -167,6 +167,7 @@ class Keep:
         """Compare the server's mark with what we kept; queue the gap again. Returns its size."""
         if isinstance(mark, Absent) or not self.enabled:
             return 0
+        self.enforce_bounds()  # after a long outage: what aged out is not sent again
         gap = after_mark(self._acked, mark, self.top_ms)
         if not gap:
             return 0

@@ -153,7 +153,7 @@ class Sender:
                 spool.keep.drop(entries, f"refused by the server (HTTP {status}: {detail})")
                 continue
             if again and status in (429, 503):  # the server asks us to slow down: only these
-                self.resend_after = time.monotonic() + _retry_after(resp)
+                self.resend_after = time.monotonic() + retry_pause(resp)
                 continue
             if status in (413, 422) and self._reject_streak < MAX_REJECT_STREAK:
                 self._reject_streak += 1
@@ -337,7 +337,7 @@ def _mark(resp: httpx.Response) -> Mark:
         return ABSENT
 
 
-def _retry_after(resp: httpx.Response) -> float:
+def retry_pause(resp: httpx.Response) -> float:
     """Seconds the server asked us to wait (``Retry-After`` in seconds), within bounds."""
     value = resp.headers.get("Retry-After", "").strip()
     seconds = float(value) if value.isdigit() else RESEND_PAUSE_S

@@ -8,7 +8,9 @@ the server, restores the backup and starts it again. Then N simulated agents, ea
 certificate and kept-alive connection, report live every 10 s from a random phase and follow
 the agent's own re-send rule (``statusdash.agent.keep.after_mark`` / ``parse_mark`` on each
 acknowledgement's ``high_water``; ``Retry-After`` read by ``statusdash.agent.push``): a live
-report always goes first, then the kept reports after the mark in batches of ``--batch``.
+report always goes first, then the kept reports after the mark in batches of ``--batch``,
+marked as refills (``X-Statusdash-Refill``); a refill the server refuses (503, the
+``RESTORE_REFILL_MAX_REQUESTS`` gate) waits for its ``Retry-After`` and the next live report.
 
 Figures: ``fill_s`` (from the restarted server serving until the last gap is acknowledged),
 ``live_p50_ms`` / ``live_p99_ms`` (live reports sent until then), and a check of the database
@@ -39,7 +41,7 @@ from bench import serve
 from bench.loadgen import Client
 from bench.payload import REPORT_INTERVAL_S, Template
 from statusdash.agent.keep import Absent, after_mark, parse_mark
-from statusdash.agent.push import retry_pause
+from statusdash.agent.push import REFILL, retry_pause
 from statusdash.agent.spool import Entry
 from statusdash.server.backup import backup_database, restore, server_running
 
@@ -159,11 +161,14 @@ async def _agent_loop(
                 continue
             if agent.resend and now >= agent.resend_after:
                 batch = agent.resend[: st.batch]
-                r = await http.post("/api/metrics/batch", content=agent.batch(batch))
+                path = "/api/metrics/batch" if len(batch) > 1 else "/api/metrics/report"
+                body = agent.batch(batch) if len(batch) > 1 else agent.body(batch[0])
+                r = await http.post(path, content=body, headers=REFILL)
                 st.resend_requests += 1
                 if r.status_code in (429, 503):
                     st.paused += 1
-                    agent.resend_after = time.monotonic() + retry_pause(r)
+                    # as the agent's push thread: the pause, then its next delivery pass
+                    agent.resend_after = max(time.monotonic() + retry_pause(r), next_live)
                     continue
                 if r.status_code != 200:
                     st.errors.append(f"resend {r.status_code}: {r.text[:100]}")

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from statusdash.agent.config import AgentConfig
-from statusdash.agent.push import Sender
+from statusdash.agent.push import REFILL, Sender
 from statusdash.agent.spool import Spool
 from statusdash.server.backup import backup_database, restore
-from tests.conftest import Live, TlsLive, make_report
+from tests.conftest import Live, RunningServer, TlsLive, make_report, make_settings
 
 
 def _post(client: httpx.Client, report: dict[str, Any]) -> dict[str, Any]:
@@ -79,18 +79,22 @@ class Tap:
 
     def __init__(self, sender: Sender, before: Callable[[str, list[str]], None] | None = None):
         self.posts: list[tuple[str, list[str]]] = []
+        self.refill: list[bool] = []  # sent as a refill (X-Statusdash-Refill)
         self._send = sender._send
         self._before = before
         sender._send = self  # type: ignore[method-assign]
 
-    def __call__(self, path: str, body: bytes) -> httpx.Response:
+    def __call__(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         data = json.loads(body)
         reports = data.get("reports", [data])
         ids = [r["report_id"] for r in reports]
         self.posts.append((path, ids))
+        self.refill.append(headers == REFILL)
         if self._before is not None:
             self._before(path, ids)
-        return self._send(path, body)
+        return self._send(path, body, headers)
 
 
 def _agent_config(live: TlsLive, tmp_path: Path, **over: Any) -> AgentConfig:
@@ -167,6 +171,7 @@ def test_a_restore_is_refilled_exactly_after_live_reports(
         ("/api/metrics/report", [live[1]]),
         ("/api/metrics/batch", lost[10:]),
     ]
+    assert tap.refill == [False, True, False, True, False, True]
     sent_again = {i for path, ids in tap.posts if path.endswith("/batch") for i in ids}
     assert not sent_again & set(before)  # nothing at or before the mark
     stored = _stored(db)
@@ -209,3 +214,31 @@ def test_a_refill_cut_short_resumes_after_the_agent_restarts(
         assert spool.keep.resend_waiting == 0
     stored = _stored(db)
     assert len(stored) == len(set(stored)) and set(stored) == {*before, *lost, live}
+
+
+def test_refills_past_the_limit_are_told_to_come_back(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data", restore_refill_max_requests=1, restore_refill_retry_s=7
+    )
+    server = RunningServer(settings).start()
+    try:
+        live = Live(server)
+        agent = live.agent("web-1")
+        gate = server.ctx.storage.refill_gate
+        gate.in_flight = 1  # one refill is being stored
+        at = datetime.now(UTC) - timedelta(minutes=5)
+        batch = [make_report("web-1", at=at + timedelta(seconds=10 * i)) for i in range(3)]
+        refill = {"X-Statusdash-Refill": "1"}
+        busy = agent.post("/api/metrics/batch", json={"reports": batch}, headers=refill)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "7"
+        assert busy.json()["error"] == "refill_busy"
+        assert "RESTORE_REFILL_MAX_REQUESTS" in busy.json()["detail"]
+        # live reports and ordinary catch-up never wait for the gate
+        assert _post(agent, make_report("web-1"))["accepted"] == 1
+        assert agent.post("/api/metrics/batch", json={"reports": batch[:2]}).status_code == 200
+        gate.in_flight = 0
+        ok = agent.post("/api/metrics/batch", json={"reports": batch}, headers=refill)
+        assert ok.json()["accepted"] == 1 and ok.json()["duplicates"] == 2
+        assert gate.in_flight == 0 and gate.refused == 1
+    finally:
+        server.stop()

@@ -34,6 +34,7 @@ MAX_EVENTS_BYTES = 192 * 1024  # under the server's wire.MAX_EVENTS_BYTES
 # Retry-After, and at most RESEND_PAUSE_MAX_S whatever it says; live reports go on meanwhile.
 RESEND_PAUSE_S = 5.0
 RESEND_PAUSE_MAX_S = 300.0
+REFILL = {"X-Statusdash-Refill": "1"}  # marks a re-send: the server paces those (Retry-After)
 
 
 class AnswerTooLarge(Exception):
@@ -115,7 +116,7 @@ class Sender:
             queue: Spool | Keep = spool.keep if again else spool
             entries = queue.oldest(limit, self.cfg.batch_max_bytes)
             try:
-                resp = self._post(queue.read, entries)
+                resp = self._post(queue.read, entries, refill=again)
             except (httpx.TransportError, AnswerTooLarge) as exc:
                 result.error = self._transport_failure(exc)
                 return result
@@ -166,29 +167,35 @@ class Sender:
             self._last_error = self._advised_for = None
         return result
 
-    def _post(self, read: Callable[[Entry], bytes], entries: list[Entry]) -> httpx.Response:
+    def _post(
+        self, read: Callable[[Entry], bytes], entries: list[Entry], refill: bool = False
+    ) -> httpx.Response:
         if len(entries) == 1:
             path, body = "/api/metrics/report", read(entries[0])
         else:
             parts = [read(e) for e in entries]
             path, body = "/api/metrics/batch", b'{"reports":[' + b",".join(parts) + b"]}"
-        return self._send(path, body)
+        return self._send(path, body, REFILL if refill else None)
 
-    def _send(self, path: str, body: bytes) -> httpx.Response:
+    def _send(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         """One POST, its answer read whole but capped, both tries within one deadline."""
         end = time.monotonic() + self.cfg.push_timeout_s
         self._deadline.deadline = end if self.cap is None else min(end, self.cap)
         try:
-            return self._post_capped(path, body)
+            return self._post_capped(path, body, headers)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             # the kept-alive connection may have been closed by the server while idle: one
             # more try on a fresh one (report ids make a replay harmless; so does an event,
             # which says what a service's status is)
-            return self._post_capped(path, body)
+            return self._post_capped(path, body, headers)
 
-    def _post_capped(self, path: str, body: bytes) -> httpx.Response:
+    def _post_capped(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         cap = self.cfg.response_max_bytes
-        with self._client.stream("POST", path, content=body) as resp:
+        with self._client.stream("POST", path, content=body, headers=headers) as resp:
             length = resp.headers.get("content-length", "")
             if length.isdigit() and int(length) > cap:  # h11 refused any other value already
                 raise AnswerTooLarge(f"{length} bytes")

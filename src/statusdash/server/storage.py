@@ -28,6 +28,7 @@ from statusdash.server.admission import (
     IngestLimit,
     Key,
     RateLimited,
+    RefillGate,
     Stored,
     Window,
     over_limit,
@@ -105,6 +106,7 @@ class Storage:
         self._closed = False
         self.commits = 0
         self.refused: dict[str, int] = {}  # host -> reports refused by the ingest limit
+        self.refill_gate = RefillGate()  # refills after a restore (routes/ingest.py)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:

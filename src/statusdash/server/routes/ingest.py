@@ -5,7 +5,9 @@ for the host when the request arrived (before its own reports), or null if it he
 agent that had reports acknowledged after that time knows the server lost them (a restore of an
 older backup) and sends its kept copies again (docs/history.md, docs/agent.md). It is read from
 memory (the writer's newest sample per host, rebuilt from the samples at start; the latest
-cache), never by a query per request.
+cache), never by a query per request. Those refills carry ``X-Statusdash-Refill: 1``: only
+``RESTORE_REFILL_MAX_REQUESTS`` of them are taken at once, the others are told to come back
+(503, ``Retry-After``), so a whole fleet refilling at once cannot starve live reports.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from statusdash import wire
 from statusdash.schema import utcnow
-from statusdash.server.admission import IngestLimit, RateLimited
+from statusdash.server.admission import IngestLimit, RateLimited, RefillGate
 from statusdash.server.auth import Principal
 from statusdash.server.body import read_body
 from statusdash.server.context import ServerContext
@@ -30,6 +32,7 @@ from statusdash.settings import Settings
 from statusdash.wire import MAX_REPORT_BYTES, MetricsReport, WireError
 
 router = APIRouter(prefix="/api/metrics", tags=["ingest"])
+REFILL_HEADER = "X-Statusdash-Refill"  # "1": kept reports sent again (agent/keep.py)
 
 
 def _max_age(settings: Settings) -> timedelta:
@@ -70,10 +73,38 @@ def high_water(server: ServerContext, host: str) -> str | None:
     return max(marks).isoformat() if marks else None
 
 
+def _refill_place(request: Request, server: ServerContext) -> RefillGate | None:
+    """For a refill (kept reports sent again after a restore), a place among the few taken at
+    once, or a 503 with a Retry-After; None for any other request."""
+    if request.headers.get(REFILL_HEADER) != "1":
+        return None
+    gate, settings = server.storage.refill_gate, server.settings
+    if not gate.enter(settings.restore_refill_max_requests):
+        raise ApiError(
+            503,
+            f"{settings.restore_refill_max_requests} refills are being stored"
+            " (RESTORE_REFILL_MAX_REQUESTS); send this one again later",
+            "refill_busy",
+            headers={"Retry-After": str(settings.restore_refill_retry_s)},
+        )
+    return gate
+
+
 async def _store(
-    server: ServerContext, agent: Principal, reports: Sequence[MetricsReport]
+    request: Request, server: ServerContext, agent: Principal, reports: Sequence[MetricsReport]
 ) -> JSONResponse:
     mark = high_water(server, agent.name)  # before these reports: what they could not add
+    gate = _refill_place(request, server)
+    try:
+        return await _commit(server, reports, mark)
+    finally:
+        if gate is not None:
+            gate.leave()
+
+
+async def _commit(
+    server: ServerContext, reports: Sequence[MetricsReport], mark: str | None
+) -> JSONResponse:
     limit = IngestLimit(
         server.settings.ingest_max_reports_per_interval, server.settings.ingest_min_interval_s
     )
@@ -100,7 +131,7 @@ async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONRespo
     except WireError as exc:
         raise _refused(exc) from None
     _own_hosts(agent, [r])
-    return await _store(server, agent, [r])
+    return await _store(request, server, agent, [r])
 
 
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
@@ -111,4 +142,4 @@ async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONRespon
     except WireError as exc:
         raise _refused(exc) from None
     _own_hosts(agent, reports)
-    return await _store(server, agent, reports)
+    return await _store(request, server, agent, reports)

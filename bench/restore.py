@@ -25,8 +25,10 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import sqlite3
+import ssl
 import statistics
 import tempfile
 import time
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 
 from bench import serve
 from bench.loadgen import Client
@@ -49,6 +52,7 @@ from statusdash.server.backup import backup_database, restore, server_running
 MAX_AGENTS = 5000
 BEFORE = 6  # reports per agent in the backup
 SEED_CONCURRENCY = 16
+HANDSHAKES = 64  # TLS handshakes in flight at once (the listen backlog is finite)
 REQUEST_TIMEOUT_S = 60.0
 
 
@@ -97,20 +101,45 @@ class Agent:
         self.top_ms = max([e.ts_ms for e in entries] + [self.top_ms or 0])
 
 
-def _ctx(client: Client, ca: str) -> Any:
-    from statusdash.tlsclient import client_context
+class Conn:
+    """One agent's kept-alive mTLS connection: a bare HTTP/1.1 client (httpx costs more CPU
+    than the server here, and the load generator shares the server's two cores)."""
 
-    return client_context(Path(ca), Path(client.cert or ""), Path(client.key or ""))
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
 
+    @classmethod
+    async def open(cls, client: Client, ca: str, port: int, gate: asyncio.Semaphore) -> Conn:
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.load_cert_chain(client.cert or "", client.key)
+        async with gate:  # bound the handshakes in flight
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost"),
+                REQUEST_TIMEOUT_S,
+            )
+        return cls(reader, writer)
 
-def _http(agent: Agent, ca: str, port: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"https://localhost:{port}",
-        verify=_ctx(agent.client, ca),
-        headers={"Content-Type": "application/json"},
-        timeout=REQUEST_TIMEOUT_S,
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-    )
+    async def post(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
+        lines = raw.decode("latin-1").split("\r\n")
+        fields = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name:
+                fields[name.strip().lower()] = value.strip()
+        data = await self.reader.readexactly(int(fields.get("content-length", "0")))
+        return int(lines[0].split()[1]), fields, json.loads(data) if data else None
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 async def _seed(agents: list[Agent], ca: str, port: int, entries: dict[int, list[Entry]]) -> None:
@@ -118,13 +147,18 @@ async def _seed(agents: list[Agent], ca: str, port: int, entries: dict[int, list
     sem = asyncio.Semaphore(SEED_CONCURRENCY)
 
     async def one(agent: Agent) -> None:
-        async with sem, _http(agent, ca, port) as http:
-            batch = entries[agent.index]
-            r = await http.post("/api/metrics/batch", content=agent.batch(batch))
-            if r.status_code != 200 or r.json().get("accepted") != len(batch):
-                raise RuntimeError(f"seeding {agent.client.host}: {r.status_code} {r.text[:200]}")
-            agent.acked(batch, r.json())
+        async with sem:
+            conn = await Conn.open(agent.client, ca, port, sem_handshake)
+            try:
+                batch = entries[agent.index]
+                status, _, ack = await conn.post("/api/metrics/batch", agent.batch(batch))
+            finally:
+                conn.close()
+            if status != 200 or ack.get("accepted") != len(batch):
+                raise RuntimeError(f"seeding {agent.client.host}: {status} {ack}")
+            agent.acked(batch, ack)
 
+    sem_handshake = asyncio.Semaphore(HANDSHAKES)
     await asyncio.gather(*(one(a) for a in agents))
 
 
@@ -133,6 +167,7 @@ class Refill:
     started: float
     agents: int
     batch: int
+    handshakes: asyncio.Semaphore
     filled: int = 0
     live_ms: list[float] = field(default_factory=list)
     resend_requests: int = 0
@@ -146,48 +181,52 @@ async def _agent_loop(
     interval = REPORT_INTERVAL_S
     next_live = st.started + rng.uniform(0, interval)
     await asyncio.sleep(max(0.0, next_live - time.monotonic()))
-    async with _http(agent, ca, port) as http:
+    conn = await Conn.open(agent.client, ca, port, st.handshakes)
+    try:
         while time.monotonic() < stop_at and st.filled < st.agents:  # live until all filled
             now = time.monotonic()
             if now >= next_live:  # a live report always goes first
                 e = agent.new(datetime.now(UTC))
                 t0 = time.perf_counter()
-                r = await http.post("/api/metrics/report", content=agent.body(e))
-                if r.status_code != 200:
-                    st.errors.append(f"live {r.status_code}: {r.text[:100]}")
+                status, _, ack = await conn.post("/api/metrics/report", agent.body(e))
+                if status != 200:
+                    st.errors.append(f"live {status}: {ack}")
                     return
                 st.live_ms.append((time.perf_counter() - t0) * 1000)
-                agent.acked([e], r.json())
+                agent.acked([e], ack)
                 next_live += interval
                 continue
             if agent.resend and now >= agent.resend_after:
                 batch = agent.resend[: st.batch]
                 path = "/api/metrics/batch" if len(batch) > 1 else "/api/metrics/report"
                 body = agent.batch(batch) if len(batch) > 1 else agent.body(batch[0])
-                r = await http.post(path, content=body, headers=REFILL)
+                status, fields, ack = await conn.post(path, body, REFILL)
                 st.resend_requests += 1
-                if r.status_code in (429, 503):
+                if status in (429, 503):
                     st.paused += 1
+                    pause = retry_pause(httpx.Response(status, headers=fields))
                     # as the agent's push thread: the pause, then its next delivery pass
-                    agent.resend_after = max(time.monotonic() + retry_pause(r), next_live)
+                    agent.resend_after = max(time.monotonic() + pause, next_live)
                     continue
-                if r.status_code != 200:
-                    st.errors.append(f"resend {r.status_code}: {r.text[:100]}")
+                if status != 200:
+                    st.errors.append(f"resend {status}: {ack}")
                     return
                 agent.resend = agent.resend[len(batch) :]
-                agent.acked(batch, r.json())
+                agent.acked(batch, ack)
                 if not agent.resend:
                     agent.filled_at = time.monotonic()
                     st.filled += 1
                 continue
             wake = next_live if not agent.resend else min(next_live, agent.resend_after)
             await asyncio.sleep(max(0.001, min(wake - now, 1.0)))
+    finally:
+        conn.close()
 
 
 async def _refill(
     agents: list[Agent], ca: str, port: int, limit_s: float, batch: int, seed: int
 ) -> Refill:
-    st = Refill(time.monotonic(), len(agents), batch)
+    st = Refill(time.monotonic(), len(agents), batch, asyncio.Semaphore(HANDSHAKES))
     rng = random.Random(seed)
     stop_at = st.started + limit_s
     await asyncio.gather(*(_agent_loop(a, ca, port, st, stop_at, rng) for a in agents))
@@ -204,6 +243,12 @@ def _check(db: Path, agents: list[Agent]) -> tuple[int, int, int]:
     finally:
         conn.close()
     return int(rows), int(distinct), sum(a.seq for a in agents)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -244,7 +289,7 @@ def run(
         try:
             port = int(handle.info["port"])
             kept = {a.index: [a.new(t) for t in at[:BEFORE]] for a in fleet}
-            asyncio.run(_seed(fleet, ca, port, kept))
+            uvloop.run(_seed(fleet, ca, port, kept))
             backup = work / "backup.db"
             backup_database(db, backup)
             for a in fleet:  # acknowledged after the backup: what the restore takes away
@@ -262,7 +307,10 @@ def run(
         restart_s = time.monotonic() - t_restart
         try:
             port = int(handle.info["port"])
-            st = asyncio.run(_refill(fleet, ca, port, time_limit, batch, seed))
+            cpu0, client0 = _cpu_s(handle.proc.pid), time.process_time()
+            st = uvloop.run(_refill(fleet, ca, port, time_limit, batch, seed))
+            server_cpu = _cpu_s(handle.proc.pid) - cpu0
+            client_cpu = time.process_time() - client0
         finally:
             handle.stop()
         rows, distinct, sent = _check(db, fleet)
@@ -273,6 +321,8 @@ def run(
         "gap_reports_per_agent": gap,
         "provision_s": round(provision_s, 1),
         "restart_s": round(restart_s, 1),
+        "server_cpu_s": round(server_cpu, 1),
+        "client_cpu_s": round(client_cpu, 1),
         "fill_s": round(max(filled) - st.started, 1) if filled else float("nan"),
         "filled_agents": len(filled),
         "live_reports": len(st.live_ms),

@@ -12,7 +12,7 @@ cache), never by a query per request. Those refills carry ``X-Statusdash-Refill:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,20 +91,9 @@ def _refill_place(request: Request, server: ServerContext) -> RefillGate | None:
 
 
 async def _store(
-    request: Request, server: ServerContext, agent: Principal, reports: Sequence[MetricsReport]
+    server: ServerContext, agent: Principal, reports: Sequence[MetricsReport]
 ) -> JSONResponse:
     mark = high_water(server, agent.name)  # before these reports: what they could not add
-    gate = _refill_place(request, server)
-    try:
-        return await _commit(server, reports, mark)
-    finally:
-        if gate is not None:
-            gate.leave()
-
-
-async def _commit(
-    server: ServerContext, reports: Sequence[MetricsReport], mark: str | None
-) -> JSONResponse:
     limit = IngestLimit(
         server.settings.ingest_max_reports_per_interval, server.settings.ingest_min_interval_s
     )
@@ -123,23 +112,39 @@ async def _commit(
     )
 
 
+async def _ingest(
+    request: Request,
+    agent: Principal,
+    server: ServerContext,
+    max_bytes: int,
+    decode: Callable[..., list[MetricsReport]],
+) -> JSONResponse:
+    """Read, decode, check and store; a refill first takes its place (or is told to wait)
+    before its body is even decoded."""
+    gate = _refill_place(request, server)
+    try:
+        body = await read_body(request, max_bytes)
+        try:
+            reports = decode(body, now=utcnow(), max_age=_max_age(server.settings))
+        except WireError as exc:
+            raise _refused(exc) from None
+        _own_hosts(agent, reports)
+        return await _store(server, agent, reports)
+    finally:
+        if gate is not None:
+            gate.leave()
+
+
+def _one(body: bytes, **kw: Any) -> list[MetricsReport]:
+    return [wire.decode_report(body, **kw)]
+
+
 @router.post("/report", summary="one report; idempotent on report_id")
 async def report(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
-    body = await read_body(request, MAX_REPORT_BYTES)
-    try:
-        r = wire.decode_report(body, now=utcnow(), max_age=_max_age(server.settings))
-    except WireError as exc:
-        raise _refused(exc) from None
-    _own_hosts(agent, [r])
-    return await _store(request, server, agent, [r])
+    return await _ingest(request, agent, server, MAX_REPORT_BYTES, _one)
 
 
 @router.post("/batch", summary="reports oldest first, for spool catch-up")
 async def batch(request: Request, agent: AgentDep, server: CtxDep) -> JSONResponse:
-    body = await read_body(request, server.settings.max_batch_bytes)
-    try:  # at most MAX_BATCH_REPORTS (500): one decode call of a few ms, no need to yield
-        reports = wire.decode_batch(body, now=utcnow(), max_age=_max_age(server.settings))
-    except WireError as exc:
-        raise _refused(exc) from None
-    _own_hosts(agent, reports)
-    return await _store(request, server, agent, reports)
+    # at most MAX_BATCH_REPORTS (500): one decode call of a few ms, no need to yield
+    return await _ingest(request, agent, server, server.settings.max_batch_bytes, wire.decode_batch)

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     """Notices delivered at once (each to every target)."""
 
     # --- restore (docs/history.md, "What a restore keeps") -----------------------------------
-    restore_refill_max_requests: int = Field(4, ge=1, le=1000)
+    restore_refill_max_requests: int = Field(16, ge=1, le=1000)
     """Refill batches (kept reports agents send again after a restore) taken at once; more
     are answered 503 with a Retry-After, so live reports stay quick while a fleet refills."""
     restore_refill_retry_s: int = Field(2, ge=1, le=300)

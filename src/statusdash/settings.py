@@ -181,6 +181,13 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(8, ge=1)
     """Notices delivered at once (each to every target)."""
 
+    # --- restore (docs/history.md, "What a restore keeps") -----------------------------------
+    restore_refill_max_requests: int = Field(16, ge=1, le=1000)
+    """Refill batches (kept reports agents send again after a restore) taken at once; more
+    are answered 503 with a Retry-After, so live reports stay quick while a fleet refills."""
+    restore_refill_retry_s: int = Field(2, ge=1, le=300)
+    """The Retry-After, in seconds, of a refill batch refused by that limit."""
+
     # --- history tiers, retention, backups (docs/history.md) ---------------------------------
     retention_days: int = Field(30, ge=1, le=3650)
     """How long 1-minute rollups are kept; reports older than this are refused."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -61,10 +62,10 @@ def test_a_day_of_backlog_passes_and_its_replay_is_all_duplicates(limited: Live)
     for batch in batches:
         r = agent.post("/api/metrics/batch", json={"reports": batch}, timeout=60)
         assert r.status_code == 200, r.text
-        assert r.json() == {"accepted": len(batch), "duplicates": 0}
+        assert r.json() == {"accepted": len(batch), "duplicates": 0, "high_water": ANY}
     for batch in batches:  # the spool sends it all again: every report a duplicate
         r = agent.post("/api/metrics/batch", json={"reports": batch}, timeout=60)
-        assert r.json() == {"accepted": 0, "duplicates": len(batch)}
+        assert r.json() == {"accepted": 0, "duplicates": len(batch), "high_water": ANY}
     assert stored(limited, "web-1") == len(day)
 
 
@@ -85,6 +86,7 @@ def test_a_flood_of_new_ids_for_one_moment_is_refused_counted_and_isolated(
     assert flood.post("/api/metrics/report", json=reports[0]).json() == {
         "accepted": 0,
         "duplicates": 1,
+        "high_water": ANY,
     }
     # A batch of new ids for the same moment is refused whole.
     more = [make_report("web-1", at=at) for _ in range(10)]

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -26,8 +27,16 @@ def test_report_is_stored_once_even_when_replayed(live_server: Live) -> None:
     report = make_report("web-1")
     first = agent.post("/api/metrics/report", json=report)
     again = agent.post("/api/metrics/report", json=report)
-    assert first.status_code == 200 and first.json() == {"accepted": 1, "duplicates": 0}
-    assert again.status_code == 200 and again.json() == {"accepted": 0, "duplicates": 1}
+    assert first.status_code == 200 and first.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "high_water": ANY,
+    }
+    assert again.status_code == 200 and again.json() == {
+        "accepted": 0,
+        "duplicates": 1,
+        "high_water": ANY,
+    }
     assert rows(live_server) == 1
 
 
@@ -37,7 +46,7 @@ def test_batch_counts_accepted_and_duplicates(live_server: Live) -> None:
     agent.post("/api/metrics/report", json=old)
     fresh = [make_report("web-1") for _ in range(5)]
     r = agent.post("/api/metrics/batch", json={"reports": [old, *fresh, fresh[0]]})
-    assert r.json() == {"accepted": 5, "duplicates": 2}
+    assert r.json() == {"accepted": 5, "duplicates": 2, "high_water": ANY}
     assert rows(live_server) == 6
 
 
@@ -53,7 +62,7 @@ def test_concurrent_reports_are_all_committed(live_server: Live) -> None:
 
     with ThreadPoolExecutor(16) as pool:
         acks = list(pool.map(send, reports))
-    assert all(a == {"accepted": 1, "duplicates": 0} for a in acks)
+    assert all(a == {"accepted": 1, "duplicates": 0, "high_water": ANY} for a in acks)
     assert rows(live_server) == len(reports)
     listed = {h["host"] for h in live_server.reader().get("/api/hosts").json()}
     assert listed == set(hosts)
@@ -147,7 +156,7 @@ def test_unknown_fields_are_ignored(live_server: Live) -> None:
     report = make_report("web-1", gpu={"percent": 3})
     report["cpu"]["future_field"] = 1
     r = live_server.agent("web-1").post("/api/metrics/report", json=report)
-    assert r.json() == {"accepted": 1, "duplicates": 0}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "high_water": ANY}
 
 
 def test_bad_api_key_is_refused(live_server: Live) -> None:
@@ -179,7 +188,7 @@ def test_data_survives_a_restart(live_server: Live) -> None:
     assert hosts[0]["cpu_percent"] == 2  # the newest report, rebuilt from the database
     # the replay after the restart is still recognised as a duplicate
     again = live_server.agent("web-1").post("/api/metrics/report", json=reports[0])
-    assert again.json() == {"accepted": 0, "duplicates": 1}
+    assert again.json() == {"accepted": 0, "duplicates": 1, "high_water": ANY}
     assert rows(live_server) == 3
 
 
@@ -191,16 +200,19 @@ def test_reports_in_the_same_second_are_all_stored_and_replays_are_not(live_serv
     ids = [uuid.UUID(int=i) for i in (1, 2)] + [uuid.UUID(int=i << 64) for i in (1, 2)]
     same = [make_report("web-1", at=at, report_id=str(i)) for i in ids]
     same += [make_report("web-1", at=at + timedelta(microseconds=d)) for d in (0, 1, 700_000)]
-    new, dup = {"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1}
+    new, dup = (
+        {"accepted": 1, "duplicates": 0, "high_water": ANY},
+        {"accepted": 0, "duplicates": 1, "high_water": ANY},
+    )
     for rep in same[:2]:  # one at a time: found in the database, not in the group
         assert agent.post("/api/metrics/report", json=rep).json() == new
     r = agent.post("/api/metrics/batch", json={"reports": same[2:]})
-    assert r.json() == {"accepted": len(same) - 2, "duplicates": 0}
+    assert r.json() == {"accepted": len(same) - 2, "duplicates": 0, "high_water": ANY}
     assert rows(live_server) == len(same)
     for rep in same[:3]:
         assert agent.post("/api/metrics/report", json=rep).json() == dup
     r = agent.post("/api/metrics/batch", json={"reports": [*same, make_report("web-1", at=at)]})
-    assert r.json() == {"accepted": 1, "duplicates": len(same)}
+    assert r.json() == {"accepted": 1, "duplicates": len(same), "high_water": ANY}
     assert rows(live_server) == len(same) + 1
 
 
@@ -213,12 +225,13 @@ def test_late_reports_replayed_after_a_restart_are_duplicates(live_server: Live)
     assert agent.post("/api/metrics/batch", json={"reports": spool[:80]}).json() == {
         "accepted": 80,
         "duplicates": 0,
+        "high_water": ANY,
     }
     live_server.server.stop()
     live_server.server.start()
     agent = live_server.agent("web-1")
     r = agent.post("/api/metrics/batch", json={"reports": spool})
-    assert r.json() == {"accepted": 40, "duplicates": 80}
+    assert r.json() == {"accepted": 40, "duplicates": 80, "high_water": ANY}
     assert rows(live_server) == 120
     hist = live_server.reader().get(
         "/api/hosts/web-1/history", params={"since": "2d", "points": 48, "metric": "cpu.percent"}

@@ -53,6 +53,10 @@ class AgentConfig:
     # imports PyYAML
     services: dict[str, Any] | None = None
     services_file: str | None = None
+    # acknowledged reports kept to refill a server restored from an older backup (agent/keep.py,
+    # docs/agent.md "Keeping acknowledged reports"); either at 0 keeps none
+    keep_acked_s: float = 24 * 3600.0
+    keep_acked_max_bytes: int = 32 * 1024 * 1024
 
     @property
     def https(self) -> bool:

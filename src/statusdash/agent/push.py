@@ -15,6 +15,7 @@ from statusdash import __version__
 from statusdash.agent import deadline
 from statusdash.agent.config import AgentConfig
 from statusdash.agent.diagnose import explain, handshake_advice
+from statusdash.agent.keep import ABSENT, Keep, Mark, parse_mark
 from statusdash.agent.spool import Entry, Spool
 from statusdash.tlsclient import httpx_verify
 from statusdash.wire import MAX_BATCH_REPORTS, MAX_EVENTS
@@ -29,6 +30,11 @@ log = logging.getLogger("statusdash.agent.push")
 MAX_REJECT_STREAK = 3
 REMIND_S = 300.0
 MAX_EVENTS_BYTES = 192 * 1024  # under the server's wire.MAX_EVENTS_BYTES
+# Kept reports sent again after a restore wait this long after a 429 or 503 without a
+# Retry-After, and at most RESEND_PAUSE_MAX_S whatever it says; live reports go on meanwhile.
+RESEND_PAUSE_S = 5.0
+RESEND_PAUSE_MAX_S = 300.0
+REFILL = {"X-Statusdash-Refill": "1"}  # marks a re-send: the server paces those (Retry-After)
 
 
 class AnswerTooLarge(Exception):
@@ -81,6 +87,7 @@ class Sender:
         self._advised_for: str | None = None
         self._advice = ""
         self._warned_at = 0.0
+        self.resend_after = 0.0  # monotonic: no kept report is sent again before it
 
     def close(self) -> None:
         self._client.close()
@@ -94,23 +101,32 @@ class Sender:
         stop: Callable[[], bool] | None = None,
     ) -> Delivery:
         """Send what waits, oldest first, until the spool is empty, an error, ``deadline``
-        (checked between requests, after the first) or ``stop()``."""
+        (checked between requests, after the first) or ``stop()``; then, while no live report
+        waits, the kept reports a restored server lost (agent/keep.py), paced by its
+        ``Retry-After``."""
         result = Delivery()
         isolate = 0  # after a batch was refused as invalid: send its reports one at a time
-        while spool.pending:
+        while True:
             if result.delivered and (
                 (deadline is not None and clock() >= deadline) or (stop is not None and stop())
             ):
                 break
             limit = 1 if isolate else self._batch_max
-            entries = spool.oldest(limit, self.cfg.batch_max_bytes)
+            again = not spool.pending  # live (spooled) reports always go first
+            if again and not (spool.keep.resend_waiting and time.monotonic() >= self.resend_after):
+                break
+            queue: Spool | Keep = spool.keep if again else spool
+            entries = queue.oldest(limit, self.cfg.batch_max_bytes)
             try:
-                resp = self._post(spool, entries)
+                resp = self._post(queue.read, entries, refill=again)
             except (httpx.TransportError, AnswerTooLarge) as exc:
                 result.error = self._transport_failure(exc)
                 result.unreachable = isinstance(exc, httpx.ConnectError)
                 return result
             except OSError as exc:  # a spool file removed (or made unreadable) under us
+                if again:
+                    spool.keep.drop(entries, f"cannot read them ({exc})")
+                    continue
                 if spool.drop_missing(entries):
                     continue
                 result.error = self._report(f"cannot read a waiting report: {exc}")
@@ -118,11 +134,15 @@ class Sender:
             isolate = max(0, isolate - 1)
             status = resp.status_code
             if status < 300:
-                counted = ack_count(resp)
+                counted, mark = ack_count(resp), _mark(resp)
                 if counted != len(entries):
                     result.error = self._report(self._not_acked(resp, counted, len(entries)))
                     return result
-                spool.ack(entries)
+                if again:
+                    spool.keep.observe(mark)
+                    spool.keep.resent(entries)
+                else:
+                    spool.ack(entries, mark)
                 self._reject_streak = 0
                 result.delivered += len(entries)
                 continue
@@ -132,6 +152,12 @@ class Sender:
                     self._batch_max = max(1, len(entries) // 2)
                 else:
                     isolate = len(entries)
+                continue
+            if again and status in (413, 422):
+                spool.keep.drop(entries, f"refused by the server (HTTP {status}: {detail})")
+                continue
+            if again and status in (429, 503):  # the server asks us to slow down: only these
+                self.resend_after = time.monotonic() + retry_pause(resp)
                 continue
             if status in (413, 422) and self._reject_streak < MAX_REJECT_STREAK:
                 self._reject_streak += 1
@@ -145,29 +171,35 @@ class Sender:
             self._last_error = self._advised_for = None
         return result
 
-    def _post(self, spool: Spool, entries: list[Entry]) -> httpx.Response:
+    def _post(
+        self, read: Callable[[Entry], bytes], entries: list[Entry], refill: bool = False
+    ) -> httpx.Response:
         if len(entries) == 1:
-            path, body = "/api/metrics/report", spool.read(entries[0])
+            path, body = "/api/metrics/report", read(entries[0])
         else:
-            parts = [spool.read(e) for e in entries]
+            parts = [read(e) for e in entries]
             path, body = "/api/metrics/batch", b'{"reports":[' + b",".join(parts) + b"]}"
-        return self._send(path, body)
+        return self._send(path, body, REFILL if refill else None)
 
-    def _send(self, path: str, body: bytes) -> httpx.Response:
+    def _send(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         """One POST, its answer read whole but capped, both tries within one deadline."""
         end = time.monotonic() + self.cfg.push_timeout_s
         self._deadline.deadline = end if self.cap is None else min(end, self.cap)
         try:
-            return self._post_capped(path, body)
+            return self._post_capped(path, body, headers)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             # the kept-alive connection may have been closed by the server while idle: one
             # more try on a fresh one (report ids make a replay harmless; so does an event,
             # which says what a service's status is)
-            return self._post_capped(path, body)
+            return self._post_capped(path, body, headers)
 
-    def _post_capped(self, path: str, body: bytes) -> httpx.Response:
+    def _post_capped(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         cap = self.cfg.response_max_bytes
-        with self._client.stream("POST", path, content=body) as resp:
+        with self._client.stream("POST", path, content=body, headers=headers) as resp:
             length = resp.headers.get("content-length", "")
             if length.isdigit() and int(length) > cap:  # h11 refused any other value already
                 raise AnswerTooLarge(f"{length} bytes")
@@ -176,8 +208,8 @@ class Sender:
                 data += chunk
                 if len(data) > cap:
                     raise AnswerTooLarge(f"more than {cap} bytes")
-        after = resp.headers.get("retry-after")
-        headers = {"Retry-After": after} if after else None
+        after = resp.headers.get("Retry-After")  # paces backoff and refills; nothing else kept
+        headers = {"Retry-After": after} if after is not None else {}
         return httpx.Response(resp.status_code, headers=headers, content=bytes(data))
 
     def _not_acked(self, resp: httpx.Response, counted: int | None, sent: int) -> str:
@@ -317,6 +349,20 @@ def retry_after(resp: httpx.Response) -> float | None:
     except ValueError:
         return None
     return value if 0 <= value < float("inf") else None
+
+
+def _mark(resp: httpx.Response) -> Mark:
+    """The acknowledgement's high-water mark (``ABSENT`` from a server that sends none)."""
+    try:
+        return parse_mark(resp.json())
+    except ValueError:
+        return ABSENT
+
+
+def retry_pause(resp: httpx.Response) -> float:
+    """Seconds the server asked us to wait (``Retry-After`` in seconds), within bounds."""
+    seconds = retry_after(resp)
+    return min(max(RESEND_PAUSE_S if seconds is None else seconds, 1.0), RESEND_PAUSE_MAX_S)
 
 
 def _detail(resp: httpx.Response) -> str:

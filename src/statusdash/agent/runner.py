@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -102,7 +103,11 @@ class Agent:
         self._clock = clock
         self._rng = rng or random.Random()
         self.spool = Spool(
-            cfg.spool_dir, max_bytes=cfg.spool_max_bytes, max_age_s=cfg.spool_max_age_s
+            cfg.spool_dir,
+            max_bytes=cfg.spool_max_bytes,
+            max_age_s=cfg.spool_max_age_s,
+            keep_max_bytes=cfg.keep_acked_max_bytes,
+            keep_max_age_s=cfg.keep_acked_s,
         )
         self.cycles = 0
         self.monitor: ServiceMonitor | None = None
@@ -140,7 +145,9 @@ class Agent:
             log.exception("collection failed")
             return None
         cost = (time.thread_time() - t0) * 1000
-        entry = self.spool.append(payload, time.time(), sync=False)
+        # named by its collected_at: what the server's high-water mark is compared with
+        collected = datetime.fromisoformat(str(report["collected_at"])).timestamp()
+        entry = self.spool.append(payload, collected, sync=False)
         self.cycles += 1
         log.debug("cycle %d: collected in %.1f ms CPU, %d bytes", self.cycles, cost, len(payload))
         return entry

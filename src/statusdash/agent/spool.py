@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from statusdash.agent.keep import ABSENT, Keep, Mark
+
 log = logging.getLogger("statusdash.agent.spool")
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,9 +76,15 @@ class Spool:
         *,
         max_bytes: int = 100 * 1024 * 1024,
         max_age_s: float = 7 * 86400,
+        keep_max_bytes: int = 0,
+        keep_max_age_s: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = Path(directory)
+        # acknowledged reports kept for a restored server (agent/keep.py); 0: none kept
+        self.keep = Keep(
+            self.directory, max_bytes=keep_max_bytes, max_age_s=keep_max_age_s, clock=clock
+        )
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self._clock = clock
@@ -100,6 +108,7 @@ class Spool:
             self._lock()
             self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             self._scan()
+            self.keep.open()
         except OSError as exc:
             self.close()
             raise SpoolError(f"cannot use the spool directory {self.directory}: {exc}") from exc
@@ -263,8 +272,10 @@ class Spool:
         return (self.directory / entry.name).read_bytes()
 
     @_locked
-    def ack(self, entries: Iterable[Entry]) -> None:
-        """Forget acknowledged reports; a crash before the unlink only means a duplicate."""
+    def ack(self, entries: Iterable[Entry], mark: Mark = ABSENT) -> int:
+        """Take acknowledged reports off the queue (into the keep window, if it is on); a crash
+        before the move only means a duplicate. ``mark``: the answer's high-water mark; returns
+        how many kept reports it queued to be sent again (agent/keep.py)."""
         done = {e.seq for e in entries}
         self._unsynced -= done
         gone: list[Entry] = []
@@ -274,9 +285,9 @@ class Spool:
         for e in [e for e in self._entries if e.seq in done] if len(gone) < len(done) else []:
             self._remove(e)
             gone.append(e)
-        for e in gone:
-            if e.data is None:
-                (self.directory / e.name).unlink(missing_ok=True)
+        queued = self.keep.observe(mark)  # against what was kept before these
+        self.keep.add(self.directory, sorted(gone, key=lambda e: e.seq))
+        return queued
 
     @_locked
     def drop_missing(self, entries: Iterable[Entry]) -> int:

@@ -163,6 +163,24 @@ def run(
         float,
         typer.Option("--spool-max-age-h", min=0.01, envvar="STATUSDASH_AGENT_SPOOL_MAX_AGE_H"),
     ] = 168.0,
+    keep_acked: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-acked",
+            envvar=["STATUSDASH_AGENT_KEEP_ACKED", "AGENT_KEEP_ACKED"],
+            help="how long acknowledged reports are kept to refill a restored server"
+            " (24h; 0 keeps none; docs/agent.md)",
+        ),
+    ] = None,
+    keep_acked_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-acked-mb",
+            min=0,
+            envvar="STATUSDASH_AGENT_KEEP_ACKED_MB",
+            help="byte cap of the acknowledged reports kept, MiB (32; 0 keeps none)",
+        ),
+    ] = None,
     mount: Annotated[
         list[str] | None,
         typer.Option(
@@ -218,6 +236,16 @@ def run(
     if not url.startswith(("http://", "https://")):
         fail(f"--server {url!r} must start with https:// or http://", 2)
     ca_, cert_, key_, key_value = _credentials(url, host, s, certs_dir, ca, cert, key, api_key)
+    keep: dict[str, Any] = {}  # unset: AgentConfig's defaults, the one home of the numbers
+    if keep_acked is not None:
+        from statusdash import durations
+
+        try:
+            keep["keep_acked_s"] = durations.parse(keep_acked, bare_unit="h")
+        except ValueError as exc:
+            fail(f"--keep-acked: {exc}", 2)
+    if keep_acked_mb is not None:
+        keep["keep_acked_max_bytes"] = keep_acked_mb * 1024 * 1024
     cfg = AgentConfig(
         server_url=url,
         host_id=host,
@@ -236,6 +264,7 @@ def run(
         log_level=log_level.upper(),
         services=checks,
         services_file=checks_file,
+        **keep,
     )
     if once:
         _once(cfg)

@@ -151,3 +151,25 @@ def remember(recent: dict[str, tuple[Window, int]], counts: dict[Window, int]) -
         newest = max(windows, key=lambda w: w[2])
         if known is None or newest[2] >= known[0][2]:
             recent[host] = (newest, counts[newest])
+
+
+@dataclass
+class RefillGate:
+    """Refill batches in flight (``X-Statusdash-Refill: 1``: kept reports an agent sends again
+    after a restore). Past ``RESTORE_REFILL_MAX_REQUESTS`` the route answers 503 with a
+    Retry-After and the agent waits; live reports and spool catch-up never pass through it.
+    Touched only from the event loop."""
+
+    in_flight: int = 0
+    refused: int = 0
+
+    def enter(self, limit: int) -> bool:
+        """Take a place (True) or count a refusal (False)."""
+        if self.in_flight >= limit:
+            self.refused += 1
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1

@@ -95,6 +95,11 @@ class LatestCache:
     def get(self, name: str) -> HostState | None:
         return self._hosts.get(name)
 
+    def newest_collected(self, name: str) -> datetime | None:
+        """The ``collected_at`` of the host's newest report held (None for an unknown host)."""
+        state = self._hosts.get(name)
+        return None if state is None else state.latest.collected_at
+
     def all(self) -> list[HostState]:
         return [self._hosts[k] for k in sorted(self._hosts)]
 

@@ -29,6 +29,7 @@ from statusdash.server.admission import (
     IngestLimit,
     Key,
     RateLimited,
+    RefillGate,
     Stored,
     Window,
     over_limit,
@@ -115,6 +116,7 @@ class Storage:
         self._closed = False
         self.commits = 0
         self.refused: dict[str, int] = {}  # host -> reports refused by the ingest limit
+        self.refill_gate = RefillGate()  # refills after a restore (routes/ingest.py)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -153,6 +155,12 @@ class Storage:
             await asyncio.to_thread(self._thread.join)
         if self._conn is not None:
             self._conn.close()
+
+    def newest(self, name: str) -> float | None:
+        """The newest ``collected_at`` stored for a host (epoch s; None if none): from memory,
+        rebuilt from the samples at start, so it is right after a restore too."""
+        host_id = self._host_ids.get(name)
+        return None if host_id is None else self._max_ts.get(host_id)
 
     def host_id(self, name: str) -> int:
         """The database id of a host that has reported (KeyError otherwise)."""

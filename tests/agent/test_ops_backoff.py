@@ -7,6 +7,8 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 from statusdash.agent.push import Delivery, Sender
 from statusdash.agent.pusher import Pusher
 from statusdash.agent.spool import Spool
@@ -72,3 +74,29 @@ def test_an_answered_failure_backs_off_longer_and_retry_after_is_honoured(
         [(_, delay)] = failed_passes(pusher, 1)
         assert delay == 60.0  # no server parks an agent past --backoff-max
         assert pusher.deliver(time.monotonic() + 5, stop=False).ok and spool.pending == 0
+
+
+def test_the_connect_cap_is_a_flag_of_agent_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--backoff-connect-max`` reaches the daemon's config; unset, AgentConfig's default."""
+    from typer.testing import CliRunner
+
+    from statusdash.agent.config import AgentConfig
+    from statusdash.cli import agent as agent_cli
+    from statusdash.cli.main import app
+
+    seen: list[AgentConfig] = []
+    monkeypatch.setattr(agent_cli, "_daemon", seen.append)  # the boundary to the daemon process
+
+    def config(*extra: str) -> AgentConfig:
+        result = CliRunner().invoke(
+            app,
+            ["agent", "run", "--server", "http://127.0.0.1:9", "--host-id", "web-1",
+             "--api-key", "k" * 32, "--spool-dir", str(tmp_path / "spool"), *extra],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return seen.pop()
+
+    assert config().backoff_connect_max_s == AgentConfig.backoff_connect_max_s
+    assert config("--backoff-connect-max", "4").backoff_connect_max_s == 4.0

@@ -192,6 +192,15 @@ def run(
     backoff_max: Annotated[
         float, typer.Option("--backoff-max", min=1, help="longest wait between retries, seconds")
     ] = 60.0,
+    backoff_connect_max: Annotated[
+        float | None,
+        typer.Option(
+            "--backoff-connect-max",
+            min=1,
+            help="longest wait between retries while the server cannot be reached (a restart),"
+            " seconds; at most --backoff-max (default in docs/agent.md)",
+        ),
+    ] = None,
     push_timeout: Annotated[
         float,
         typer.Option(
@@ -246,6 +255,8 @@ def run(
             fail(f"--keep-acked: {exc}", 2)
     if keep_acked_mb is not None:
         keep["keep_acked_max_bytes"] = keep_acked_mb * 1024 * 1024
+    if backoff_connect_max is not None:
+        keep["backoff_connect_max_s"] = backoff_connect_max
     cfg = AgentConfig(
         server_url=url,
         host_id=host,

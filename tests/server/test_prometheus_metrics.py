@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -143,8 +144,13 @@ def test_fleet_metrics_carry_the_latest_values(fleet_server: Live) -> None:
     assert value(families, "statusdash_load_1m", host="web-1") == 0.42
     assert value(families, "statusdash_host_up", host="web-1") == 1
     assert value(families, "statusdash_host_status", host="web-1", status="up") == 1
-    assert value(families, "statusdash_host_status", host="web-1", status="down") == 0
-    helps = {f.name: f.documentation for f in text_string_to_metric_families(reader_text(fleet_server))}
+    assert not _has(families, "statusdash_host_status", {"host": "web-1", "status": "down"})
+    assert value(families, "statusdash_host_last_report_timestamp_seconds", host="web-1") == (
+        datetime.fromisoformat(report["collected_at"]).timestamp()
+    )
+    helps = {
+        f.name: f.documentation for f in text_string_to_metric_families(reader_text(fleet_server))
+    }
     for name, m in prom.fleet_series():
         assert m.description in helps[name]  # help and unit come from the catalogue
 
@@ -160,7 +166,9 @@ def test_names_derive_from_the_catalogue(monkeypatch: pytest.MonkeyPatch) -> Non
     assert prom.prom_name(by_name["disk_io.write_bytes_s"]) == (
         "statusdash_disk_io_write_bytes_per_second"
     )
-    labelled = catalog.Metric("cpu.core.percent", "%", "one core", lambda r: None, "c", 1, ("core",))
+    labelled = catalog.Metric(
+        "cpu.core.percent", "%", "one core", lambda r: None, "c", 1, ("core",)
+    )
     monkeypatch.setattr(catalog, "METRICS", (*catalog.METRICS, labelled))
     assert "statusdash_cpu_core_percent" not in [n for n, _ in prom.fleet_series()]
 
@@ -171,9 +179,12 @@ def test_each_app_has_its_own_registry(tmp_path: Path) -> None:
     assert a.metrics.registry is not b.metrics.registry
     assert prometheus_client.REGISTRY not in (a.metrics.registry, b.metrics.registry)
     a.metrics.ingest_refused.labels("x").inc()
-    assert b.metrics.registry.get_sample_value(
-        "statusdash_ingest_refused_requests_total", {"reason": "x"}
-    ) is None
+    assert (
+        b.metrics.registry.get_sample_value(
+            "statusdash_ingest_refused_requests_total", {"reason": "x"}
+        )
+        is None
+    )
 
 
 def test_a_viewer_certificate_reads_it_over_mtls(tmp_path: Path, vault_template: Path) -> None:

@@ -20,6 +20,7 @@ from statusdash.server.app import create_app
 from statusdash.server.context import context_of
 from tests.conftest import Live, RunningServer, TlsLive, make_report, make_settings
 
+ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
@@ -188,14 +189,18 @@ def test_each_app_has_its_own_registry(tmp_path: Path) -> None:
 
 
 def test_a_viewer_certificate_reads_it_over_mtls(tmp_path: Path, vault_template: Path) -> None:
+    """Over mTLS with the fleet on, every family is there, and each is in docs/metrics.md."""
     vault = tmp_path / "vault"
     shutil.copytree(vault_template, vault)
-    settings = make_settings(tmp_path / "data", mtls_enabled=True, vault_path=vault)
+    settings = make_settings(
+        tmp_path / "data", mtls_enabled=True, vault_path=vault, metrics_fleet=True
+    )
     live = TlsLive(RunningServer(settings).start(), vault=vault)
     try:
         with live.client("viewer") as viewer, live.client("web-1") as agent:
             assert agent.post("/api/metrics/report", json=make_report("web-1")).is_success
             families = scrape(viewer)
+            text = viewer.get("/metrics").text
             assert agent.get("/metrics").status_code == 403
         with live.client(None) as anonymous:
             assert anonymous.get("/metrics").status_code == 401
@@ -204,3 +209,10 @@ def test_a_viewer_certificate_reads_it_over_mtls(tmp_path: Path, vault_template:
     assert value(families, "statusdash_tls_accepted_total") >= 2
     assert value(families, "statusdash_tls_accept_paused_seconds_total") >= 0
     assert value(families, "statusdash_ingest_reports_total", outcome="accepted") == 1
+    doc = (ROOT / "docs" / "metrics.md").read_text()
+    for family in text_string_to_metric_families(text):
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        if name.endswith("_created"):  # prometheus_client's creation time of a live instrument
+            base = name.removesuffix("_created")
+            name = base if f"`{base}`" in doc else f"{base}_total"
+        assert f"`{name}`" in doc, f"{name} is not in docs/metrics.md"

@@ -200,7 +200,12 @@ class Scrape(Collector):
         yield _gauge("stream_subscribers", "Open WebSocket stream subscriptions.", self.subscribers)
         yield _counter("stream_events_published", "Events published to the stream.", hub.published)
         yield _counter(
-            "stream_events_dropped", "Events a slow subscriber missed (it resyncs).", hub.dropped
+            "stream_resyncs", "Times a subscriber fell behind and was sent a resync.", hub.resyncs
+        )
+        yield _counter(
+            "stream_subscribers_dropped",
+            "Subscribers closed because they fell too far behind.",
+            hub.dropped,
         )
         yield _counter("notifications_sent", "Notices delivered to a target.", notifier.delivered)
         yield _counter(

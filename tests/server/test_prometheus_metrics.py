@@ -216,3 +216,21 @@ def test_a_viewer_certificate_reads_it_over_mtls(tmp_path: Path, vault_template:
             base = name.removesuffix("_created")
             name = base if f"`{base}`" in doc else f"{base}_total"
         assert f"`{name}`" in doc, f"{name} is not in docs/metrics.md"
+
+
+def test_the_per_host_limit_is_counted_by_report_and_by_request(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", ingest_max_reports_per_interval=1)
+    live = Live(RunningServer(settings).start())
+    try:
+        with live.agent("web-1") as agent:
+            assert agent.post("/api/metrics/report", json=make_report("web-1")).is_success
+            batch = {"reports": [make_report("web-1") for _ in range(3)]}
+            assert agent.post("/api/metrics/batch", json=batch).status_code == 429
+        with live.reader() as reader:
+            families = scrape(reader)
+    finally:
+        live.server.stop()
+    assert value(families, "statusdash_ingest_reports_total", outcome="accepted") == 1
+    assert value(families, "statusdash_ingest_reports_total", outcome="rate_limited") == 3
+    refused = "statusdash_ingest_refused_requests_total"
+    assert value(families, refused, reason="ingest_limit") == 1

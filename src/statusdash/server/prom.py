@@ -146,8 +146,8 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
 class Scrape(Collector):
     """One scrape: the live registry plus everything read now from the services and the cache.
 
-    Built on the event loop from copies of what only the loop may walk (hosts, open alerts);
-    collected in a worker thread, where the rest is plain counters.
+    Built on the event loop from copies of what only the loop may walk (hosts, open alerts,
+    dicts); collected in a worker thread, where the rest is plain integer counters.
     """
 
     def __init__(
@@ -166,6 +166,8 @@ class Scrape(Collector):
             (a.state.value, a.severity) for a in ctx.alerting.service.engine.open.values()
         ]
         self.subscribers = len(ctx.alerting.hub.subscribers)
+        self.rate_limited = sum(ctx.storage.refused.values())  # a dict the loop adds hosts to
+        self.jobs = sorted((n, j.runs, j.failures) for n, j in ctx.jobs.scheduler.jobs.items())
 
     def collect(self) -> Iterator[Metric]:
         yield from self.ctx.metrics.registry.collect()
@@ -186,7 +188,7 @@ class Scrape(Collector):
         )
         reports.add_metric(["accepted"], storage.accepted)
         reports.add_metric(["duplicate"], storage.duplicates)
-        reports.add_metric(["rate_limited"], sum(storage.refused.values()))
+        reports.add_metric(["rate_limited"], self.rate_limited)
         yield reports
         yield _counter("storage_commits", "Storage commits (groups of reports).", storage.commits)
         yield _gauge(
@@ -221,9 +223,9 @@ class Scrape(Collector):
         fails = CounterMetricFamily(
             f"{PREFIX}job_failures", "Runs of a server job that failed.", labels=["job"]
         )
-        for name, job in sorted(self.ctx.jobs.scheduler.jobs.items()):
-            runs.add_metric([name], job.runs)
-            fails.add_metric([name], job.failures)
+        for name, n_runs, n_failures in self.jobs:
+            runs.add_metric([name], n_runs)
+            fails.add_metric([name], n_failures)
         yield runs
         yield fails
         open_alerts = GaugeMetricFamily(

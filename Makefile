@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install setup certs check test bench demo clean
+.PHONY: install setup certs check test bench demo clean prometheus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,3 +41,19 @@ demo: certs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+
+## prometheus: Debian's Prometheus for tests/server/test_prometheus_scrape.py (root, no prompt).
+## The package's own service is kept from starting (policy-rc.d) and stopped if it runs: the test
+## starts its own Prometheus on a free loopback port with its own config and data directory.
+prometheus:
+	@if command -v prometheus >/dev/null 2>&1; then \
+	  echo "prometheus: $$(command -v prometheus)"; \
+	else \
+	  set -e; policy=/usr/sbin/policy-rc.d; made=; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; made=1; fi; \
+	  trap '[ -z "$$made" ] || rm -f /usr/sbin/policy-rc.d' EXIT; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	fi
+	@systemctl disable --now prometheus >/dev/null 2>&1 || true
+	@service prometheus stop >/dev/null 2>&1 || true

@@ -34,6 +34,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("notify", "bench.notify_flood", {}, {"rounds": 1}),
     ("shutdown", "bench.shutdown", {}, {"rounds": 1}),
     ("restore", "bench.restore", {}, {"agents": 100, "gap_min": 5.0}),
+    ("metrics", "bench.metrics_scrape", {}, {"hosts": 1000, "rounds": 3}),
 ]
 MODULE_TIME_LIMIT_S = 900
 OMIT = {"detail"}  # nested detail a module already printed while it ran

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     db_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$")
     """SQLite's synchronous mode for the WAL (NORMAL may lose the last commits on power loss)."""
 
+    # --- prometheus (docs/metrics.md) --------------------------------------------------------
+    metrics_fleet: bool = False
+    """GET /metrics also carries each host's latest host-level values and its status."""
+
     # --- ingest limits (one agent cannot hurt another: docs/security.md) ----------------------
     max_batch_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
     """Largest POST /api/metrics/batch body, in bytes (413 past it); the agent sends <= 2 MiB."""

@@ -22,6 +22,7 @@ from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, services
 from statusdash.server.routes import auth as auth_routes
+from statusdash.server.routes import metrics as metrics_routes
 from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import stream as stream_routes
 from statusdash.server.storage import Storage
@@ -140,6 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(CloseRefused)
     for router in ROUTERS:
         app.include_router(router)
+    metrics_routes.install(app)  # GET /metrics, and the counters only a middleware sees
 
     @app.get("/api/openapi.json", dependencies=[Depends(require_reader)], include_in_schema=False)
     async def openapi() -> dict[str, Any]:

@@ -196,6 +196,13 @@ def mark_authenticated(scope: Mapping[str, Any]) -> None:
         slot.authenticated()
 
 
+def guard_of(scope: Mapping[str, Any]) -> ConnGuard | None:
+    """The guard of the connection that carried this request (None outside our protocol)."""
+    extensions = scope.get("extensions")
+    slot = extensions.get(_SLOT_KEY) if extensions else None
+    return slot.guard if slot is not None else None
+
+
 class CloseRefused:
     """ASGI middleware: an answer of 401 or 403 closes its connection (``Connection: close``)."""
 
@@ -253,7 +260,7 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]:
                 )
                 return server
             listening = sock if sock is not None else listening_socket(host, port or 0, backlog)
-            return PacedServer(
+            paced = PacedServer(
                 self,
                 protocol_factory,
                 listening,
@@ -262,5 +269,7 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]:
                 max_lag_s=settings.conn_accept_lag_s,
                 max_handshakes=settings.conn_max_handshakes,
             )
+            self.__dict__.setdefault("paced_servers", []).append(paced)  # read by GET /metrics
+            return paced
 
     return _Loop

@@ -8,10 +8,12 @@ attaches a new context with ``dataclasses.replace``, so nothing holds a half-cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+
+from statusdash.server.prom import ServerMetrics
 
 if TYPE_CHECKING:
     from statusdash.server.alerts.service import AlertService
@@ -48,6 +50,7 @@ class ServerContext:
     alerting: Alerting
     jobs: ServerJobs
     tls: ServerTLS | None = None  # set by ``mtls_setup`` when the server serves HTTPS
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)  # GET /metrics, this app's
 
 
 def attach(app: FastAPI, ctx: ServerContext) -> None:

@@ -117,6 +117,8 @@ class Storage:
         self.commits = 0
         self.refused: dict[str, int] = {}  # host -> reports refused by the ingest limit
         self.refill_gate = RefillGate()  # refills after a restore (routes/ingest.py)
+        self.accepted = self.duplicates = 0  # reports stored / found stored already, so far
+        self.commit_observer: Callable[[float], None] | None = None  # seconds per commit
 
     # --- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -161,6 +163,10 @@ class Storage:
         rebuilt from the samples at start, so it is right after a restore too."""
         host_id = self._host_ids.get(name)
         return None if host_id is None else self._max_ts.get(host_id)
+
+    def queue_depth(self) -> int:
+        """Requests waiting for the writer (not counting the group it is writing)."""
+        return self._queue.qsize()
 
     def host_id(self, name: str) -> int:
         """The database id of a host that has reported (KeyError otherwise)."""
@@ -271,6 +277,7 @@ class Storage:
         rows: list[tuple[Any, ...]] = []
         added: list[str] = []
         newest: dict[str, tuple[MetricsReport, float]] = {}
+        started = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         try:
             first = next_id(conn)
@@ -308,6 +315,8 @@ class Storage:
                 self._host_ids.pop(name, None)
             raise
         self.commits += 1
+        if self.commit_observer is not None:
+            self.commit_observer(time.perf_counter() - started)
         remember(self._recent, counts)
         self._dirty = dirty
         for name in written:
@@ -411,6 +420,8 @@ class Storage:
         for state in group.hosts.values():
             self.cache.put(state)
         for job, ack in zip(group.jobs, group.acks, strict=True):
+            self.accepted += ack.accepted
+            self.duplicates += ack.duplicates
             if not job.future.done():
                 job.future.set_result(ack)
         states = list(group.hosts.values())

@@ -26,6 +26,7 @@ from statusdash.schema import (
     HistorySeries,
     HostDetail,
     HostSummary,
+    RulesInForce,
     Sentiment,
     ServiceHealth,
     TokenResponse,
@@ -168,6 +169,37 @@ class ApiClient:
 
     def services(self) -> list[ServiceHealth]:
         return [ServiceHealth.model_validate(s) for s in self.request("GET", "/api/services")]
+
+    def alert_rules(self) -> RulesInForce:
+        """The rules the server judges with, globally and per known host, mount and service."""
+        return RulesInForce.model_validate(self.request("GET", "/api/alerts/rules"))
+
+    def ack_alert(self, alert_id: int) -> AlertPublic:
+        return AlertPublic.model_validate(self.request("POST", f"/api/alerts/{alert_id}/ack"))
+
+    def resolve_alert(self, alert_id: int) -> AlertPublic:
+        return AlertPublic.model_validate(self.request("POST", f"/api/alerts/{alert_id}/resolve"))
+
+    def unsilence_alert(self, alert_id: int) -> dict[str, Any]:
+        """Lift the silences that mute the alert ``alert_id``."""
+        body: dict[str, Any] = self.request("POST", f"/api/alerts/{alert_id}/unsilence")
+        return body
+
+    def silence(
+        self, host: str, rule: str | None, subject: str | None, for_s: float, comment: str = ""
+    ) -> dict[str, Any]:
+        """Mute the notices of ``host``'s alerts of ``rule`` (and ``subject``) for ``for_s``."""
+        want: dict[str, Any] = {"host": host, "for": for_s, "comment": comment}
+        if rule:
+            want["rule"] = rule
+        if subject:
+            want["subject"] = subject
+        made: dict[str, Any] = self.request("POST", "/api/alerts/silences", json=want)
+        return made
+
+    def silences(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request("GET", "/api/alerts/silences")
+        return rows
 
 
 # --- the stored login --------------------------------------------------------------------------

@@ -115,10 +115,12 @@ class RuleSet:
         base: dict[str, RuleSpec],
         overrides: list[_Override] | None = None,
         source: Path | None = None,
+        from_file: frozenset[str] = frozenset(),
     ) -> None:
         self.base = base
         self.overrides = overrides or []
         self.source = source
+        self.from_file = from_file  # the base rules the file's ``rules`` section changed
         self._cache: dict[tuple[str, str, str], RuleSpec] = {}
 
     def spec(self, rule: str, host: str, subject: str = "") -> RuleSpec:
@@ -137,6 +139,41 @@ class RuleSet:
                 self._cache.clear()
             self._cache[key] = found
         return found
+
+    def explain(self, rule: str, host: str, subject: str = "") -> dict[str, Any]:
+        """``spec`` as JSON, with where it came from: ``default``, ``file`` or ``override``.
+
+        ``overrides`` lists the indexes of the overrides that changed it, in the order applied.
+        """
+        applied = [
+            i
+            for i, o in enumerate(self.overrides)
+            if o.rule == rule
+            and fnmatchcase(host, o.host)
+            and (o.subject_glob is None or fnmatchcase(subject, o.subject_glob))
+        ]
+        origin = "override" if applied else ("file" if rule in self.from_file else "default")
+        return {**asdict(self.spec(rule, host, subject)), "source": origin, "overrides": applied}
+
+    def in_force(self, hosts: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+        """The rules as ``GET /api/alerts/rules`` answers: globally, then for each host in
+        ``hosts`` (``{host: (mounts, services)}``) its host rules, mounts and services."""
+        per_host: dict[str, Any] = {}
+        for host, (mounts, services) in sorted(hosts.items()):
+            per_host[host] = {
+                "rules": {r: self.explain(r, host) for r in ("cpu", "memory", "offline")},
+                "disks": {m: self.explain("disk", host, m) for m in sorted(mounts)},
+                "services": {s: self.explain("service", host, s) for s in sorted(services)},
+            }
+        base = {
+            name: {
+                **asdict(spec),
+                "source": "file" if name in self.from_file else "default",
+                "overrides": [],
+            }
+            for name, spec in self.base.items()
+        }
+        return {**self.describe(), "rules": base, "hosts": per_host}
 
     def describe(self) -> dict[str, Any]:
         """The effective rules as JSON: file, base rules and overrides."""
@@ -199,4 +236,4 @@ def load_rules(path: Path | None, base: dict[str, RuleSpec]) -> RuleSet:
                 f"rules file {path}: overrides[{i}]: clear ({spec.clear:g}) is above"
                 f" threshold ({spec.threshold:g})"
             )
-    return RuleSet(rules, parsed.overrides, path)
+    return RuleSet(rules, parsed.overrides, path, frozenset(parsed.rules))

@@ -184,7 +184,7 @@ class RuleInForce(BaseModel):
     """One rule as the server judges one host (and mount or service) with it."""
 
     enabled: bool
-    threshold: float = Field(description="the value at which the alert opens (pending, then firing)")
+    threshold: float = Field(description="the value at which the alert opens (pending, firing)")
     clear: float = Field(description="the alert resolves once the value falls below this")
     for_s: float = Field(description="seconds the value must hold before the alert fires")
     severity: str

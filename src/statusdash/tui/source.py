@@ -29,6 +29,7 @@ from statusdash.schema import (
     HistorySeries,
     HostDetail,
     HostSummary,
+    RulesInForce,
     Sentiment,
     ServiceHealth,
 )
@@ -69,6 +70,10 @@ class DataSource(Protocol):
     def alerts(self, state: str = "active") -> list[AlertPublic]: ...
 
     def services(self) -> list[ServiceHealth]: ...
+
+    def rules(self) -> RulesInForce:
+        """The alert rules in force (``GET /api/alerts/rules``), for every flag the TUI shows."""
+        ...
 
     def host(self, host_id: str) -> HostDetail: ...
 
@@ -194,6 +199,9 @@ class ApiSource:
     def services(self) -> list[ServiceHealth]:
         return self._call(ApiClient.services)
 
+    def rules(self) -> RulesInForce:
+        return self._call(ApiClient.alert_rules)
+
     def host(self, host_id: str) -> HostDetail:
         return self._call(lambda c: c.host(host_id))
 
@@ -284,6 +292,7 @@ class MemorySource:
     offline: bool = False
     calls: dict[str, int] = field(default_factory=dict)
     _frame: int = 0
+    rules_: RulesInForce | None = None
 
     def _enter(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -318,6 +327,12 @@ class MemorySource:
     def services(self) -> list[ServiceHealth]:
         self._enter("services")
         return list(self.services_)
+
+    def rules(self) -> RulesInForce:
+        self._enter("rules")
+        if self.rules_ is None:
+            raise ApiError(404, "not_found", "no rules")
+        return self.rules_
 
     def host(self, host_id: str) -> HostDetail:
         self._enter("host")

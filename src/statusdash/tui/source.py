@@ -75,6 +75,18 @@ class DataSource(Protocol):
         """The alert rules in force (``GET /api/alerts/rules``), for every flag the TUI shows."""
         ...
 
+    def alert_action(self, alert_id: int, action: str) -> AlertPublic | None:
+        """``ack``, ``resolve`` or ``unsilence`` one alert (the alerts screen's keys)."""
+        ...
+
+    def silence(self, alert: AlertPublic, for_s: float) -> dict[str, Any]:
+        """Silence the alert's host, rule and subject for ``for_s`` seconds."""
+        ...
+
+    def silences(self) -> list[dict[str, Any]]:
+        """The silences in force."""
+        ...
+
     def host(self, host_id: str) -> HostDetail: ...
 
     def history(self, host_id: str, metric: str, since: str, points: int) -> HistorySeries: ...
@@ -202,6 +214,25 @@ class ApiSource:
     def rules(self) -> RulesInForce:
         return self._call(ApiClient.alert_rules)
 
+    def alert_action(self, alert_id: int, action: str) -> AlertPublic | None:
+        if action == "ack":
+            return self._call(lambda c: c.ack_alert(alert_id))
+        if action == "resolve":
+            return self._call(lambda c: c.resolve_alert(alert_id))
+        if action == "unsilence":
+            self._call(lambda c: c.unsilence_alert(alert_id))
+            return None
+        raise ValueError(f"unknown alert action {action!r}")
+
+    def silence(self, alert: AlertPublic, for_s: float) -> dict[str, Any]:
+        rule = None if alert.rule == "event" and not alert.subject else alert.rule
+        return self._call(
+            lambda c: c.silence(alert.host, rule, alert.subject or None, for_s, "from the TUI")
+        )
+
+    def silences(self) -> list[dict[str, Any]]:
+        return self._call(ApiClient.silences)
+
     def host(self, host_id: str) -> HostDetail:
         return self._call(lambda c: c.host(host_id))
 
@@ -293,6 +324,7 @@ class MemorySource:
     calls: dict[str, int] = field(default_factory=dict)
     _frame: int = 0
     rules_: RulesInForce | None = None
+    silences_: list[dict[str, Any]] = field(default_factory=list)
 
     def _enter(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -333,6 +365,27 @@ class MemorySource:
         if self.rules_ is None:
             raise ApiError(404, "not_found", "no rules")
         return self.rules_
+
+    def alert_action(self, alert_id: int, action: str) -> AlertPublic | None:
+        self._enter(action)
+        for i, a in enumerate(self.alerts_):
+            if a.id == alert_id:
+                if action == "ack":
+                    self.alerts_[i] = a.model_copy(update={"acked_at": a.started_at})
+                elif action == "resolve":
+                    self.alerts_[i] = a.model_copy(update={"state": "resolved"})
+                return self.alerts_[i]
+        raise ApiError(404, "not_found", f"no alert with id {alert_id}")
+
+    def silence(self, alert: AlertPublic, for_s: float) -> dict[str, Any]:
+        self._enter("silence")
+        made = {"id": len(self.silences_) + 1, "host": alert.host, "rule": alert.rule}
+        self.silences_.append(made)
+        return made
+
+    def silences(self) -> list[dict[str, Any]]:
+        self._enter("silences")
+        return list(self.silences_)
 
     def host(self, host_id: str) -> HostDetail:
         self._enter("host")

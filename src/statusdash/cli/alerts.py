@@ -172,9 +172,7 @@ def _rule_rows(body: RulesInForce, host: str | None) -> list[tuple[str, ...]]:
     def row(scope: str, rule: str, subject: str, r: RuleInForce) -> tuple[str, ...]:
         threshold = f"{r.threshold:g}" + ("%" if rule in ("cpu", "memory", "disk") else "")
         clear = f"{r.clear:g}" + ("%" if rule in ("cpu", "memory", "disk") else "")
-        origin = r.source + (
-            f" #{','.join(str(i) for i in r.overrides)}" if r.overrides else ""
-        )
+        origin = r.source + (f" #{','.join(str(i) for i in r.overrides)}" if r.overrides else "")
         return (
             scope,
             rule,

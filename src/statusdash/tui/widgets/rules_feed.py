@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from textual import on, work
+from textual import work
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 
@@ -85,8 +85,8 @@ class RulesFeed:
         except ClientError as exc:
             self.post_message(self.RulesFetched(None, str(exc)))
 
-    @on(RulesFetched)
-    def _rules_fetched(self, message: RulesFetched) -> None:
+    # Named, not ``@on``: a plain mixin's decorated handlers are not collected by Textual.
+    def on_rules_feed_rules_fetched(self, message: RulesFetched) -> None:
         self._rules_busy = False
         app = self._sd
         app.model.set_rules(message.rules, app.now(), message.error)

@@ -105,9 +105,9 @@ async def test_flags_are_the_servers(alerting: Callable[..., Harness]) -> None: 
         await pilot.press("slash", *"db-1", "enter", "enter")
         await wait_for(pilot, lambda: "xfs" in screen_text(app), what="db-1's disks")
         text = await shown(pilot)
-        disks = [line for line in text.splitlines() if "ext4" in line or "xfs" in line]
-        data = next(line for line in disks if "xfs" in line)
-        root = next(line for line in disks if "ext4" in line)
+        lines = [line for line in text.splitlines() if "ext4" in line or "xfs" in line]
+        data = next(line for line in lines if "xfs" in line)
+        root = next(line for line in lines if "ext4" in line)
         assert "75%!" in data and "50% " in root and "50%!" not in root
 
 

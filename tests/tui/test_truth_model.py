@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from statusdash.schema import AlertPublic, AlertState, HostRules, RuleInForce, RulesInForce
+from statusdash.schema import AlertPublic, HostRules, RuleInForce, RulesInForce
 from statusdash.tui.fmt import Thresholds
 from statusdash.tui.model import RULES_MIN_GAP_S, RULES_REFRESH_S, FleetModel, sort_alerts
 from statusdash.tui.widgets.alert_rows import alert_cells

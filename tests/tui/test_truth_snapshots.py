@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from textual.pilot import Pilot
 
@@ -17,16 +17,17 @@ from tests.tui.fleetdata import NOW, memory_source
 from tests.tui.helpers import frozen_app, settle, wait_for
 
 Snap = Callable[..., bool]
+Source = Literal["default", "file", "override"]
 
 
-def _rule(threshold: float, source: str = "default", enabled: bool = True) -> RuleInForce:
+def _rule(threshold: float, source: Source = "default", enabled: bool = True) -> RuleInForce:
     return RuleInForce(
         enabled=enabled,
         threshold=threshold,
         clear=threshold - 5,
         for_s=60,
         severity="warning",
-        source=source,  # type: ignore[arg-type]
+        source=source,
     )
 
 

@@ -140,37 +140,39 @@ class RuleSet:
             self._cache[key] = found
         return found
 
-    def explain(self, rule: str, host: str, subject: str = "") -> dict[str, Any]:
+    def explain(
+        self, rule: str, host: str, subject: str = "", for_host: list[int] | None = None
+    ) -> dict[str, Any]:
         """``spec`` as JSON, with where it came from: ``default``, ``file`` or ``override``.
 
-        ``overrides`` lists the indexes of the overrides that changed it, in the order applied.
+        ``overrides`` lists the indexes of the overrides that changed it, in the order applied;
+        ``for_host`` (the indexes whose host glob matches ``host``) saves matching it again.
         """
-        applied = [
-            i
-            for i, o in enumerate(self.overrides)
-            if o.rule == rule
-            and fnmatchcase(host, o.host)
-            and (o.subject_glob is None or fnmatchcase(subject, o.subject_glob))
-        ]
+        overrides = self.overrides
+        if for_host is None:
+            for_host = [i for i, o in enumerate(overrides) if fnmatchcase(host, o.host)]
+        applied = []
+        for i in for_host:
+            o = overrides[i]
+            glob = o.subject_glob
+            if o.rule == rule and (glob is None or fnmatchcase(subject, glob)):
+                applied.append(i)
         origin = "override" if applied else ("file" if rule in self.from_file else "default")
-        return {**asdict(self.spec(rule, host, subject)), "source": origin, "overrides": applied}
+        return _as_json(self.spec(rule, host, subject), origin, applied)
 
     def in_force(self, hosts: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
         """The rules as ``GET /api/alerts/rules`` answers: globally, then for each host in
         ``hosts`` (``{host: (mounts, services)}``) its host rules, mounts and services."""
         per_host: dict[str, Any] = {}
         for host, (mounts, services) in sorted(hosts.items()):
+            mine = [i for i, o in enumerate(self.overrides) if fnmatchcase(host, o.host)]
             per_host[host] = {
-                "rules": {r: self.explain(r, host) for r in ("cpu", "memory", "offline")},
-                "disks": {m: self.explain("disk", host, m) for m in sorted(mounts)},
-                "services": {s: self.explain("service", host, s) for s in sorted(services)},
+                "rules": {r: self.explain(r, host, "", mine) for r in ("cpu", "memory", "offline")},
+                "disks": {m: self.explain("disk", host, m, mine) for m in sorted(mounts)},
+                "services": {c: self.explain("service", host, c, mine) for c in sorted(services)},
             }
         base = {
-            name: {
-                **asdict(spec),
-                "source": "file" if name in self.from_file else "default",
-                "overrides": [],
-            }
+            name: _as_json(spec, "file" if name in self.from_file else "default", [])
             for name, spec in self.base.items()
         }
         return {**self.describe(), "rules": base, "hosts": per_host}
@@ -182,6 +184,18 @@ class RuleSet:
             "rules": {name: asdict(spec) for name, spec in self.base.items()},
             "overrides": [o.model_dump(exclude_none=True, by_alias=True) for o in self.overrides],
         }
+
+
+def _as_json(spec: RuleSpec, source: str, overrides: list[int]) -> dict[str, Any]:
+    return {
+        "enabled": spec.enabled,
+        "threshold": spec.threshold,
+        "clear": spec.clear,
+        "for_s": spec.for_s,
+        "severity": spec.severity,
+        "source": source,
+        "overrides": overrides,
+    }
 
 
 def _read(path: Path) -> Any:

@@ -159,3 +159,29 @@ def test_a_down_host_is_not_shown_as_current() -> None:
     assert "(down 3h)" in line and "was up 9d" in line and "uptime" not in line
     rows = disk_rows(d, 90.0)
     assert all(isinstance(r[2], tuple) and r[2][1] == "$text-muted" for r in rows)
+
+
+async def test_alert_keys_act_on_the_selected_row() -> None:
+    from textual.widgets import DataTable
+
+    from statusdash.tui.screens.lists import AlertsScreen
+    from tests.tui.fleetdata import memory_source
+    from tests.tui.helpers import frozen_app, settle, wait_for
+
+    source = memory_source()
+    app = frozen_app(source)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen))
+        screen = app.screen
+        assert isinstance(screen, AlertsScreen)
+        await wait_for(pilot, lambda: screen.query_one(DataTable).row_count == 2, what="rows")
+        await pilot.press("down")  # the second row: apricot's disk alert
+        selected = screen.selected()
+        assert selected is not None and selected.rule == "disk"
+        for key, action in (("r", "resolve"), ("u", "unsilence"), ("k", "ack"), ("s", "silence")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda a=action: source.calls.get(a, 0) == 1, what=action)  # type: ignore[misc]
+        assert source.silences_ == [{"host": "apricot", "rule": "disk", "subject": "/"}]
+        await wait_for(pilot, lambda: "⊘silenced" in str(screen.query_one(DataTable).get_row_at(1)))

@@ -71,21 +71,13 @@ class DataSource(Protocol):
 
     def services(self) -> list[ServiceHealth]: ...
 
-    def rules(self) -> RulesInForce:
-        """The alert rules in force (``GET /api/alerts/rules``), for every flag the TUI shows."""
-        ...
+    def rules(self) -> RulesInForce: ...  # the alert rules in force, for every flag shown
 
-    def alert_action(self, alert_id: int, action: str) -> AlertPublic | None:
-        """``ack``, ``resolve`` or ``unsilence`` one alert (the alerts screen's keys)."""
-        ...
+    def alert_action(self, alert_id: int, action: str) -> None: ...  # ack, resolve, unsilence
 
-    def silence(self, alert: AlertPublic, for_s: float) -> dict[str, Any]:
-        """Silence the alert's host, rule and subject for ``for_s`` seconds."""
-        ...
+    def silence(self, alert: AlertPublic, for_s: float) -> None: ...  # its host, rule, subject
 
-    def silences(self) -> list[dict[str, Any]]:
-        """The silences in force."""
-        ...
+    def silences(self) -> list[dict[str, Any]]: ...  # the silences in force
 
     def host(self, host_id: str) -> HostDetail: ...
 
@@ -214,21 +206,15 @@ class ApiSource:
     def rules(self) -> RulesInForce:
         return self._call(ApiClient.alert_rules)
 
-    def alert_action(self, alert_id: int, action: str) -> AlertPublic | None:
-        if action == "ack":
-            return self._call(lambda c: c.ack_alert(alert_id))
-        if action == "resolve":
-            return self._call(lambda c: c.resolve_alert(alert_id))
-        if action == "unsilence":
-            self._call(lambda c: c.unsilence_alert(alert_id))
-            return None
-        raise ValueError(f"unknown alert action {action!r}")
-
-    def silence(self, alert: AlertPublic, for_s: float) -> dict[str, Any]:
-        rule = None if alert.rule == "event" and not alert.subject else alert.rule
-        return self._call(
-            lambda c: c.silence(alert.host, rule, alert.subject or None, for_s, "from the TUI")
+    def alert_action(self, alert_id: int, action: str) -> None:
+        act = {"ack": ApiClient.ack_alert, "resolve": ApiClient.resolve_alert}.get(
+            action, ApiClient.unsilence_alert
         )
+        self._call(lambda c: act(c, alert_id))
+
+    def silence(self, alert: AlertPublic, for_s: float) -> None:
+        a = alert
+        self._call(lambda c: c.silence(a.host, a.rule, a.subject or None, for_s, "from the TUI"))
 
     def silences(self) -> list[dict[str, Any]]:
         return self._call(ApiClient.silences)
@@ -366,22 +352,12 @@ class MemorySource:
             raise ApiError(404, "not_found", "no rules")
         return self.rules_
 
-    def alert_action(self, alert_id: int, action: str) -> AlertPublic | None:
-        self._enter(action)
-        for i, a in enumerate(self.alerts_):
-            if a.id == alert_id:
-                if action == "ack":
-                    self.alerts_[i] = a.model_copy(update={"acked_at": a.started_at})
-                elif action == "resolve":
-                    self.alerts_[i] = a.model_copy(update={"state": "resolved"})
-                return self.alerts_[i]
-        raise ApiError(404, "not_found", f"no alert with id {alert_id}")
+    def alert_action(self, alert_id: int, action: str) -> None:
+        self._enter(action)  # counted only: the frozen alerts stay as they are
 
-    def silence(self, alert: AlertPublic, for_s: float) -> dict[str, Any]:
+    def silence(self, alert: AlertPublic, for_s: float) -> None:
         self._enter("silence")
-        made = {"id": len(self.silences_) + 1, "host": alert.host, "rule": alert.rule}
-        self.silences_.append(made)
-        return made
+        self.silences_.append({"host": alert.host, "rule": alert.rule, "subject": alert.subject})
 
     def silences(self) -> list[dict[str, Any]]:
         self._enter("silences")

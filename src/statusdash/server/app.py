@@ -34,7 +34,7 @@ ROUTERS = (
     session_routes.router,
     ingest.router,
     hosts.router,
-    rules.router,  # before alerts.router: GET /api/alerts/rules lives in routes/rules.py
+    rules.router,  # before alerts.router, whose older GET /api/alerts/rules it shadows
     alerts.router,
     events.router,
     services.router,

@@ -177,13 +177,17 @@ class ApiClient:
     def ack_alert(self, alert_id: int) -> AlertPublic:
         return AlertPublic.model_validate(self.request("POST", f"/api/alerts/{alert_id}/ack"))
 
-    def resolve_alert(self, alert_id: int) -> AlertPublic:
-        return AlertPublic.model_validate(self.request("POST", f"/api/alerts/{alert_id}/resolve"))
+    # The same two as the lifecycle branch's (``alerts resolve`` / ``alerts unsilence``): at the
+    # merge, keep one copy of each.
+    def resolve_alert(self, alert_id: int, reason: str = "") -> AlertPublic:
+        body = {"reason": reason} if reason else {}
+        raw = self.request("POST", f"/api/alerts/{alert_id}/resolve", json=body)
+        return AlertPublic.model_validate(raw)
 
-    def unsilence_alert(self, alert_id: int) -> dict[str, Any]:
-        """Lift the silences that mute the alert ``alert_id``."""
-        body: dict[str, Any] = self.request("POST", f"/api/alerts/{alert_id}/unsilence")
-        return body
+    def unsilence(self, silence_id: int) -> dict[str, Any]:
+        """End a silence now; the silence as it is now (expired)."""
+        result: dict[str, Any] = self.request("DELETE", f"/api/alerts/silences/{silence_id}")
+        return result
 
     def silence(
         self, host: str, rule: str | None, subject: str | None, for_s: float, comment: str = ""

@@ -4,6 +4,7 @@ are fetched again; alerts sorted by severity then age; silences matched as the s
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from statusdash.schema import AlertPublic, HostRules, RuleInForce, RulesInForce
 from statusdash.tui.fmt import Thresholds
@@ -176,12 +177,24 @@ async def test_alert_keys_act_on_the_selected_row() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen))
         screen = app.screen
         assert isinstance(screen, AlertsScreen)
-        await wait_for(pilot, lambda: screen.query_one(DataTable).row_count == 2, what="rows")
+
+        def table() -> DataTable[Any]:
+            return screen.query_one(DataTable)
+
+        await wait_for(pilot, lambda: table().row_count == 2, what="rows")
         await pilot.press("down")  # the second row: apricot's disk alert
         selected = screen.selected()
         assert selected is not None and selected.rule == "disk"
-        for key, action in (("r", "resolve"), ("u", "unsilence"), ("k", "ack"), ("s", "silence")):
+        await pilot.press("u")  # nothing mutes it yet: said so, nothing sent
+        await pilot.pause(0.1)
+        assert "unsilence" not in source.calls
+        for key, action in (("r", "resolve"), ("k", "ack"), ("s", "silence"), ("u", "unsilence")):
             await pilot.press(key)
             await wait_for(pilot, lambda a=action: source.calls.get(a, 0) == 1, what=action)  # type: ignore[misc]
-        assert source.silences_ == [{"host": "apricot", "rule": "disk", "subject": "/"}]
-        await wait_for(pilot, lambda: "⊘silenced" in str(screen.query_one(DataTable).get_row_at(1)))
+            if key == "s":
+                assert source.silences_ == [
+                    {"id": 1, "host": "apricot", "rule": "disk", "subject": "/"}
+                ]
+                await wait_for(pilot, lambda: "⊘silenced" in str(table().get_row_at(1)))
+        assert source.silences_ == []  # ``u`` ended the silence that muted it
+        await wait_for(pilot, lambda: "⊘silenced" not in str(table().get_row_at(1)))

@@ -73,7 +73,9 @@ class DataSource(Protocol):
 
     def rules(self) -> RulesInForce: ...  # the alert rules in force, for every flag shown
 
-    def alert_action(self, alert_id: int, action: str) -> None: ...  # ack, resolve, unsilence
+    def alert_action(self, alert_id: int, action: str) -> None: ...  # ack or resolve
+
+    def unsilence(self, silence_id: int) -> None: ...  # end one silence now
 
     def silence(self, alert: AlertPublic, for_s: float) -> None: ...  # its host, rule, subject
 
@@ -207,10 +209,11 @@ class ApiSource:
         return self._call(ApiClient.alert_rules)
 
     def alert_action(self, alert_id: int, action: str) -> None:
-        act = {"ack": ApiClient.ack_alert, "resolve": ApiClient.resolve_alert}.get(
-            action, ApiClient.unsilence_alert
-        )
+        act = ApiClient.resolve_alert if action == "resolve" else ApiClient.ack_alert
         self._call(lambda c: act(c, alert_id))
+
+    def unsilence(self, silence_id: int) -> None:
+        self._call(lambda c: c.unsilence(silence_id))
 
     def silence(self, alert: AlertPublic, for_s: float) -> None:
         a = alert
@@ -355,9 +358,14 @@ class MemorySource:
     def alert_action(self, alert_id: int, action: str) -> None:
         self._enter(action)  # counted only: the frozen alerts stay as they are
 
+    def unsilence(self, silence_id: int) -> None:
+        self._enter("unsilence")
+        self.silences_ = [s for s in self.silences_ if s.get("id") != silence_id]
+
     def silence(self, alert: AlertPublic, for_s: float) -> None:
         self._enter("silence")
-        self.silences_.append({"host": alert.host, "rule": alert.rule, "subject": alert.subject})
+        made = {"id": len(self.silences_) + 1, "host": alert.host, "rule": alert.rule}
+        self.silences_.append({**made, "subject": alert.subject})
 
     def silences(self) -> list[dict[str, Any]]:
         self._enter("silences")

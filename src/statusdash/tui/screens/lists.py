@@ -177,8 +177,27 @@ class AlertsScreen(DataScreen):
     # --- acting on the selected alert (thread workers; the answer comes as a message) --------
     def action_act(self, action: str) -> None:
         alert = self.selected()
-        if alert is not None:
-            self._act(self.sd.source, alert, action)
+        if alert is None:
+            return
+        if action == "unsilence":  # the silences that mute it, as the server matches them
+            now = self.sd.now()
+            ids = [int(s["id"]) for s in self.silences if silenced_by(alert, [s], now)]
+            if not ids:
+                self.notify("no silence in force mutes this alert", title="alerts")
+                return
+            self._unsilence(self.sd.source, alert, ids)
+            return
+        self._act(self.sd.source, alert, action)
+
+    @work(thread=True, exit_on_error=False, group="alerts-act")
+    def _unsilence(self, source: DataSource, alert: AlertPublic, ids: list[int]) -> None:
+        try:
+            for silence_id in ids:
+                source.unsilence(silence_id)
+        except ClientError as exc:
+            self.post_message(AlertActed(alert, "unsilence", str(exc)))
+            return
+        self.post_message(AlertActed(alert, "unsilence"))
 
     def action_silence(self) -> None:
         alert = self.selected()

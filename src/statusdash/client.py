@@ -28,6 +28,7 @@ from statusdash.schema import (
     HistorySeries,
     HostDetail,
     HostSummary,
+    RulesInForce,
     Sentiment,
     ServiceHealth,
     TokenResponse,
@@ -214,6 +215,29 @@ class ApiClient:
         """The series the server keeps: name -> unit, description, labels."""
         raw: dict[str, dict[str, Any]] = self.request("GET", "/api/history/metrics")
         return raw
+
+    def alert_rules(self) -> RulesInForce:
+        """The rules the server judges with, globally and per known host, mount and service."""
+        return RulesInForce.model_validate(self.request("GET", "/api/alerts/rules"))
+
+    def ack_alert(self, alert_id: int) -> AlertPublic:
+        return AlertPublic.model_validate(self.request("POST", f"/api/alerts/{alert_id}/ack"))
+
+    def silence(
+        self, host: str, rule: str | None, subject: str | None, for_s: float, comment: str = ""
+    ) -> dict[str, Any]:
+        """Mute the notices of ``host``'s alerts of ``rule`` (and ``subject``) for ``for_s``."""
+        want: dict[str, Any] = {"host": host, "for": for_s, "comment": comment}
+        if rule:
+            want["rule"] = rule
+        if subject:
+            want["subject"] = subject
+        made: dict[str, Any] = self.request("POST", "/api/alerts/silences", json=want)
+        return made
+
+    def silences(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request("GET", "/api/alerts/silences")
+        return rows
 
 
 # --- the stored login --------------------------------------------------------------------------

@@ -181,3 +181,53 @@ class TokenResponse(BaseModel):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# --- the alert rules in force (GET /api/alerts/rules) ------------------------------------------
+
+
+class RuleInForce(BaseModel):
+    """One rule as the server judges one host (and mount or service) with it."""
+
+    enabled: bool
+    threshold: float = Field(description="the value at which the alert opens (pending, firing)")
+    clear: float = Field(description="the alert resolves once the value falls below this")
+    for_s: float = Field(description="seconds the value must hold before the alert fires")
+    severity: str
+    source: Literal["default", "file", "override"] = Field(
+        "default",
+        description="default: the env thresholds; file: the rules file's rules section;"
+        " override: one of the file's overrides",
+    )
+    overrides: list[int] = Field(
+        default_factory=list, description="indexes of the overrides that changed it, in order"
+    )
+
+
+class HostRules(BaseModel):
+    """The rules in force for one host: cpu, memory, offline; each mount; each service."""
+
+    rules: dict[str, RuleInForce] = Field(default_factory=dict)
+    disks: dict[str, RuleInForce] = Field(default_factory=dict)
+    services: dict[str, RuleInForce] = Field(default_factory=dict)
+
+
+class RulesInForce(BaseModel):
+    """The rules file, the global rules, the overrides and what they make of each known host."""
+
+    file: str | None = None
+    reload_error: str | None = None
+    rules: dict[str, RuleInForce]
+    overrides: list[dict[str, Any]] = Field(default_factory=list)
+    hosts: dict[str, HostRules] = Field(default_factory=dict)
+
+    def spec(self, rule: str, host: str, subject: str = "") -> RuleInForce | None:
+        """The rule for ``host`` (and mount or service ``subject``); the global rule for a host
+        or subject the answer did not list; None for a rule the server does not have."""
+        h = self.hosts.get(host)
+        if h is not None:
+            table = h.disks if rule == "disk" else h.services if rule == "service" else h.rules
+            found = table.get(subject if rule in ("disk", "service") else rule)
+            if found is not None:
+                return found
+        return self.rules.get(rule)

@@ -87,7 +87,7 @@ def test_a_service_alert_shows_on_its_check_line() -> None:
     texts = [(r[0][0] if isinstance(r[0], tuple) else r[0], r[1], r[2]) for r in rows]
     assert texts == [
         ("▲", "cpu 97% > 90%", "for 2m"),
-        ("▲", "disk / 93% > 90%", "for 40m"),
+        ("▲", "disk / 93% > 90%", "for 42m"),  # from when the condition first held
         ("▲", "backup unhealthy: failed", "for 3m"),  # failing checks first, with the alert
         (fmt.MARK_HEALTHY, "nginx", "3ms"),
     ]

@@ -153,9 +153,9 @@ async def test_screens_help_and_palette() -> None:
         await settle(pilot)
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen))
-        assert "disk / 93% > 90%" in (await shown(pilot))
+        assert "disk /  93%    ≥ 90%  for 42m" in (await shown(pilot))  # one value per row
         await pilot.press("A")  # resolved ones too, fetched in a worker
-        await wait_for(pilot, lambda: "memory 86% > 85%" in screen_text(app), what="all alerts")
+        await wait_for(pilot, lambda: "resolved 2h ago" in screen_text(app), what="all alerts")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HostScreen))
         assert isinstance(app.screen, HostScreen) and app.screen.host == "apricot"

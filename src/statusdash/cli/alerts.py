@@ -203,3 +203,59 @@ def test_notify(
             echo(f"{t['target']}  {state}")
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+if TYPE_CHECKING:
+    from statusdash.schema import RuleInForce, RulesInForce
+
+
+def _rule_rows(body: RulesInForce, host: str | None) -> list[tuple[str, ...]]:
+    """One row per rule and scope: every host first (``*``), then each host's own."""
+
+    def row(scope: str, rule: str, subject: str, r: RuleInForce) -> tuple[str, ...]:
+        threshold = f"{r.threshold:g}" + ("%" if rule in ("cpu", "memory", "disk") else "")
+        clear = f"{r.clear:g}" + ("%" if rule in ("cpu", "memory", "disk") else "")
+        origin = r.source + (f" #{','.join(str(i) for i in r.overrides)}" if r.overrides else "")
+        return (
+            scope,
+            rule,
+            subject or "-",
+            "on" if r.enabled else "off",
+            threshold,
+            clear,
+            durations.humanize(r.for_s) if r.for_s else "0s",
+            r.severity,
+            origin,
+        )
+
+    rows = [] if host else [row("*", name, "", r) for name, r in body.rules.items()]
+    for name, h in body.hosts.items():
+        if host and name != host:
+            continue
+        rows += [row(name, rule, "", r) for rule, r in h.rules.items()]
+        rows += [row(name, "disk", mount, r) for mount, r in h.disks.items()]
+        rows += [row(name, "service", svc, r) for svc, r in h.services.items()]
+    return rows
+
+
+@app.command("rules")
+@reader
+def rules(
+    conn: Connection,
+    host: Annotated[str | None, typer.Option("--host", help="only this host's rules")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The rules the server judges with: for every host, then per host, mount and service."""
+    with conn.client() as client:
+        body = client.alert_rules()
+    if host and host not in body.hosts:
+        known = ", ".join(sorted(body.hosts)) or "none"
+        fail(f"no host named {host!r} has reported (hosts: {known})")
+    if as_json:
+        print_json(body.model_dump(mode="json"))
+        return
+    echo(f"rules file: {body.file or 'none (the CPU/MEMORY/DISK_THRESHOLD defaults)'}")
+    if body.reload_error:
+        echo(f"last reload failed; the rules below stay in force: {body.reload_error}")
+    columns = ("HOST", "RULE", "SUBJECT", "ON", "AT", "CLEARS", "FOR", "SEVERITY", "FROM")
+    print_table(columns, _rule_rows(body, host), width=200)

@@ -20,7 +20,7 @@ from statusdash.server.conns import CloseRefused
 from statusdash.server.context import ServerContext, attach, context_of
 from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
-from statusdash.server.routes import alerts, events, health, hosts, ingest, services
+from statusdash.server.routes import alerts, events, health, hosts, ingest, rules, services
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import metrics as metrics_routes
 from statusdash.server.routes import session as session_routes
@@ -35,6 +35,7 @@ ROUTERS = (
     session_routes.router,
     ingest.router,
     hosts.router,
+    rules.router,  # before alerts.router, whose older GET /api/alerts/rules it shadows
     alerts.router,
     events.router,
     services.router,

@@ -142,3 +142,14 @@ def resample(values: Sequence[float | None], width: int) -> list[float | None]:
         chunk = [v for v in values[lo:hi] if v is not None]
         out.append(sum(chunk) / len(chunk) if chunk else None)
     return out
+
+
+def host_up(status: HostStatus, uptime_s: float | None) -> str:
+    """The UP cell: the uptime of a host that reports, ``down`` for one that stopped (its
+    last uptime would read as if it were still running; SEEN says how long ago it spoke)."""
+    return "down" if status is HostStatus.down else duration(uptime_s)
+
+
+def since_text(seconds: float | None) -> str:
+    """``3m ago`` (or ``-``): an age written as one."""
+    return "-" if seconds is None else f"{duration(seconds)} ago"

@@ -6,6 +6,7 @@ Workers fetch; message handlers feed this model; widgets read it. Nothing here d
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -14,14 +15,22 @@ from statusdash.schema import (
     AlertPublic,
     HostStatus,
     HostSummary,
+    RulesInForce,
     Sentiment,
     ServiceHealth,
 )
+from statusdash.tui import fmt
 from statusdash.tui.fmt import Thresholds
 
 SPARK_LEN = 20  # CPU values kept per host: as many as the server sends in ``cpu_recent``
 OFFLINE_AFTER_S = 10.0
 MAX_BACKOFF_S = 30.0
+# The rules in force change only when the server re-reads its rules file (SIGHUP), which the
+# stream does not announce: fetched at start, when a host or mount appears that the answer did
+# not cover, and again this long after the last answer (docs/tui.md).
+RULES_REFRESH_S = 60.0
+RULES_MIN_GAP_S = 5.0  # a failed fetch, or a host or mount the answer missed: at most this often
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
 class SortKey(StrEnum):
@@ -140,6 +149,10 @@ class FleetModel:
         self.problems: list[str] = []
         self.stream_note = ""
         self._view: list[str] | None = None
+        self.rules: RulesInForce | None = None
+        self.rules_at: datetime | None = None
+        self.rules_error = ""
+        self._alerting: dict[tuple[str, str], set[str]] = {}
 
     # --- feeding ---------------------------------------------------------------------------
     def apply_hosts(self, hosts: list[HostSummary], now: datetime) -> None:
@@ -178,12 +191,77 @@ class FleetModel:
         self.version += 1
 
     def set_alerts(self, alerts: list[AlertPublic]) -> None:
-        self.alerts = sorted(alerts, key=lambda a: (a.state != "firing", a.host, a.id))
+        """Keep the active alerts: most severe first, then firing before pending, newest first."""
+        self.alerts = sort_alerts(alerts)
+        self._alerting = {}
+        for a in alerts:
+            if a.state != "resolved":
+                self._alerting.setdefault((a.host, a.rule), set()).add(a.subject)
         self.version += 1
 
     def set_services(self, services: list[ServiceHealth]) -> None:
         self.services = sorted(services, key=lambda s: (s.status != "unhealthy", s.name))
         self.version += 1
+
+    # --- the rules in force: every flag is judged as the server judges ----------------------
+    def set_rules(self, rules: RulesInForce | None, now: datetime, error: str = "") -> None:
+        """Keep the server's rules (None: the server has no rules route; keep the thresholds)."""
+        if rules is not None:
+            self.rules = rules
+        self.rules_at, self.rules_error = now, error
+        self.version += 1
+
+    def rules_wanted(self, now: datetime) -> bool:
+        """True when the rules should be fetched: never fetched, old, or a host or mount shown
+        that the last answer did not cover (its overrides may differ from the global rules)."""
+        if self.rules_at is None:
+            return True
+        age = (now - self.rules_at).total_seconds()
+        if age >= RULES_REFRESH_S:
+            return True
+        if age < RULES_MIN_GAP_S or self.rules_error:
+            return age >= RULES_MIN_GAP_S  # a failed fetch is tried again soon
+        if self.rules is None:  # the server has no rules route: its sentiment thresholds hold
+            return False
+        known = self.rules.hosts
+        for host, row in self.rows.items():
+            h = known.get(host)
+            if h is None or (row.summary.disk_mount and row.summary.disk_mount not in h.disks):
+                return True
+        return False
+
+    def limit(self, host: str, rule: str, subject: str = "") -> float | None:
+        """The threshold the server alerts ``host`` at for ``rule``; None if the rule is off."""
+        if self.rules is not None:
+            spec = self.rules.spec(rule, host, subject)
+            if spec is not None:
+                return spec.threshold if spec.enabled else None
+        return {"cpu": self.thresholds.cpu, "memory": self.thresholds.memory}.get(
+            rule, self.thresholds.disk
+        )
+
+    def alerting(self, host: str, rule: str, subject: str | None = None) -> bool:
+        """True if ``host`` has an open (pending or firing) ``rule`` alert, on ``subject`` if
+        given."""
+        subjects = self._alerting.get((host, rule))
+        return bool(subjects) and (subject is None or subject in (subjects or ()))
+
+    def flag(
+        self,
+        host: str,
+        rule: str,
+        value: float | None,
+        subject: str = "",
+        any_subject: bool = False,
+    ) -> str:
+        """``crit`` (shown with ``!``) when the server alerts on it or the value is at its
+        threshold, ``warn`` within the margin below, ``ok``, or ``none`` for no value."""
+        if self.alerting(host, rule, None if any_subject else subject):
+            return "crit"
+        limit = self.limit(host, rule, subject)
+        if limit is None:
+            return "none" if value is None else "ok"
+        return fmt.level(value, limit, self.thresholds.warn_margin)
 
     def _changed(self) -> None:
         self._view = None
@@ -266,3 +344,20 @@ class FleetModel:
         if self.sentiment is not None and not self.alerts:
             return self.sentiment.alerts_active
         return sum(1 for a in self.alerts if a.state != "resolved")
+
+    def disk_judge(self, host: str) -> Callable[[str, float], str]:
+        """``flag`` for ``host``'s mounts: ``judge(mount, percent)`` (the host screen's disks)."""
+        return lambda mount, percent: self.flag(host, "disk", percent, mount)
+
+
+def sort_alerts(alerts: list[AlertPublic]) -> list[AlertPublic]:
+    """Open before resolved, most severe first, firing before pending, then newest first."""
+    by_age = sorted(alerts, key=lambda a: (a.started_at, a.id), reverse=True)
+    return sorted(
+        by_age,
+        key=lambda a: (
+            a.state == "resolved",
+            SEVERITY_RANK.get(a.severity, len(SEVERITY_RANK)),
+            a.state != "firing",
+        ),
+    )

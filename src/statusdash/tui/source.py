@@ -29,6 +29,7 @@ from statusdash.schema import (
     HistorySeries,
     HostDetail,
     HostSummary,
+    RulesInForce,
     Sentiment,
     ServiceHealth,
 )
@@ -69,6 +70,16 @@ class DataSource(Protocol):
     def alerts(self, state: str = "active") -> list[AlertPublic]: ...
 
     def services(self) -> list[ServiceHealth]: ...
+
+    def rules(self) -> RulesInForce: ...  # the alert rules in force, for every flag shown
+
+    def alert_action(self, alert_id: int, action: str) -> None: ...  # ack or resolve
+
+    def unsilence(self, silence_id: int) -> None: ...  # end one silence now
+
+    def silence(self, alert: AlertPublic, for_s: float) -> None: ...  # its host, rule, subject
+
+    def silences(self) -> list[dict[str, Any]]: ...  # the silences in force
 
     def host(self, host_id: str) -> HostDetail: ...
 
@@ -222,6 +233,23 @@ class ApiSource:
     def services(self) -> list[ServiceHealth]:
         return self._call(ApiClient.services)
 
+    def rules(self) -> RulesInForce:
+        return self._call(ApiClient.alert_rules)
+
+    def alert_action(self, alert_id: int, action: str) -> None:
+        act = ApiClient.resolve_alert if action == "resolve" else ApiClient.ack_alert
+        self._call(lambda c: act(c, alert_id))
+
+    def unsilence(self, silence_id: int) -> None:
+        self._call(lambda c: c.unsilence(silence_id))
+
+    def silence(self, alert: AlertPublic, for_s: float) -> None:
+        a = alert
+        self._call(lambda c: c.silence(a.host, a.rule, a.subject or None, for_s, "from the TUI"))
+
+    def silences(self) -> list[dict[str, Any]]:
+        return self._call(ApiClient.silences)
+
     def host(self, host_id: str) -> HostDetail:
         return self._call(lambda c: c.host(host_id))
 
@@ -312,6 +340,8 @@ class MemorySource:
     offline: bool = False
     calls: dict[str, int] = field(default_factory=dict)
     _frame: int = 0
+    rules_: RulesInForce | None = None
+    silences_: list[dict[str, Any]] = field(default_factory=list)
 
     def _enter(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -346,6 +376,28 @@ class MemorySource:
     def services(self) -> list[ServiceHealth]:
         self._enter("services")
         return list(self.services_)
+
+    def rules(self) -> RulesInForce:
+        self._enter("rules")
+        if self.rules_ is None:
+            raise ApiError(404, "not_found", "no rules")
+        return self.rules_
+
+    def alert_action(self, alert_id: int, action: str) -> None:
+        self._enter(action)  # counted only: the frozen alerts stay as they are
+
+    def unsilence(self, silence_id: int) -> None:
+        self._enter("unsilence")
+        self.silences_ = [s for s in self.silences_ if s.get("id") != silence_id]
+
+    def silence(self, alert: AlertPublic, for_s: float) -> None:
+        self._enter("silence")
+        made = {"id": len(self.silences_) + 1, "host": alert.host, "rule": alert.rule}
+        self.silences_.append({**made, "subject": alert.subject})
+
+    def silences(self) -> list[dict[str, Any]]:
+        self._enter("silences")
+        return list(self.silences_)
 
     def host(self, host_id: str) -> HostDetail:
         self._enter("host")

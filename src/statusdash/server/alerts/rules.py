@@ -115,10 +115,12 @@ class RuleSet:
         base: dict[str, RuleSpec],
         overrides: list[_Override] | None = None,
         source: Path | None = None,
+        from_file: frozenset[str] = frozenset(),
     ) -> None:
         self.base = base
         self.overrides = overrides or []
         self.source = source
+        self.from_file = from_file  # the base rules the file's ``rules`` section changed
         self._cache: dict[tuple[str, str, str], RuleSpec] = {}
 
     def spec(self, rule: str, host: str, subject: str = "") -> RuleSpec:
@@ -138,6 +140,43 @@ class RuleSet:
             self._cache[key] = found
         return found
 
+    def explain(
+        self, rule: str, host: str, subject: str = "", for_host: list[int] | None = None
+    ) -> dict[str, Any]:
+        """``spec`` as JSON, with where it came from: ``default``, ``file`` or ``override``.
+
+        ``overrides`` lists the indexes of the overrides that changed it, in the order applied;
+        ``for_host`` (the indexes whose host glob matches ``host``) saves matching it again.
+        """
+        overrides = self.overrides
+        if for_host is None:
+            for_host = [i for i, o in enumerate(overrides) if fnmatchcase(host, o.host)]
+        applied = []
+        for i in for_host:
+            o = overrides[i]
+            glob = o.subject_glob
+            if o.rule == rule and (glob is None or fnmatchcase(subject, glob)):
+                applied.append(i)
+        origin = "override" if applied else ("file" if rule in self.from_file else "default")
+        return _as_json(self.spec(rule, host, subject), origin, applied)
+
+    def in_force(self, hosts: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+        """The rules as ``GET /api/alerts/rules`` answers: globally, then for each host in
+        ``hosts`` (``{host: (mounts, services)}``) its host rules, mounts and services."""
+        per_host: dict[str, Any] = {}
+        for host, (mounts, services) in sorted(hosts.items()):
+            mine = [i for i, o in enumerate(self.overrides) if fnmatchcase(host, o.host)]
+            per_host[host] = {
+                "rules": {r: self.explain(r, host, "", mine) for r in ("cpu", "memory", "offline")},
+                "disks": {m: self.explain("disk", host, m, mine) for m in sorted(mounts)},
+                "services": {c: self.explain("service", host, c, mine) for c in sorted(services)},
+            }
+        base = {
+            name: _as_json(spec, "file" if name in self.from_file else "default", [])
+            for name, spec in self.base.items()
+        }
+        return {**self.describe(), "rules": base, "hosts": per_host}
+
     def describe(self) -> dict[str, Any]:
         """The effective rules as JSON: file, base rules and overrides."""
         return {
@@ -145,6 +184,18 @@ class RuleSet:
             "rules": {name: asdict(spec) for name, spec in self.base.items()},
             "overrides": [o.model_dump(exclude_none=True, by_alias=True) for o in self.overrides],
         }
+
+
+def _as_json(spec: RuleSpec, source: str, overrides: list[int]) -> dict[str, Any]:
+    return {
+        "enabled": spec.enabled,
+        "threshold": spec.threshold,
+        "clear": spec.clear,
+        "for_s": spec.for_s,
+        "severity": spec.severity,
+        "source": source,
+        "overrides": overrides,
+    }
 
 
 def _read(path: Path) -> Any:
@@ -199,4 +250,4 @@ def load_rules(path: Path | None, base: dict[str, RuleSpec]) -> RuleSet:
                 f"rules file {path}: overrides[{i}]: clear ({spec.clear:g}) is above"
                 f" threshold ({spec.threshold:g})"
             )
-    return RuleSet(rules, parsed.overrides, path)
+    return RuleSet(rules, parsed.overrides, path, frozenset(parsed.rules))

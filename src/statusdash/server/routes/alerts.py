@@ -121,12 +121,6 @@ async def end_silence(
     return (await lifecycle.unsilence(alerts, silence_id)).as_json()
 
 
-@router.get("/alerts/rules")
-async def rules(alerts: AlertsDep, _: ReaderDep) -> dict[str, Any]:
-    """The rules in force, and the error of the last reload if it failed."""
-    return {**alerts.engine.rules.describe(), "reload_error": alerts.rules_error}
-
-
 @router.post("/alerts/test-notify")
 async def test_notify(notifier: NotifierDep, _: ReaderDep) -> dict[str, Any]:
     """Send a test message to every webhook now; says how each delivery went."""

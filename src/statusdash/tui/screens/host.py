@@ -264,9 +264,9 @@ class HostScreen(DataScreen):
         if self.detail is None:
             return
         d = self.detail
-        th = self.sd.model.thresholds
+        judge = self.sd.model.disk_judge(self.host)  # the server's rules for each mount
         disks = self.query_one("#disks-lines", LinesPanel)
-        disks.set_table(DISK_COLUMNS, disk_rows(d, th.disk), header=True)
+        disks.set_table(DISK_COLUMNS, disk_rows(d, judge), header=True)
         procs = self.query_one("#procs-lines", LinesPanel)
         procs.set_table(PROCESS_COLUMNS, process_rows(d), header=True)
         checks = self.query_one("#checks-lines", LinesPanel)

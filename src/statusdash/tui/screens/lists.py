@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,17 +17,25 @@ from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic
 from statusdash.tui import fmt
 from statusdash.tui.messages import AllAlertsFetched
+from statusdash.tui.model import sort_alerts
 from statusdash.tui.screens.base import DataScreen
 from statusdash.tui.source import DataSource
+from statusdash.tui.widgets.alert_rows import (
+    ACTION_DONE,
+    ALERTS_HEADER,
+    SILENCE_FOR_S,
+    AlertActed,
+    SilencesFetched,
+    alert_cells,
+)
 from statusdash.tui.widgets.columns import fit
 from statusdash.tui.widgets.lists import (
-    ALERT_MARK,
-    ALERT_STYLE,
     HEALTH_STYLE,
-    alert_since,
-    alert_text,
-    alert_value,
+    alert_what,
+    checked_ago,
+    health_cell,
     service_detail,
+    silenced_by,
 )
 from statusdash.tui.widgets.status_bar import StatusBar
 from statusdash.wire import HealthStatus
@@ -78,11 +88,17 @@ def _refill(
 
 
 class AlertsScreen(DataScreen):
-    """Active alerts (``A`` shows resolved ones too); ``enter`` opens the alert's host."""
+    """Active alerts (``A`` shows resolved ones too), most severe first, then newest; keys on
+    the selected row: ``k`` ack, ``s`` silence, ``u`` unsilence, ``r`` resolve, ``enter`` host."""
 
     BINDINGS = [
         Binding("A", "toggle_all", "Show all/active"),
         Binding("enter", "open", "Open host"),
+        # The footer has room for one more at 80 columns; the panel's border lists all four.
+        Binding("k", "act('ack')", "Ack"),
+        Binding("s", "silence", "Silence 2h", show=False),
+        Binding("u", "act('unsilence')", "Unsilence", show=False),
+        Binding("r", "act('resolve')", "Resolve", show=False),
         Binding("escape", "app.switch_mode('fleet')", "Fleet"),
     ]
 
@@ -90,6 +106,8 @@ class AlertsScreen(DataScreen):
         super().__init__()
         self.show_all = False
         self._all: list[AlertPublic] | None = None
+        self.silences: list[dict[str, Any]] = []
+        self._rows: dict[str, AlertPublic] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusBar("statusdash · alerts", id="status")
@@ -101,8 +119,13 @@ class AlertsScreen(DataScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(" ", "HOST", "STATE", "VALUE", "FOR", "ALERT")
+        table.add_columns(*ALERTS_HEADER)
         self.query_one("#alerts-table-panel").border_title = "Alerts"
+        self._fetch_silences(self.sd.source)
+
+    def on_screen_resume(self) -> None:
+        if self._ready:
+            self._fetch_silences(self.sd.source)
 
     def data_changed(self) -> None:
         model, now = self.sd.model, self.sd.now()
@@ -110,26 +133,25 @@ class AlertsScreen(DataScreen):
         alerts = self._all if self.show_all and self._all is not None else model.alerts
         if not self.show_all:
             alerts = [a for a in alerts if a.state != "resolved"]
+        self._rows = {}
         rows: list[tuple[str, list[Content | str]]] = []
-        for a in alerts:
-            rows.append(
-                (
-                    str(a.id),
-                    [
-                        Content.styled(ALERT_MARK.get(a.state, "▲"), ALERT_STYLE.get(a.state, "")),
-                        a.host,
-                        a.state.value + (f" ✓{a.acked_by or 'ack'}" if a.acked_at else ""),
-                        alert_value(a),
-                        alert_since(a, now),
-                        alert_text(a),
-                    ],
-                )
-            )
+        for a in sort_alerts(alerts):
+            self._rows[str(a.id)] = a
+            rows.append((str(a.id), alert_cells(a, silenced_by(a, self.silences, now), now)))
         _fit_last(self.query_one(DataTable), rows)
         _refill(self.query_one(DataTable), rows)
         panel = self.query_one("#alerts-table-panel")
         panel.border_title = f"Alerts · {'all' if self.show_all else 'active'} ({len(rows)})"
-        panel.border_subtitle = "A: active only" if self.show_all else "A: show resolved too"
+        shown = "A: active only" if self.show_all else "A: show resolved too"
+        panel.border_subtitle = f"k ack · s silence 2h · u unsilence · r resolve · {shown}"
+
+    def selected(self) -> AlertPublic | None:
+        """The alert on the cursor's row, if any."""
+        table = self.query_one(DataTable)
+        if not table.row_count or not 0 <= table.cursor_row < table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self._rows.get(str(key))
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
@@ -152,11 +174,84 @@ class AlertsScreen(DataScreen):
         self._all = message.alerts
         self.redraw()
 
+    # --- acting on the selected alert (thread workers; the answer comes as a message) --------
+    def action_act(self, action: str) -> None:
+        alert = self.selected()
+        if alert is None:
+            return
+        if action == "unsilence":  # the silences that mute it, as the server matches them
+            now = self.sd.now()
+            ids = [int(s["id"]) for s in self.silences if silenced_by(alert, [s], now)]
+            if not ids:
+                self.notify("no silence in force mutes this alert", title="alerts")
+                return
+            self._unsilence(self.sd.source, alert, ids)
+            return
+        self._act(self.sd.source, alert, action)
+
+    @work(thread=True, exit_on_error=False, group="alerts-act")
+    def _unsilence(self, source: DataSource, alert: AlertPublic, ids: list[int]) -> None:
+        try:
+            for silence_id in ids:
+                source.unsilence(silence_id)
+        except ClientError as exc:
+            self.post_message(AlertActed(alert, "unsilence", str(exc)))
+            return
+        self.post_message(AlertActed(alert, "unsilence"))
+
+    def action_silence(self) -> None:
+        alert = self.selected()
+        if alert is not None:
+            self._act(self.sd.source, alert, "silence")
+
+    @work(thread=True, exit_on_error=False, group="alerts-act")
+    def _act(self, source: DataSource, alert: AlertPublic, action: str) -> None:
+        try:
+            if action == "silence":
+                source.silence(alert, SILENCE_FOR_S)
+            else:
+                source.alert_action(alert.id, action)
+        except ClientError as exc:
+            self.post_message(AlertActed(alert, action, str(exc)))
+            return
+        self.post_message(AlertActed(alert, action))
+
+    @on(AlertActed)
+    def _acted(self, message: AlertActed) -> None:
+        a = message.alert
+        what = f"{a.host} {alert_what(a)}"
+        if message.error:
+            self.notify(
+                one_line(f"{message.action} {what}: {message.error}"),
+                title="alerts",
+                severity="error",
+                markup=False,
+            )
+            return
+        done = ACTION_DONE[message.action]
+        self.notify(one_line(f"{done} {what}"), title="alerts", markup=False)
+        self.sd.poll_now()  # the alerts (and their acks) come back with the next poll
+        self._fetch_silences(self.sd.source)
+        if self.show_all:
+            self._fetch_all(self.sd.source)
+
+    @work(thread=True, exit_on_error=False, group="alerts-silences", exclusive=True)
+    def _fetch_silences(self, source: DataSource) -> None:
+        try:
+            self.post_message(SilencesFetched(source.silences()))
+        except ClientError as exc:
+            self.post_message(SilencesFetched([], str(exc)))
+
+    @on(SilencesFetched)
+    def _got_silences(self, message: SilencesFetched) -> None:
+        if not message.error:
+            self.silences = message.silences
+            self.redraw()
+
     def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            row = table.get_row_at(table.cursor_row)
-            self.sd.open_host(str(row[1]))
+        alert = self.selected()
+        if alert is not None:
+            self.sd.open_host(alert.host)
 
     @on(DataTable.RowSelected)
     def _selected(self, _event: DataTable.RowSelected) -> None:
@@ -189,7 +284,7 @@ class ServicesScreen(DataScreen):
         self.query_one(StatusBar).show(model, now)
         rows: list[tuple[str, list[Content | str]]] = []
         for i, s in enumerate(model.services):
-            age = fmt.duration((now - s.last_check).total_seconds()) if s.last_check else "-"
+            word, _style = health_cell(s.status)  # plain: the table measures plain text
             rows.append(
                 (
                     f"{s.name}@{s.host or ''}#{i}",
@@ -197,8 +292,8 @@ class ServicesScreen(DataScreen):
                         Content.styled(fmt.health_marker(s.status), HEALTH_STYLE[s.status]),
                         s.name,
                         s.host or "",
-                        s.status.value,
-                        f"{age} ago" if s.last_check else "-",
+                        word,
+                        checked_ago(s, now),
                         service_detail(s),
                     ],
                 )

@@ -24,6 +24,7 @@ from statusdash.safetext import one_line
 from statusdash.schema import HostStatus
 from statusdash.tui import fmt
 from statusdash.tui.model import SPARK_LEN, FleetModel, HostRow, SortKey
+from statusdash.tui.widgets.rules_feed import RulesFeed
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,13 @@ def make_layout(width: int, longest_host: int) -> Layout:
     return Layout(host, spark, gap, tuple(cells))
 
 
-class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
-    """One row per host; ``enter`` opens it, a header click sorts by that column."""
+class FleetTable(RulesFeed, ScrollView, can_focus=True, inherit_bindings=False):
+    """One row per host; ``enter`` opens it, a header click sorts by that column.
+
+    Flags (``!`` and colours) are the server's: its rules in force for the host (and the
+    fullest mount), and its open alerts. A down or stale host's values are dimmed; a down
+    host's UP reads ``down`` (SEEN says since when) rather than an uptime frozen as if alive.
+    """
 
     BINDINGS = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -248,7 +254,6 @@ class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
     def _row(self, row: HostRow, lay: Layout, width: int, cursor: bool = False) -> Strip:
         assert self._model is not None and self._now is not None
         h = row.summary
-        th = self._model.thresholds
         st = self._style
         dim = st("fleet-table--dim")
         marker = fmt.host_marker(h)
@@ -263,35 +268,41 @@ class FleetTable(ScrollView, can_focus=True, inherit_bindings=False):
             }[marker]
         )
         plain = Style()
+        current = h.status is HostStatus.up and not self._stale
+        values = plain if current else dim  # a host not heard from lately: nothing looks live
+        model = self._model
 
-        def gauge(value: float | None, threshold: float) -> list[Segment]:
-            lvl = fmt.level(value, threshold, th.warn_margin)
+        def gauge(value: float | None, rule: str, subject: str = "") -> list[Segment]:
+            lvl = model.flag(h.host, rule, value, subject, any_subject=rule == "disk")
             style = {"crit": st("fleet-table--crit"), "warn": st("fleet-table--warn")}.get(
-                lvl, dim if value is None else plain
+                lvl, dim if value is None else values
             )
+            if not current and lvl == "warn":
+                style = dim
             over = fmt.MARK_OVER if lvl == "crit" else " "
             return [Segment(units.percent(value).rjust(CPU_W - 1), style), Segment(over, style)]
 
-        def right(text: str, w: int, style: Style = plain) -> list[Segment]:
+        def right(text: str, w: int, style: Style = values) -> list[Segment]:
             return [Segment(text.rjust(w), style)]
 
         seen_style = st("fleet-table--stale") if self._stale or h.status != "up" else plain
+        up = fmt.host_up(h.status, h.uptime_s)
         cells: dict[SortKey, list[Segment]] = {
             SortKey.status: [Segment(marker, mark_style)],
             SortKey.host: [Segment(_fit(h.host, lay.host), dim if h.status != "up" else plain)],
-            SortKey.mem: gauge(h.memory_percent, th.memory),
-            SortKey.disk: gauge(h.disk_percent, th.disk),
+            SortKey.mem: gauge(h.memory_percent, "memory"),
+            SortKey.disk: gauge(h.disk_percent, "disk", h.disk_mount or ""),
             SortKey.load: right(fmt.load(h.load_1m), 4),
-            SortKey.net: [Segment(fmt.rate_pair(h.net_rx_bytes_s, h.net_tx_bytes_s), plain)],
-            SortKey.up: right(fmt.duration(h.uptime_s), 4),
+            SortKey.net: [Segment(fmt.rate_pair(h.net_rx_bytes_s, h.net_tx_bytes_s), values)],
+            SortKey.up: right(up, 4, st("fleet-table--down") if up == "down" else values),
             SortKey.seen: right(fmt.duration(self._model.seen_ago(row, self._now)), 4, seen_style),
         }
-        cpu = gauge(h.cpu_percent, th.cpu)
+        cpu = gauge(h.cpu_percent, "cpu")
         if lay.spark:
             cpu.append(Segment(" ", plain))
             # On the cursor's background (a shade of the same colour) the line takes the text's.
             spark = st("fleet-table--cursor-spark" if cursor else "fleet-table--spark")
-            cpu.append(Segment(fmt.sparkline(list(row.cpu), lay.spark), spark))
+            cpu.append(Segment(fmt.sparkline(list(row.cpu), lay.spark), spark if current else dim))
         cells[SortKey.cpu] = cpu
         segs: list[Segment] = []
         x = 0

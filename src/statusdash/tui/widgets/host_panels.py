@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from textual.content import Content
 
 from statusdash import units
 from statusdash.safetext import one_line
-from statusdash.schema import AlertPublic, HostDetail, HostSummary
+from statusdash.schema import AlertPublic, HostDetail, HostStatus, HostSummary
 from statusdash.tui import fmt
 from statusdash.tui.widgets.columns import Cell, Column
 from statusdash.tui.widgets.lists import (
@@ -37,10 +38,13 @@ def facts_line(
     then as many whole facts as fit in ``width`` (0: all of them).
     """
     parts: list[str] = []
+    current = summary is not None and summary.status is HostStatus.up
     if seen_ago is not None:
         parts.append(f"seen {fmt.duration(seen_ago)}")
     if summary is not None and summary.uptime_s is not None:
-        parts.append(f"uptime {fmt.duration(summary.uptime_s)}")
+        # A host that stopped reporting is not "up 2h": say it was, at its last report.
+        label = "uptime" if current else "was up"
+        parts.append(f"{label} {fmt.duration(summary.uptime_s)}")
     system = detail.report.system if detail else None
     if system is not None:
         parts += [one_line(p) for p in (system.os, system.kernel, system.arch) if p]
@@ -49,7 +53,12 @@ def facts_line(
         parts.append(one_line(summary.os))
     marker = fmt.host_marker(summary) if summary else fmt.MARK_STALE
     status = summary.status.value if summary else "unknown"
-    line = Content.assemble((f"{marker} {one_line(host)}", "bold"), f" ({status})")
+    if summary is not None and not current and seen_ago is not None:
+        status += f" {fmt.duration(seen_ago)}"  # ``down 3m``: since its last report
+    line = Content.assemble(
+        (f"{marker} {one_line(host)}", "bold"),
+        (f" ({status})", "" if current or summary is None else "bold $warning"),
+    )
     if note is not None:
         line = Content.assemble(line, "  ", note)
     for part in parts:
@@ -75,21 +84,43 @@ DISK_COLUMNS = (
 )
 
 
-def disk_rows(detail: HostDetail, threshold: float) -> list[list[Cell]]:
-    """``/  93%!  433G/466G  ext4`` per filesystem, fullest first; swap last."""
+def disk_rows(
+    detail: HostDetail, threshold: float | Callable[[str, float], str]
+) -> list[list[Cell]]:
+    """``/  93%!  433G/466G  ext4`` per filesystem, fullest first; swap last.
+
+    ``threshold`` is one for every mount, or ``judge(mount, percent)`` giving each mount's
+    level as the server judges it (its rules for that mount, its open alerts); a host that
+    is not up has its values dimmed.
+    """
+    current = detail.summary.status is HostStatus.up
     rows: list[list[Cell]] = []
     for d in sorted(detail.report.disks, key=lambda d: -d.percent):
-        lvl = fmt.level(d.percent, threshold)
-        style = {"crit": "$error", "warn": "$warning"}.get(lvl, "")
+        if callable(threshold):
+            lvl = threshold(d.mount, d.percent)
+        else:
+            lvl = fmt.level(d.percent, threshold)
+        style = {"crit": "$error", "warn": "$warning"}.get(lvl, "") if current else ""
+        if not current:
+            style = "$error" if lvl == "crit" else "$text-muted"
         mark = fmt.MARK_OVER if lvl == "crit" else " "
         text = units.percent(d.percent) + mark
         use: Cell = (text, style) if style else text
-        rows.append([d.mount, use, f"{units.size(d.used)}/{units.size(d.total)}", d.fstype])
+        rows.append(
+            [d.mount, use, _dim(f"{units.size(d.used)}/{units.size(d.total)}", current), d.fstype]
+        )
     swap = detail.report.swap
     if swap is not None and swap.total:
         used = f"{units.size(swap.used)}/{units.size(swap.total)}"
-        rows.append(["swap", units.percent(swap.percent) + " ", used, ""])
+        rows.append(
+            ["swap", _dim(units.percent(swap.percent) + " ", current), _dim(used, current), ""]
+        )
     return rows
+
+
+def _dim(text: str, current: bool) -> Cell:
+    """``text`` as it is for a host that reports, muted for one that is not current."""
+    return text if current else (text, "$text-muted")
 
 
 PROCESS_COLUMNS = (
@@ -106,8 +137,15 @@ def process_rows(detail: HostDetail) -> list[list[Cell]]:
     procs = detail.report.processes
     if procs is None:
         return []
+    current = detail.summary.status is HostStatus.up
     return [
-        [p.name, f"{p.cpu_percent:.0f}%", units.size(p.rss), str(p.pid), p.user or ""]
+        [
+            _dim(p.name, current),
+            _dim(f"{p.cpu_percent:.0f}%", current),
+            _dim(units.size(p.rss), current),
+            _dim(str(p.pid), current),
+            p.user or "",
+        ]
         for p in procs.top_cpu
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from textual.content import Content
@@ -30,9 +31,10 @@ HEALTH_STYLE = {
 
 
 def alert_since(a: AlertPublic, now: datetime) -> str:
-    start = a.fired_at or a.started_at
+    """How long the condition has held: from when it first held (``started_at``, the start of
+    the pending time, which FOR counts from), to now, or to when it resolved."""
     end = a.resolved_at or now
-    return fmt.duration((end - start).total_seconds())
+    return fmt.duration(max(0.0, (end - a.started_at).total_seconds()))
 
 
 def alert_text(a: AlertPublic, short: bool = False) -> str:
@@ -46,13 +48,88 @@ def alert_text(a: AlertPublic, short: bool = False) -> str:
     return text
 
 
+PERCENT_RULES = ("cpu", "memory", "disk")
+
+
 def alert_value(a: AlertPublic) -> str:
     """``97% ≥ 90%`` for the percentage rules; empty for the others (their message says it)."""
-    if a.value is None or a.rule not in ("cpu", "memory", "disk"):
+    if a.value is None or a.rule not in PERCENT_RULES:
         return ""
     if a.threshold is None:
         return f"{a.value:.0f}%"
     return f"{a.value:.0f}% ≥ {a.threshold:.0f}%"
+
+
+def alert_what(a: AlertPublic) -> str:
+    """What the alert is about: ``cpu``, ``disk /data``, ``service nginx``, an event's name."""
+    if a.rule == "event":
+        return a.subject or "event"
+    return f"{a.rule} {a.subject}" if a.subject else a.rule
+
+
+def alert_current(a: AlertPublic) -> str:
+    """The one value of the row: the latest the server judged (for a resolved alert, the one
+    that resolved it); empty for rules without a number (their detail says what happened)."""
+    if a.value is None or a.rule not in PERCENT_RULES:
+        return ""
+    return f"{a.value:.0f}%"
+
+
+def alert_limit(a: AlertPublic) -> str:
+    """The threshold the alert was judged against: ``≥ 90%``."""
+    if a.threshold is None or a.rule not in PERCENT_RULES:
+        return ""
+    return f"≥ {a.threshold:.0f}%"
+
+
+def alert_when(a: AlertPublic, now: datetime) -> str:
+    """``for 2m`` while open (from when the condition first held); ``resolved 3m ago after
+    5m`` once resolved, so nothing claims a resolved condition still holds."""
+    if a.resolved_at is not None:
+        ago = fmt.duration(max(0.0, (now - a.resolved_at).total_seconds()))
+        return f"resolved {ago} ago after {alert_since(a, now)}"
+    return f"for {alert_since(a, now)}"
+
+
+def alert_detail(a: AlertPublic) -> str:
+    """The message where it adds to the columns (offline, services, events), never a second
+    value; a resolved alert's message is what *was* true."""
+    if a.rule in PERCENT_RULES:
+        return ""
+    text = alert_text(a, short=True)
+    return f"was: {text}" if a.state == "resolved" else text
+
+
+def silenced_by(a: AlertPublic, silences: list[dict[str, Any]], now: datetime) -> bool:
+    """True if a silence in force matches the alert as the server matches it: host glob, rule,
+    subject glob (an unset field matches anything)."""
+    for s in silences:
+        expires = s.get("expires_at")
+        if isinstance(expires, str):
+            try:
+                if datetime.fromisoformat(expires) <= now:
+                    continue
+            except ValueError:
+                pass
+        host, rule, subject = s.get("host"), s.get("rule"), s.get("subject")
+        if host and not fnmatchcase(a.host, str(host)):
+            continue
+        if rule and rule != a.rule:
+            continue
+        if subject and not fnmatchcase(a.subject, str(subject)):
+            continue
+        return True
+    return False
+
+
+def alert_marks(a: AlertPublic, silenced: bool) -> str:
+    """``firing ✓ack ⊘silenced``: the state, then what people did about it."""
+    text = a.state.value
+    if a.acked_at is not None:
+        text += f" ✓{a.acked_by or 'ack'}"
+    if silenced and a.state != "resolved":
+        text += " ⊘silenced"
+    return text
 
 
 ALERT_COLUMNS = (
@@ -70,7 +147,7 @@ def alert_row(a: AlertPublic, now: datetime) -> list[Cell]:
         (ALERT_MARK.get(a.state, "▲"), ALERT_STYLE.get(a.state, "")),
         a.host,
         alert_text(a, short=True),
-        f"for {alert_since(a, now)}{ack}",
+        f"{alert_when(a, now)}{ack}",
     ]
 
 
@@ -96,10 +173,27 @@ def metrics_summary(metrics: dict[str, Any], limit: int = 2) -> str:
 
 
 def service_detail(s: ServiceHealth) -> str:
-    """Why a service is unhealthy, else what its last check measured."""
-    if s.status is HealthStatus.unhealthy and s.error:
+    """Why a service is unhealthy (or why its check cannot run), else what it last measured."""
+    if s.status is not HealthStatus.healthy and s.error:
         return s.error
     return metrics_summary(s.metrics)
+
+
+def check_time(s: ServiceHealth) -> datetime | None:
+    """When the service's check ran, as the API says: the one place that reads the field."""
+    return s.last_check
+
+
+def checked_ago(s: ServiceHealth, now: datetime) -> str:
+    """``57s ago``: the age of the check itself (not of the message that carried it)."""
+    ran = check_time(s)
+    return fmt.since_text(None if ran is None else max(0.0, (now - ran).total_seconds()))
+
+
+def health_cell(status: HealthStatus) -> tuple[str, str]:
+    """The status word in its colour: ``healthy``, ``unhealthy`` or ``unknown`` (a check that
+    cannot run, or no news), the same words everywhere."""
+    return (status.value, HEALTH_STYLE.get(status, ""))
 
 
 SERVICE_COLUMNS = (
@@ -115,12 +209,13 @@ SERVICE_COLUMNS = (
 def service_row(s: ServiceHealth, now: datetime) -> list[Cell]:
     """``● image-generator  platform-vps  healthy  queue 42  57s`` as ``SERVICE_COLUMNS`` cells."""
     style = HEALTH_STYLE.get(s.status, "")
-    age = fmt.duration((now - s.last_check).total_seconds()) if s.last_check else "-"
+    ran = check_time(s)
+    age = fmt.duration(max(0.0, (now - ran).total_seconds())) if ran else "-"
     return [
         (fmt.health_marker(s.status), style),
         s.name,
         s.host or "",
-        (s.status.value, style),
+        health_cell(s.status),
         service_detail(s),
         age,
     ]

@@ -48,7 +48,7 @@ def facts_line(
     system = detail.report.system if detail else None
     if system is not None:
         parts += [one_line(p) for p in (system.os, system.kernel, system.arch) if p]
-        parts.append(f"{system.cpu_count} cores")
+        parts.append(units.count(system.cpu_count, "core"))
     elif summary is not None and summary.os:
         parts.append(one_line(summary.os))
     marker = fmt.host_marker(summary) if summary else fmt.MARK_STALE

@@ -36,6 +36,8 @@ def a_value_for(field: str) -> tuple[str, Any]:
     kind = typing.get_args(info.annotation) or (info.annotation,)
     if field == "db_synchronous":
         return "NORMAL", "NORMAL"
+    if field == "notify_group_by":
+        return "host", "host"
     if bool in kind:
         return str(not default).lower(), not default
     if int in kind:

@@ -29,6 +29,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("statusdash.agent.spool")
 
+
+def first_batch(entries: Iterable[Entry], max_reports: int, max_bytes: int) -> list[Entry]:
+    """The first of ``entries`` that fit in one batch (always at least one, if any)."""
+    out: list[Entry] = []
+    total = 0
+    for e in entries:
+        if out and (len(out) >= max_reports or total + e.size > max_bytes):
+            break
+        out.append(e)
+        total += e.size
+    return out
+
+
 _NAME = re.compile(r"^(\d{12})-(\d{13})\.json$")
 EVICTION_LOG_S = 3600.0  # one eviction line per bound at most this often (the first at once)
 
@@ -195,14 +208,7 @@ class Keep:
     # --- the queue to send again ---------------------------------------------------------------
     def oldest(self, max_reports: int, max_bytes: int) -> list[Entry]:
         """The oldest reports to send again that fit in one batch (at least one, if any)."""
-        out: list[Entry] = []
-        total = 0
-        for e in self._resend:
-            if out and (len(out) >= max_reports or total + e.size > max_bytes):
-                break
-            out.append(e)
-            total += e.size
-        return out
+        return first_batch(self._resend, max_reports, max_bytes)
 
     def read(self, entry: Entry) -> bytes:
         return (self.resend_dir / entry.name).read_bytes()

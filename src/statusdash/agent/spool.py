@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from statusdash.agent.keep import ABSENT, Keep, Mark
+from statusdash.agent.keep import ABSENT, Keep, Mark, first_batch
 
 log = logging.getLogger("statusdash.agent.spool")
 P = ParamSpec("P")
@@ -257,14 +257,7 @@ class Spool:
     @_locked
     def oldest(self, max_reports: int, max_bytes: int) -> list[Entry]:
         """The oldest entries that fit in one batch (always at least one, if any wait)."""
-        out: list[Entry] = []
-        total = 0
-        for e in self._entries:
-            if out and (len(out) >= max_reports or total + e.size > max_bytes):
-                break
-            out.append(e)
-            total += e.size
-        return out
+        return first_batch(self._entries, max_reports, max_bytes)
 
     def read(self, entry: Entry) -> bytes:
         if entry.data is not None:

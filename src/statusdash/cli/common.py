@@ -191,6 +191,17 @@ def resolve_ca(s: Settings, ca: Path | None, remembered: Path | None = None) -> 
     return s.ca_cert if s.ca_cert.exists() else None
 
 
+def check_host(host: str) -> str:
+    """``host`` if it is a valid host id, else a usage error (exit 2): before it goes in a URL."""
+    from statusdash import hostid
+
+    try:
+        hostid.check(host)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    return host
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

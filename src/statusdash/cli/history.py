@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from statusdash import hostid, units
+from statusdash import units
 from statusdash.cli.boundary import fail
-from statusdash.cli.common import Connection, JsonOpt, echo, print_json, reader
+from statusdash.cli.common import Connection, JsonOpt, check_host, echo, print_json, reader
 
 if TYPE_CHECKING:
     from statusdash.schema import HistorySeries
@@ -42,10 +42,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """A metric's history: a chart in a terminal, a table when piped, the buckets with --json."""
-    try:
-        hostid.check(host)  # before it goes into a URL
-    except ValueError as exc:
-        fail(str(exc), 2)
+    check_host(host)
     chart = sys.stdout.isatty() and not as_json
     width = _chart_width() if chart else 0
     with conn.client() as client:

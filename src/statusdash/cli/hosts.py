@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from statusdash import hostid, units
-from statusdash.cli.boundary import fail, group
+from statusdash import units
+from statusdash.cli.boundary import group
 from statusdash.cli.common import (
     Connection,
     JsonOpt,
+    check_host,
     echo,
     print_json,
     print_listing,
@@ -79,10 +80,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """One host: latest report, disks, services and active alerts."""
-    try:
-        hostid.check(host)  # before it goes into a URL
-    except ValueError as exc:
-        fail(str(exc), 2)
+    check_host(host)
     with conn.client() as client:
         detail = client.host(host)
         if as_json:
@@ -122,10 +120,7 @@ def rm(
     its open alerts are resolved and its services dropped; its history is kept until retention
     unless --purge. A host that reports again comes back: this does NOT revoke its agent
     certificate or API key (run `statusdash certs revoke HOST` / `statusdash keys revoke HOST`)."""
-    try:
-        hostid.check(host)  # before it goes into a URL
-    except ValueError as exc:
-        fail(str(exc), 2)
+    check_host(host)
     with conn.client() as client:
         result = client.remove_host(host, purge)
     if as_json:

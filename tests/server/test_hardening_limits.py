@@ -141,6 +141,30 @@ def test_windows_of_two_widths_are_counted_exactly(limited: Live) -> None:
     assert stored(limited, "web-1") == 6
 
 
+def test_a_catch_up_batch_is_counted_against_every_window_it_spans(limited: Live) -> None:
+    """Older windows are counted by one range query per batch; each count must stay exact."""
+    agent = limited.agent("web-1")
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+
+    def at(window: int, k: int) -> datetime:
+        return base + timedelta(seconds=10 * window + k)
+
+    def batch(reports: list[dict[str, Any]]) -> int:
+        return agent.post("/api/metrics/batch", json={"reports": reports}).status_code
+
+    two_each = [
+        make_report("web-1", at=at(w, k), interval_s=10.0) for w in range(10) for k in (1, 2)
+    ]
+    assert batch(two_each) == 200
+    assert batch([make_report("web-1", at=at(20, 1), interval_s=10.0)]) == 200  # newer: max_ts
+    third = [make_report("web-1", at=at(w, 3), interval_s=10.0) for w in range(10)]
+    assert batch(third) == 200  # 2 stored + 1 each: at the limit, not past it
+    fourth = [make_report("web-1", at=at(w, 4), interval_s=10.0) for w in (11, 12, 5)]
+    assert batch(fourth) == 429  # window 5 already holds 3
+    assert batch(fourth[:2]) == 200
+    assert stored(limited, "web-1") == 20 + 1 + 10 + 2
+
+
 def test_the_limit_is_a_setting(tmp_path: Path) -> None:
     server = RunningServer(
         make_settings(tmp_path / "data", ingest_max_reports_per_interval=5)

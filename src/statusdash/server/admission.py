@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from statusdash.wire import MetricsReport
@@ -94,6 +94,41 @@ class Stored:
         ).fetchone()
         return int(n)
 
+    def count_many(self, windows: Iterable[Window]) -> dict[Window, int]:
+        """Rows already stored in each of ``windows``: one range query per host and width for
+        the windows that need one (a catch-up batch spans hundreds of older windows), not one
+        query each."""
+        out: dict[Window, int] = {}
+        need: dict[tuple[int, float], list[Window]] = {}
+        for window in windows:
+            host, width, index = window
+            host_id = self.host_ids.get(host)
+            known = self.recent.get(host)
+            if host_id is None or index * width > self.max_ts.get(host_id, float("-inf")):
+                out[window] = 0
+            elif known is not None and known[0] == window:
+                out[window] = known[1]
+            else:
+                need.setdefault((host_id, width), []).append(window)
+        for (host_id, width), group in need.items():
+            if len(group) == 1:
+                out[group[0]] = self.count(group[0])
+                continue
+            for window in group:
+                out[window] = 0
+            lo = min(w[2] for w in group) * width
+            hi = (max(w[2] for w in group) + 1) * width
+            rows = self.conn.execute(
+                "SELECT ts FROM samples WHERE host_id = ? AND ts >= ? AND ts < ?",
+                (host_id, lo, hi),
+            )
+            host = group[0][0]
+            for (ts,) in rows:
+                window = (host, width, math.floor(ts / width))
+                if window in out:
+                    out[window] += 1
+        return out
+
 
 def over_limit(
     limit: IngestLimit | None,
@@ -112,19 +147,20 @@ def over_limit(
         return None
     mine: dict[Window, int] = {}
     new: set[Key] = set()
+    windows: list[Window] = []
     for r, key in zip(reports, keys, strict=True):
         if key in seen or key in new:
             continue
         new.add(key)
         width = max(r.interval_s, limit.min_interval_s)
-        window = (r.host, width, math.floor(key[1] / width))
-        if window not in counts:
-            counts[window] = stored.count(window)
+        windows.append((r.host, width, math.floor(key[1] / width)))
+    counts.update(stored.count_many(w for w in set(windows) if w not in counts))
+    for window in windows:
         mine[window] = mine.get(window, 0) + 1
         if counts[window] + mine[window] > limit.per_interval:
             return RateLimited(
-                f"host {r.host} sent more than {limit.per_interval} new reports collected"
-                f" within one interval of {width:g} s (INGEST_MAX_REPORTS_PER_INTERVAL);"
+                f"host {window[0]} sent more than {limit.per_interval} new reports collected"
+                f" within one interval of {window[1]:g} s (INGEST_MAX_REPORTS_PER_INTERVAL);"
                 " replays are duplicates and not counted"
             )
     for window, n in mine.items():

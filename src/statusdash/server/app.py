@@ -23,6 +23,7 @@ from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, services
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import session as session_routes
+from statusdash.server.routes import status as status_routes
 from statusdash.server.routes import stream as stream_routes
 from statusdash.server.storage import Storage
 from statusdash.settings import Settings
@@ -128,6 +129,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(CloseRefused)
     for router in ROUTERS:
         app.include_router(router)
+    if settings.status_page:  # the public status page (docs/status-page.md)
+        app.include_router(status_routes.build_router(settings))
 
     @app.get("/api/openapi.json", dependencies=[Depends(require_reader)], include_in_schema=False)
     async def openapi() -> dict[str, Any]:

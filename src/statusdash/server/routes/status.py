@@ -1,0 +1,57 @@
+"""``GET /status`` and ``GET /status.json``: the public status page (``STATUS_PAGE=true``).
+
+``build_router(settings)`` makes one router per app, holding that app's ``StatusPage``; its
+lifespan (merged into the app's, so it runs after storage and jobs start) binds the page to the
+app's context, computes the bars once and leaves their refresh to the job scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
+
+from statusdash.server.auth import public
+from statusdash.server.context import context_of
+from statusdash.server.statuspage.config import load_config
+from statusdash.server.statuspage.page import StatusPage
+from statusdash.settings import Settings
+
+# No script, no frames, nothing fetched: the page is one document with inline CSS.
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none';"
+        " frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def build_router(settings: Settings) -> APIRouter:
+    """The status page's routes; the config file is read now, so a bad one stops start-up."""
+    page = StatusPage(settings, load_config(settings.status_page_config))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        page.bind(context_of(app))
+        await asyncio.to_thread(page.refresh)
+        yield
+
+    router = APIRouter(tags=["status"], lifespan=lifespan)
+    cache = {"Cache-Control": f"public, max-age={int(settings.status_page_state_max_age_s)}"}
+
+    @router.get("/status", dependencies=[Depends(public)], include_in_schema=False)
+    async def status_html() -> Response:
+        return Response(
+            page.rendered().html, media_type="text/html; charset=utf-8", headers=HEADERS | cache
+        )
+
+    @router.get("/status.json", dependencies=[Depends(public)], include_in_schema=False)
+    async def status_json() -> Response:
+        return Response(page.rendered().json, media_type="application/json", headers=cache)
+
+    return router

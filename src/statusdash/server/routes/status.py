@@ -23,7 +23,8 @@ from statusdash.settings import Settings
 # No script, no frames, nothing fetched: the page is one document with inline CSS.
 HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none';"
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none';"
+        " form-action 'none';"
         " frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

@@ -24,15 +24,26 @@ log = logging.getLogger(__name__)
 JOB = "status_page"
 
 
+LABELS = {"up": "Operational", "degraded": "Degraded", "down": "Down", "unknown": "No data"}
+
+
+def when(iso: str | None) -> str:
+    """``2026-12-02T06:56:43Z`` as ``2026-12-02 06:56 UTC`` (None: ``not yet``)."""
+    return "not yet" if iso is None else f"{iso[:10]} {iso[11:16]} UTC"
+
+
 def environment() -> Environment:
     """Templates from the package; autoescape on for everything, undefined names an error."""
-    return Environment(
+    env = Environment(
         loader=PackageLoader("statusdash.server.statuspage", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["LABELS"] = LABELS
+    env.filters["when"] = when
+    return env
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("stream_sweep", "bench.stream_sweep", {}, {}),
     ("conns", "bench.conns", {}, {"agents": 300, "anonymous": 50}),
     ("notify", "bench.notify_flood", {}, {"rounds": 1}),
+    ("status_page", "bench.status_page", {}, {"rounds": 1, "seconds": 3.0}),
 ]
 MODULE_TIME_LIMIT_S = 900
 OMIT = {"detail"}  # nested detail a module already printed while it ran

@@ -13,7 +13,6 @@ import pytest
 
 from statusdash.schema import HostStatus
 from statusdash.server.cache import host_status
-
 from tests.conftest import Live, RunningServer, make_report, make_settings
 from tests.server.harness import FAST_RULES, AlertingServer, FakeClock, Harness, wait_for
 

@@ -137,9 +137,9 @@ def test_a_bad_config_file_stops_the_server_from_starting(tmp_path: Path) -> Non
     settings = make_settings(
         tmp_path / "data", status_page=True, status_page_config=tmp_path / "missing.toml"
     )
-    with pytest.raises(StatusPageConfigError, match="missing.toml: No such file"):
+    with pytest.raises(StatusPageConfigError, match=r"missing\.toml: No such file"):
         create_app(settings)
     yaml_path = tmp_path / "page.yaml"
     yaml_path.write_text("title: x\n")
-    with pytest.raises(StatusPageConfigError, match="use a .toml file"):
+    with pytest.raises(StatusPageConfigError, match=r"use a \.toml file"):
         load_config(yaml_path)

@@ -56,7 +56,10 @@ def open_page(browser: Browser, url: str, **context: Any) -> tuple[Page, list[st
     """The page at ``url`` and the console errors, page errors and failed loads it raised."""
     page = browser.new_context(**context).new_page()
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
     response = page.goto(url, wait_until="load")
@@ -64,7 +67,9 @@ def open_page(browser: Browser, url: str, **context: Any) -> tuple[Page, list[st
     return page, problems
 
 
-def test_the_page_loads_cleanly_and_shows_the_state(browser: Browser, status_page: StartPage) -> None:
+def test_the_page_loads_cleanly_and_shows_the_state(
+    browser: Browser, status_page: StartPage
+) -> None:
     h = status_page()
     seed(h)
     url = f"{h.live.url}/status"

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from statusdash.server.auth import public
@@ -45,14 +45,24 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["status"], lifespan=lifespan)
     cache = {"Cache-Control": f"public, max-age={int(settings.status_page_state_max_age_s)}"}
 
+    cache = {"Cache-Control": cache["Cache-Control"], "Vary": "Accept-Encoding"}
+    zipped = cache | {"Content-Encoding": "gzip"}
+
+    def answer(
+        request: Request, plain: bytes, gz: bytes, media: str, extra: dict[str, str]
+    ) -> Response:
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(gz, media_type=media, headers=extra | zipped)
+        return Response(plain, media_type=media, headers=extra | cache)
+
     @router.get("/status", dependencies=[Depends(public)], include_in_schema=False)
-    async def status_html() -> Response:
-        return Response(
-            page.rendered().html, media_type="text/html; charset=utf-8", headers=HEADERS | cache
-        )
+    async def status_html(request: Request) -> Response:
+        r = page.rendered()
+        return answer(request, r.html, r.html_gz, "text/html; charset=utf-8", HEADERS)
 
     @router.get("/status.json", dependencies=[Depends(public)], include_in_schema=False)
-    async def status_json() -> Response:
-        return Response(page.rendered().json, media_type="application/json", headers=cache)
+    async def status_json(request: Request) -> Response:
+        r = page.rendered()
+        return answer(request, r.json, r.json_gz, "application/json", {})
 
     return router

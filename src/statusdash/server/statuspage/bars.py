@@ -93,9 +93,8 @@ def group_bars(conn: sqlite3.Connection, config: PageConfig, now: float) -> dict
     }
     present: dict[tuple[int, int], int] = {}
     rows = conn.execute(
-        f"SELECT host_id, (t / {DAY_S}) * {DAY_S}, count(*) FROM rollup_1h"
-        " WHERE t >= ? AND t < ? GROUP BY 1, 2",
-        (starts[0], end),
+        "SELECT host_id, (t / ?) * ?, count(*) FROM rollup_1h WHERE t >= ? AND t < ? GROUP BY 1, 2",
+        (DAY_S, DAY_S, starts[0], end),
     )
     for host_id, day, hours in rows:
         present[(int(host_id), int(day))] = int(hours)
@@ -140,19 +139,23 @@ def service_bar(
     starts = day_starts(now)
     end = int(now // HOUR_S) * HOUR_S
     since = max(starts[0], int((now - alerts_kept_s) // HOUR_S + 1) * HOUR_S)  # alerts pruned
-    ran_on = [str(h) for (h,) in conn.execute(
-        "SELECT DISTINCT host FROM service_health WHERE name = ?", (name,)
-    )]
+    ran_on = [
+        str(h)
+        for (h,) in conn.execute("SELECT DISTINCT host FROM service_health WHERE name = ?", (name,))
+    ]
     ids = [hosts[h] for h in ran_on if h in hosts]
     covered: dict[int, float] = {}
     up: dict[int, float] = {}
     if not ids:
         return _bar(starts, covered, up)
     marks = ",".join("?" * len(ids))
-    hours = [int(t) for (t,) in conn.execute(
-        f"SELECT DISTINCT t FROM rollup_1h WHERE host_id IN ({marks}) AND t >= ? AND t < ?",  # noqa: S608
-        (*ids, since, end),
-    )]
+    hours = [
+        int(t)
+        for (t,) in conn.execute(
+            f"SELECT DISTINCT t FROM rollup_1h WHERE host_id IN ({marks}) AND t >= ? AND t < ?",  # noqa: S608
+            (*ids, since, end),
+        )
+    ]
     down = _merge(
         (float(a), float(b) if b is not None else now)
         for a, b in conn.execute(

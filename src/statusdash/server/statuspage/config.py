@@ -38,7 +38,7 @@ class ServiceEntry(_Strict):
 
 
 class GroupEntry(_Strict):
-    """A host group: the hosts whose id matches any of ``hosts`` (globs, ``fnmatch`` case-sensitive)."""
+    """A host group: the hosts whose id matches any of ``hosts`` (case-sensitive globs)."""
 
     name: str = Field(min_length=1, max_length=100)
     hosts: tuple[str, ...] = Field(min_length=1)

@@ -124,6 +124,7 @@ def test_without_a_config_every_service_and_one_group(status_page: StartPage) ->
         ("[[groups]]\nname = 'Web'\nhosts = []", "groups[0].hosts"),
         ("[[groups]]\nname='A'\nhosts=['a*']\n[[groups]]\nname='A'\nhosts=['b*']", "two groups"),
         ("[[services]]\nlabel = 'x'", "services[0].name: Field required"),
+        ("services = []", "services: Tuple should have at least 1 item"),
     ],
 )
 def test_a_bad_config_file_is_one_clear_error(tmp_path: Path, text: str, needle: str) -> None:
@@ -143,3 +144,26 @@ def test_a_bad_config_file_stops_the_server_from_starting(tmp_path: Path) -> Non
     yaml_path.write_text("title: x\n")
     with pytest.raises(StatusPageConfigError, match=r"use a \.toml file"):
         load_config(yaml_path)
+
+
+def test_over_mtls_the_page_needs_no_client_certificate(
+    tmp_path: Path, vault_template: Path
+) -> None:
+    import shutil
+
+    from tests.conftest import RunningServer, TlsLive
+
+    vault = tmp_path / "vault"
+    shutil.copytree(vault_template, vault)
+    settings = make_settings(
+        tmp_path / "data", mtls_enabled=True, vault_path=vault, status_page=True
+    )
+    server = RunningServer(settings).start()
+    try:
+        live = TlsLive(server, vault=vault)
+        with live.client(None) as anonymous:
+            assert anonymous.get("/status.json").json()["title"] == "Status"
+            assert anonymous.get("/status").status_code == 200
+            assert anonymous.get("/api/hosts").status_code == 401
+    finally:
+        server.stop()

@@ -51,8 +51,10 @@ class PageConfig(_Strict):
     """The whole file; ``services=None`` (no file, or no ``[[services]]``) means every service."""
 
     title: str = Field(default=DEFAULT_TITLE, min_length=1, max_length=100)
-    services: tuple[ServiceEntry, ...] | None = None
-    groups: tuple[GroupEntry, ...] = (GroupEntry(name=ALL_HOSTS, hosts=("*",)),)
+    services: tuple[ServiceEntry, ...] | None = Field(default=None, min_length=1)
+    groups: tuple[GroupEntry, ...] = Field(
+        default=(GroupEntry(name=ALL_HOSTS, hosts=("*",)),), min_length=1
+    )
 
     def label(self, service: str) -> str | None:
         """The shown name of ``service``; None if the page does not list it."""

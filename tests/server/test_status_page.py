@@ -13,11 +13,14 @@ from statusdash.server.app import create_app
 from statusdash.server.auth import api_routes, login_route
 from statusdash.server.statuspage.config import StatusPageConfigError, load_config
 from tests.conftest import Live, make_settings
+from tests.hostile import ESCAPES, SHOWN_ESCAPES, unsafe
+from tests.server.harness import wait_for
 from tests.server.status_page_harness import (
     HOSTS,
     SECRET_CPU,
     SECRET_ERROR,
     StartPage,
+    event,
     page_json,
     seed,
     status_page,
@@ -54,6 +57,10 @@ def test_on_the_page_is_public_and_every_other_route_still_refuses(
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert "<script" not in r.text
+    assert r.headers["content-encoding"] == "gzip"  # httpx asks for gzip, as browsers do
+    plain = httpx.get(h.live.url + "/status.json", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.json()["title"] == "Example <Corp> & Co status"
 
 
 def test_the_page_says_what_the_state_says(status_page: StartPage) -> None:
@@ -104,6 +111,19 @@ def test_host_names_appear_only_when_told(status_page: StartPage) -> None:
     html = httpx.get(h.live.url + "/status").text
     assert 'data-host="web-2"' in html
     assert SECRET_ERROR not in html and "10.20.30.40" not in html
+
+
+def test_names_agents_report_are_text_never_markup_or_controls(status_page: StartPage) -> None:
+    h = status_page(config=None)
+    name = "svc<script>alert(1)</script>" + ESCAPES
+    agent = h.live.agent("web-1")
+    assert agent.post("/api/events", json=event(name, False)).status_code == 200
+    wait_for(lambda: page_json(h)["incidents"], what="the service incident")
+    body = page_json(h)
+    assert [s["name"] for s in body["services"]] == ["svc<script>alert(1)</script>" + SHOWN_ESCAPES]
+    html = httpx.get(h.live.url + "/status").text
+    assert "<script" not in html and "svc&lt;script&gt;" in html
+    assert unsafe(html) == [] and unsafe(httpx.get(h.live.url + "/status.json").text) == []
 
 
 def test_without_a_config_every_service_and_one_group(status_page: StartPage) -> None:

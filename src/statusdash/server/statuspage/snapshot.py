@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from statusdash.safetext import one_line
 from statusdash.schema import AlertState, HostStatus, ServiceHealth
 from statusdash.server.alerts.engine import Alert
 from statusdash.server.alerts.rules import RULE_NAMES, RuleSet
@@ -95,7 +96,7 @@ def _incidents(
             continue
         service = config.label(a.subject) if a.rule == "service" else None
         if a.rule == "service":
-            title = f"{service} is failing" if service else "A service check is failing"
+            title = f"{one_line(service)} is failing" if service else "A service check is failing"
         else:
             title = INCIDENT_TITLES[a.rule]
         out.append(
@@ -103,7 +104,7 @@ def _incidents(
                 "title": title,
                 "severity": a.severity,
                 "since": _iso(a.fired_at or a.started_at),
-                "service": service,
+                "service": None if service is None else one_line(service),
                 "groups": config.groups_of(a.host),
                 "host": a.host if show_hosts else None,
             }
@@ -135,7 +136,7 @@ def build(
         bar = bars.services.get(name) if bars else None
         svc_out.append(
             {
-                "name": config.label(name) or name,
+                "name": one_line(config.label(name) or name),
                 "status": _service_state(by_name.get(name, [])),
                 "availability": _bar_json(bar or empty_bar(epoch)),
             }

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install setup certs check test bench demo clean prometheus
+.PHONY: install setup certs check test bench demo clean prometheus browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,3 +57,8 @@ prometheus:
 	fi
 	@systemctl disable --now prometheus >/dev/null 2>&1 || true
 	@service prometheus stop >/dev/null 2>&1 || true
+## browser: Debian's Chromium for the status page's browser tests (apt only when it is missing)
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	else DEBIAN_FRONTEND=noninteractive apt-get update -q \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; fi

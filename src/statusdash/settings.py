@@ -212,6 +212,20 @@ class Settings(BaseSettings):
     backup_dir: Path | None = None
     """Where scheduled backups go; unset: STATUS_DATA_DIR/backups."""
 
+    # --- public status page (docs/status-page.md) -----------------------------------------
+    status_page: bool = False
+    """Serve the public status page, ``/status`` and ``/status.json``, to anyone."""
+    status_page_show_hosts: bool = False
+    """Name each host of a group on the public status page; off, no host name appears."""
+    status_page_config: Path | None = None
+    """The status page's TOML file: title, services, host groups (docs/status-page.md)."""
+    status_page_refresh_s: int = Field(60, ge=5, le=3600)
+    """Seconds between the page's own reloads in the browser (its meta refresh)."""
+    status_page_state_max_age_s: float = Field(5.0, ge=0, le=300)
+    """How old the page's current state may be when served, in seconds; 0 renders every request."""
+    status_page_bars_interval_s: float = Field(300, ge=1)
+    """Period of the job that recomputes the 90-day availability bars, in seconds."""
+
     # --- agent -------------------------------------------------------------------------------
     api_key: SecretStr | None = None
     """The agent's fallback credential (``statusdash keys issue HOST``)."""

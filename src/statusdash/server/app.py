@@ -24,6 +24,7 @@ from statusdash.server.routes import alerts, events, health, hosts, ingest, rule
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import metrics as metrics_routes
 from statusdash.server.routes import session as session_routes
+from statusdash.server.routes import status as status_routes
 from statusdash.server.routes import stream as stream_routes
 from statusdash.server.storage import Storage
 from statusdash.settings import Settings
@@ -143,6 +144,8 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     metrics_routes.install(app)  # GET /metrics, and the counters only a middleware sees
+    if settings.status_page:  # the public status page (docs/status-page.md)
+        app.include_router(status_routes.build_router(settings))
 
     @app.get("/api/openapi.json", dependencies=[Depends(require_reader)], include_in_schema=False)
     async def openapi() -> dict[str, Any]:

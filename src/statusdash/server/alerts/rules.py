@@ -40,6 +40,7 @@ class RuleSpec:
     clear: float
     for_s: float
     severity: str
+    public: bool = False  # shown as an incident on the public status page (docs/status-page.md)
 
 
 class _Params(BaseModel):
@@ -50,6 +51,7 @@ class _Params(BaseModel):
     clear: float | None = Field(default=None, ge=0)
     for_s: float | None = Field(default=None, alias="for")
     severity: Severity | None = None
+    public: bool | None = None
 
     @field_validator("for_s", mode="before")
     @classmethod
@@ -89,6 +91,7 @@ def _apply(base: RuleSpec, p: _Params) -> RuleSpec:
         clear=clear,
         for_s=base.for_s if p.for_s is None else p.for_s,
         severity=base.severity if p.severity is None else p.severity,
+        public=base.public if p.public is None else p.public,
     )
 
 

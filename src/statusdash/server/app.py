@@ -22,6 +22,7 @@ from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, services
 from statusdash.server.routes import auth as auth_routes
+from statusdash.server.routes import enroll as enroll_routes
 from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import stream as stream_routes
 from statusdash.server.storage import Storage
@@ -38,6 +39,7 @@ ROUTERS = (
     events.router,
     services.router,
     stream_routes.router,
+    enroll_routes.router,
 )
 
 

@@ -296,6 +296,13 @@ def load_csr(pem: bytes) -> x509.CertificateSigningRequest:
     return csr
 
 
+def make_csr(key: ec.EllipticCurvePrivateKey, name: str) -> bytes:
+    """A PEM CSR for ``key`` asking for CN = ``name`` (the host side of enrollment)."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostid.check(name))])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
 def key_fingerprint(public_key: ec.EllipticCurvePublicKey) -> str:
     """SHA-256 of a public key's SubjectPublicKeyInfo, hex: tells two keys apart."""
     der = public_key.public_bytes(

@@ -77,25 +77,31 @@ def create_token(
     db_path: Path, hosts: str, uses: int, expires_s: float, tags: dict[str, str]
 ) -> IssuedToken:
     """A new token for host ids matching the glob ``hosts``, good ``uses`` times."""
-    if not hosts or len(hosts) > MAX_PATTERN or not all(
-        c.isalnum() and c.islower() or c.isdigit() or c in ".-_*?[]!" for c in hosts
+    if (
+        not hosts
+        or len(hosts) > MAX_PATTERN
+        or not all((c.isalnum() and c.islower()) or c.isdigit() or c in ".-_*?[]!" for c in hosts)
     ):
-        raise Invalid(
-            f"--hosts {hosts!r}: a glob of host-id characters and * ? [ ] (e.g. 'web-*')"
-        )
+        raise Invalid(f"--hosts {hosts!r}: a glob of host-id characters and * ? [ ] (e.g. 'web-*')")
     if uses < 1:
         raise Invalid("--uses must be at least 1")
     if expires_s <= 0:
         raise Invalid("--expires must be longer than 0 s")
     token_id, secret, now = secrets.token_hex(6), secrets.token_urlsafe(32), time.time()
     row = EnrollToken(
-        token_id=token_id, secret_hash=_hash(secret), hosts=hosts, uses_max=uses,
-        tags=json.dumps(tags, sort_keys=True), created_at=now, expires_at=now + expires_s,
-    )  # fmt: skip
+        token_id=token_id,
+        secret_hash=_hash(secret),
+        hosts=hosts,
+        uses_max=uses,
+        tags=json.dumps(tags, sort_keys=True),
+        created_at=now,
+        expires_at=now + expires_s,
+    )
     with session(db_path) as s:
         s.add(row)
         s.commit()
-    return IssuedToken(f"{PREFIX}_{token_id}_{secret}", token_id, hosts, uses, now + expires_s, tags)
+    token = f"{PREFIX}_{token_id}_{secret}"
+    return IssuedToken(token, token_id, hosts, uses, now + expires_s, tags)
 
 
 def list_tokens(db_path: Path) -> list[EnrollToken]:
@@ -180,33 +186,49 @@ class Enroller:
             row = self._token(conn, token)
             pattern = str(row["hosts"])
             if not fnmatch.fnmatchcase(host, pattern):
-                raise Refused(403, f"host {host!r} is outside this token's hosts {pattern!r}",
-                              "host_not_allowed")  # fmt: skip
-            if conn.execute("SELECT 1 FROM enroll_requests WHERE key_sha256 = ?", (key,)).fetchone():
+                raise Refused(
+                    403,
+                    f"host {host!r} is outside this token's hosts {pattern!r}",
+                    "host_not_allowed",
+                )
+            seen = "SELECT 1 FROM enroll_requests WHERE key_sha256 = ?"
+            if conn.execute(seen, (key,)).fetchone():
                 raise Refused(409, "this key was enrolled already: a replayed request", "replay")
             reason = self._held_by_other(host, key)
-            if reason and conn.execute(
-                "SELECT 1 FROM enroll_requests WHERE host = ? AND state IN ('pending','approved')",
-                (host,),
-            ).fetchone():
-                raise Refused(409, f"an enrollment of {host!r} already waits for approval",
-                              "already_pending")  # fmt: skip
-            if reason:
+            if reason:  # a newer request of the host replaces one that waits (an agent rerun)
+                conn.execute(
+                    "UPDATE enroll_requests SET state = 'superseded', decided_at = ?"
+                    " WHERE host = ? AND state IN ('pending', 'approved')",
+                    (time.time(), host),
+                )
                 waiting = conn.execute(
                     "SELECT count(*) FROM enroll_requests WHERE state = 'pending'"
                 ).fetchone()[0]
                 if waiting >= self.pending_max:
-                    raise Refused(429, f"{waiting} enrollments wait for approval already"
-                                  " (ENROLL_PENDING_MAX)", "too_many_pending")  # fmt: skip
+                    raise Refused(
+                        429,
+                        f"{waiting} enrollments wait for approval already (ENROLL_PENDING_MAX)",
+                        "too_many_pending",
+                    )
             request_id = secrets.token_urlsafe(24)
-            conn.execute("UPDATE enroll_tokens SET uses = uses + 1 WHERE token_id = ?",
-                         (row["token_id"],))  # fmt: skip
+            conn.execute(
+                "UPDATE enroll_tokens SET uses = uses + 1 WHERE token_id = ?", (row["token_id"],)
+            )
             conn.execute(
                 "INSERT INTO enroll_requests (request_id, host, token_id, key_sha256, csr, state,"
                 " reason, address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (request_id, host, row["token_id"], key, csr_pem,
-                 "pending" if reason else "approved", reason, address[:64], time.time()),
-            )  # fmt: skip
+                (
+                    request_id,
+                    host,
+                    row["token_id"],
+                    key,
+                    csr_pem,
+                    "pending" if reason else "approved",
+                    reason,
+                    address[:64],
+                    time.time(),
+                ),
+            )
             if reason:
                 conn.execute("COMMIT")
                 log.warning("enrollment of %s waits for approval: %s", host, reason)
@@ -260,13 +282,17 @@ class Enroller:
 
         csr, cn = _parse_csr(csr_pem)
         if cn != host:
-            raise Refused(403, f"the CSR names {cn!r}; this certificate is {host!r}", "host_mismatch")
+            detail = f"the CSR names {cn!r}; this certificate is {host!r}"
+            raise Refused(403, detail, "host_mismatch")
         if serial in revoked_serials(self.vault):
             raise Refused(401, f"certificate of {host} has been revoked", "revoked")
         current = paths(self.vault).client_cert(host)
         if not current.exists() or load_cert(current).serial_number != serial:
-            raise Refused(409, f"only the current certificate of {host} can renew; this one"
-                          " was replaced", "not_current")  # fmt: skip
+            raise Refused(
+                409,
+                f"only the current certificate of {host} can renew; this one was replaced",
+                "not_current",
+            )
         cert = sign_csr(self.vault, csr, host, self.cert_days)
         pem = cert.public_bytes(serialization.Encoding.PEM).decode()
         log.info("renewed the certificate of %s (serial %x)", host, cert.serial_number)
@@ -288,8 +314,9 @@ class Enroller:
         if time.time() >= row["expires_at"]:
             raise Refused(401, "this enrollment token has expired", "token_refused")
         if row["uses"] >= row["uses_max"]:
-            raise Refused(401, f"this enrollment token is used up ({row['uses_max']} uses)",
-                          "token_refused")  # fmt: skip
+            raise Refused(
+                401, f"this enrollment token is used up ({row['uses_max']} uses)", "token_refused"
+            )
         return row  # type: ignore[no-any-return]
 
     def _held_by_other(self, host: str, key: str) -> str:

@@ -112,7 +112,7 @@ def test_renewal_takes_a_new_key_and_refuses_other_hosts_and_old_certificates(
         base_url=tls_server.url, verify=client_context(cfg.ca, cfg.cert, cfg.key), timeout=10
     ) as c:
         other = c.post("/api/enroll/renew", json={"csr": make_csr(fresh, "web-1").decode()})
-        assert other.status_code == 403 and "host_mismatch" == other.json()["error"]
+        assert other.status_code == 403 and other.json()["error"] == "host_mismatch"
         r = c.post("/api/enroll/renew", json={"csr": make_csr(fresh, "app-7").decode()})
         assert r.status_code == 200, r.text
         assert r.json()["ca"] == (tls_server.vault / "ca" / "ca.crt").read_text()
@@ -142,3 +142,37 @@ def test_the_schedule_is_two_thirds_of_the_life(tls_server: TlsLive, tmp_path: P
     r.tick()
     assert r.renewals == 0 and r._thread is None  # not due: nothing started
     assert Renewer.for_config(AgentConfig(server_url="http://x", host_id="a")) is None
+
+
+def test_the_daemon_reads_its_dates_without_cryptography(
+    tls_server: TlsLive, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from statusdash.agent.renew import validity_of
+
+    far = utcnow().replace(year=2061)  # past 2049: a GeneralizedTime
+    for host, kw in (("app-9", {}), ("app-10", {"not_after": far})):
+        issued = issue_client_cert(tls_server.vault, host, **kw)  # type: ignore[arg-type]
+        v = validity_of(issued.cert_path.read_bytes())
+        assert (v.not_before, v.not_after) == (
+            issued.not_before.timestamp(),
+            issued.not_after.timestamp(),
+        )
+        assert v.serial == issued.serial
+    with pytest.raises(ValueError):
+        validity_of(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    certs = agent_files(tls_server, "app-9", tmp_path / "agent-certs")
+    code = (
+        "import sys; from statusdash.agent.config import AgentConfig;"
+        " from statusdash.agent.renew import Renewer;"
+        " r = Renewer.for_config(AgentConfig.from_json(sys.argv[1])); assert r is not None;"
+        " print('cryptography' in sys.modules)"
+    )
+    cfg = config(tls_server, "app-9", certs, tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code, cfg.to_json()], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -22,7 +22,6 @@ from tests.server.enroll_helpers import (
     new_token,
     operator_env,
     rows,
-    vault_certs,
 )
 
 

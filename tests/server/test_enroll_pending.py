@@ -64,7 +64,7 @@ def test_a_held_host_id_waits_for_approval_then_the_agent_gets_its_certificate(
         assert not (agent_dir / "clients").exists()
         approved = enroll_cli("approve", "web-1")
         assert approved.exit_code == 0, approved.output
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -48,11 +48,22 @@ def _get(client: httpx.Client, method: str, url: str, **kw: Any) -> httpx.Respon
     return resp
 
 
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object; a one-line failure if it is not one."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        fail(f"the server's answer (HTTP {resp.status_code}) is not a JSON object")
+    return body
+
+
 def _refusal(resp: httpx.Response) -> str:
     try:
         body = resp.json()
         return f"{body.get('detail')} (HTTP {resp.status_code})"
-    except ValueError:
+    except (ValueError, AttributeError):
         return f"HTTP {resp.status_code}"
 
 
@@ -99,10 +110,9 @@ def _wait(client: httpx.Client, body: dict[str, Any], s: Settings) -> dict[str, 
     deadline = time.monotonic() + s.enroll_wait_s
     while time.monotonic() < deadline:
         time.sleep(min(backoff.next_delay(), max(0.0, deadline - time.monotonic())))
-        resp = _get(client, "GET", f"/api/enroll/requests/{body['request_id']}")
+        resp = _get(client, "GET", f"/api/enroll/requests/{body.get('request_id')}")
         if resp.status_code == 200:
-            answer: dict[str, Any] = resp.json()
-            return answer
+            return _json(resp)
         if resp.status_code not in (202, 429, 503):
             fail(f"the enrollment was refused while waiting: {_refusal(resp)}")
     fail(f"no approval within {s.enroll_wait_s:g} s (ENROLL_WAIT_S); run `agent enroll` again")
@@ -155,9 +165,9 @@ def enroll(
     with httpx.Client(base_url=url, verify=verify, timeout=REQUEST_TIMEOUT_S) as c:
         resp = _get(c, "POST", "/api/enroll", json={"token": token, "csr": csr})
         if resp.status_code == 202:
-            answer = _wait(c, resp.json(), s)
+            answer = _wait(c, _json(resp), s)
         elif resp.status_code == 200:
-            answer = resp.json()
+            answer = _json(resp)
         else:
             fail(f"the server refused the enrollment: {_refusal(resp)}")
     try:

@@ -51,7 +51,7 @@ def create(
     """Make a token (shown once, stored hashed) and print it with the CA's fingerprint."""
     from statusdash import durations
     from statusdash.pki.ca import ca_fingerprint
-    from statusdash.server import enroll
+    from statusdash.server import enroll_admin as enroll
 
     try:
         seconds = durations.parse(expires, bare_unit=None)
@@ -90,7 +90,7 @@ def ls(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """List tokens (never their secrets): hosts, uses, expiry and state."""
     import json
 
-    from statusdash.server import enroll
+    from statusdash.server import enroll_admin as enroll
 
     rows: list[dict[str, Any]] = [
         {
@@ -123,7 +123,7 @@ def revoke(
     token_id: Annotated[str, typer.Argument(help="the token's id")], data_dir: DataDirOpt = None
 ) -> None:
     """Revoke a token: the server refuses it from its next request."""
-    from statusdash.server import enroll
+    from statusdash.server import enroll_admin as enroll
 
     t = enroll.revoke_token(settings(status_data_dir=data_dir).db_path, token_id)
     typer.echo(f"enrollment token {t.token_id} revoked")
@@ -132,7 +132,7 @@ def revoke(
 @app.command("pending")
 def pending(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """Enrollments that wait for an operator (a host id held by another key)."""
-    from statusdash.server import enroll
+    from statusdash.server import enroll_admin as enroll
 
     rows = [
         {
@@ -161,7 +161,7 @@ def approve(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Approve HOST's waiting enrollment: the agent gets its certificate at its next poll."""
-    from statusdash.server import enroll
+    from statusdash.server import enroll_admin as enroll
 
     r = enroll.approve(settings(status_data_dir=data_dir).db_path, host)
     typer.echo(f"approved the enrollment of {r.host} (key sha256 {r.key_sha256[:16]}...)")

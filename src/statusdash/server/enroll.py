@@ -1,11 +1,10 @@
 """Enrollment: bootstrap tokens, CSRs signed by our CA, approvals and renewals (docs/trust.md).
 
 A token reads ``sdt_<token_id>_<secret>``; only a SHA-256 of the secret is stored (256 bits of
-entropy: a fast hash is enough). The operator commands (``statusdash enroll``) write the tables
-directly on the server host, as ``statusdash keys`` does; the server reads them on every request,
-so a new or revoked token counts at once. Every check and the use it consumes happen in one
-write transaction, and the certificate is signed inside it: a refused or failed request
-consumes nothing and issues nothing.
+entropy: a fast hash is enough). The operator's side is ``server/enroll_admin.py``; the server
+reads the tables on every request, so a new or revoked token counts at once. Every check and
+the use it consumes happen in one write transaction, and the certificate is signed inside it:
+a refused or failed request consumes nothing and issues nothing.
 """
 
 from __future__ import annotations
@@ -13,27 +12,24 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from sqlmodel import col, select
+from typing import TYPE_CHECKING, TypeVar
 
 from statusdash import hostid
-from statusdash.errors import Invalid, NotFound, StatusdashError
-from statusdash.server.db import connect, session
-from statusdash.server.models import EnrollRequest, EnrollToken
+from statusdash.errors import Invalid, StatusdashError
+from statusdash.server.db import connect
 
 if TYPE_CHECKING:
     from cryptography import x509
 
+T = TypeVar("T")
 PREFIX = "sdt"
-MAX_PATTERN = 255
 log = logging.getLogger("statusdash.enroll")
 
 
@@ -44,16 +40,6 @@ class Refused(StatusdashError):
         super().__init__(detail)
         self.status = status
         self.error = error
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    token: str  # shown once, never stored
-    token_id: str
-    hosts: str
-    uses: int
-    expires_at: float
-    tags: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -68,90 +54,8 @@ class Outcome:
     detail: str = ""
 
 
-def _hash(secret: str) -> str:
+def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-# --- the operator's side (the CLI, on the server host) ---------------------------------------
-def create_token(
-    db_path: Path, hosts: str, uses: int, expires_s: float, tags: dict[str, str]
-) -> IssuedToken:
-    """A new token for host ids matching the glob ``hosts``, good ``uses`` times."""
-    if (
-        not hosts
-        or len(hosts) > MAX_PATTERN
-        or not all((c.isalnum() and c.islower()) or c.isdigit() or c in ".-_*?[]!" for c in hosts)
-    ):
-        raise Invalid(f"--hosts {hosts!r}: a glob of host-id characters and * ? [ ] (e.g. 'web-*')")
-    if uses < 1:
-        raise Invalid("--uses must be at least 1")
-    if expires_s <= 0:
-        raise Invalid("--expires must be longer than 0 s")
-    token_id, secret, now = secrets.token_hex(6), secrets.token_urlsafe(32), time.time()
-    row = EnrollToken(
-        token_id=token_id,
-        secret_hash=_hash(secret),
-        hosts=hosts,
-        uses_max=uses,
-        tags=json.dumps(tags, sort_keys=True),
-        created_at=now,
-        expires_at=now + expires_s,
-    )
-    with session(db_path) as s:
-        s.add(row)
-        s.commit()
-    token = f"{PREFIX}_{token_id}_{secret}"
-    return IssuedToken(token, token_id, hosts, uses, now + expires_s, tags)
-
-
-def list_tokens(db_path: Path) -> list[EnrollToken]:
-    with session(db_path) as s:
-        return list(s.exec(select(EnrollToken).order_by(col(EnrollToken.created_at))))
-
-
-def token_state(t: EnrollToken, now: float | None = None) -> str:
-    """active, revoked, expired or used-up."""
-    if t.revoked_at is not None:
-        return "revoked"
-    if (now or time.time()) >= t.expires_at:
-        return "expired"
-    return "used-up" if t.uses >= t.uses_max else "active"
-
-
-def revoke_token(db_path: Path, token_id: str) -> EnrollToken:
-    """Revoke a token by id (NotFound if there is none); a revoked one stays revoked."""
-    with session(db_path) as s:
-        row = s.exec(select(EnrollToken).where(EnrollToken.token_id == token_id)).first()
-        if row is None:
-            raise NotFound(f"no enrollment token {token_id!r} (see `statusdash enroll token ls`)")
-        if row.revoked_at is None:
-            row.revoked_at = time.time()
-            s.add(row)
-            s.commit()
-            s.refresh(row)
-        return row
-
-
-def list_pending(db_path: Path) -> list[EnrollRequest]:
-    with session(db_path) as s:
-        q = select(EnrollRequest).where(EnrollRequest.state == "pending")
-        return list(s.exec(q.order_by(col(EnrollRequest.created_at))))
-
-
-def approve(db_path: Path, host: str) -> EnrollRequest:
-    """Approve the waiting request of ``host``; the server signs it when the agent polls next."""
-    with session(db_path) as s:
-        q = select(EnrollRequest).where(
-            EnrollRequest.host == host, EnrollRequest.state == "pending"
-        )
-        row = s.exec(q).first()
-        if row is None:
-            raise NotFound(f"no enrollment of {host!r} waits for approval (`enroll pending`)")
-        row.state, row.decided_at = "approved", time.time()
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-        return row
 
 
 # --- the server's side ------------------------------------------------------------------------
@@ -194,7 +98,7 @@ class Enroller:
             seen = "SELECT 1 FROM enroll_requests WHERE key_sha256 = ?"
             if conn.execute(seen, (key,)).fetchone():
                 raise Refused(409, "this key was enrolled already: a replayed request", "replay")
-            reason = self._held_by_other(host, key)
+            reason = _vault_call(lambda: self._held_by_other(host, key))
             if reason:  # a newer request of the host replaces one that waits (an agent rerun)
                 conn.execute(
                     "UPDATE enroll_requests SET state = 'superseded', decided_at = ?"
@@ -273,30 +177,56 @@ class Enroller:
 
     def renew(self, host: str, serial: int, csr_pem: str) -> Outcome:
         """A new certificate for the caller's host, for the CSR's key (the same or a new one),
-        if the caller's certificate is the host's current one and is not revoked."""
-        from cryptography.hazmat.primitives import serialization
+        if the caller holds the key of the host's current certificate and is not revoked.
 
-        from statusdash.pki.ca import sign_csr
-        from statusdash.pki.check import load_cert
-        from statusdash.pki.vault import paths, revoked_serials
+        The presented certificate may be one that a renewal already replaced (same key): an
+        agent whose answer was lost, or that could not write it, must be able to try again.
+        """
+        from cryptography.hazmat.primitives import serialization
 
         csr, cn = _parse_csr(csr_pem)
         if cn != host:
             detail = f"the CSR names {cn!r}; this certificate is {host!r}"
             raise Refused(403, detail, "host_mismatch")
-        if serial in revoked_serials(self.vault):
+        if serial in _vault_call(lambda: self._revoked()):
             raise Refused(401, f"certificate of {host} has been revoked", "revoked")
-        current = paths(self.vault).client_cert(host)
-        if not current.exists() or load_cert(current).serial_number != serial:
+        if not _vault_call(lambda: self._holds_current_key(host, serial)):
             raise Refused(
                 409,
-                f"only the current certificate of {host} can renew; this one was replaced",
+                f"only the key of {host}'s current certificate can renew; this certificate"
+                " was replaced by one for another key",
                 "not_current",
             )
-        cert = sign_csr(self.vault, csr, host, self.cert_days)
+        cert = _sign(self.vault, csr, host, self.cert_days)
         pem = cert.public_bytes(serialization.Encoding.PEM).decode()
         log.info("renewed the certificate of %s (serial %x)", host, cert.serial_number)
         return Outcome("issued", host, "", pem, f"{cert.serial_number:x}")
+
+    def _revoked(self) -> set[int]:
+        from statusdash.pki.vault import revoked_serials
+
+        return revoked_serials(self.vault)
+
+    def _holds_current_key(self, host: str, serial: int) -> bool:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from statusdash.pki.ca import key_fingerprint
+        from statusdash.pki.check import load_cert
+        from statusdash.pki.vault import paths
+
+        p = paths(self.vault)
+        if not p.client_cert(host).exists():
+            return False
+        current = load_cert(p.client_cert(host))
+        if current.serial_number == serial:
+            return True
+        retired = p.retired_dir / f"{host}.{serial:x}.crt"
+        if not retired.exists():
+            return False
+        keys = [current.public_key(), load_cert(retired).public_key()]
+        if not all(isinstance(k, ec.EllipticCurvePublicKey) for k in keys):
+            return False
+        return len({key_fingerprint(k) for k in keys}) == 1  # type: ignore[arg-type]
 
     # --- helpers -------------------------------------------------------------------------------
     def _token(self, conn: sqlite3.Connection, token: str) -> sqlite3.Row:
@@ -306,7 +236,7 @@ class Enroller:
         conn.row_factory = sqlite3.Row
         row = conn.execute("SELECT * FROM enroll_tokens WHERE token_id = ?", (parts[1],)).fetchone()
         conn.row_factory = None
-        ok = hmac.compare_digest(_hash(parts[2]), row["secret_hash"] if row else "0" * 64)
+        ok = hmac.compare_digest(token_hash(parts[2]), row["secret_hash"] if row else "0" * 64)
         if row is None or not ok:
             raise Refused(401, "unknown enrollment token", "token_refused")
         if row["revoked_at"] is not None:
@@ -344,10 +274,8 @@ class Enroller:
     def _issue(self, conn: sqlite3.Connection, request_id: str, host: str, csr_pem: str) -> Outcome:
         from cryptography.hazmat.primitives import serialization
 
-        from statusdash.pki.ca import sign_csr
-
         csr, _ = _parse_csr(csr_pem)
-        cert = sign_csr(self.vault, csr, host, self.cert_days)
+        cert = _sign(self.vault, csr, host, self.cert_days)
         pem = cert.public_bytes(serialization.Encoding.PEM).decode()
         serial = f"{cert.serial_number:x}"
         conn.execute(
@@ -357,6 +285,24 @@ class Enroller:
         )
         log.info("enrolled %s: certificate serial %s", host, serial)
         return Outcome("issued", host, request_id, pem, serial)
+
+
+def _vault_call(fn: Callable[[], T]) -> T:
+    """A read of the vault; a vault this server cannot read is a 503, not a 500."""
+    from statusdash.pki.check import PkiError
+
+    try:
+        return fn()
+    except PkiError as exc:
+        raise Refused(503, f"this server cannot sign: {exc}", "no_ca") from None
+
+
+def _sign(
+    vault: Path, csr: x509.CertificateSigningRequest, host: str, days: int
+) -> x509.Certificate:
+    from statusdash.pki.ca import sign_csr
+
+    return _vault_call(lambda: sign_csr(vault, csr, host, days))
 
 
 def _key_of(csr: x509.CertificateSigningRequest) -> str:

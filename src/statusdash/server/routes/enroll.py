@@ -50,6 +50,13 @@ async def _fields(request: Request, settings: Settings, names: tuple[str, ...]) 
     return out
 
 
+def _ca(enroller: Enroller) -> str:
+    try:
+        return enroller.ca_pem()
+    except Refused as exc:
+        raise ApiError(exc.status, str(exc), exc.error) from None
+
+
 def _answer(out: Outcome, ca: str) -> JSONResponse:
     body: dict[str, Any] = {"status": out.status, "host": out.host, "request_id": out.request_id}
     if out.status == "pending":
@@ -76,22 +83,19 @@ async def _guarded(auth: Auth, addr: str, call: Any, *args: Any) -> Outcome:
 @router.get("/ca", dependencies=[Depends(public)], response_class=PlainTextResponse)
 async def ca(settings: SettingsDep) -> PlainTextResponse:
     """The CA certificate (PEM): an enrolling agent checks its fingerprint before trusting it."""
-    try:
-        pem = _enroller(settings).ca_pem()
-    except Refused as exc:
-        raise ApiError(exc.status, str(exc), exc.error) from None
-    return PlainTextResponse(pem, media_type="application/x-pem-file")
+    return PlainTextResponse(_ca(_enroller(settings)), media_type="application/x-pem-file")
 
 
 @router.post("", dependencies=[Depends(public)])
 async def enroll(request: Request, settings: SettingsDep, auth: AuthDep) -> JSONResponse:
     """A CSR and a token: the certificate (200), or a request id to poll (202)."""
     enroller = _enroller(settings)
+    ca = _ca(enroller)
     addr = client_address(request, auth.trusted_proxies)
     auth.throttle.check(addr)  # a throttled address costs no body read
     form = await _fields(request, settings, ("token", "csr"))
     out = await _guarded(auth, addr, enroller.enroll, form["token"], form["csr"], addr)
-    return _answer(out, enroller.ca_pem())
+    return _answer(out, ca)
 
 
 @router.get("/requests/{request_id}", dependencies=[Depends(public)])
@@ -101,14 +105,16 @@ async def poll(request_id: str, request: Request, settings: SettingsDep, auth: A
     addr = client_address(request, auth.trusted_proxies)
     if len(request_id) > 64:
         raise ApiError(404, "no such enrollment request")
+    ca = _ca(enroller)
     out = await _guarded(auth, addr, enroller.poll, request_id)
-    return _answer(out, enroller.ca_pem())
+    return _answer(out, ca)
 
 
 @router.post("/renew")
 async def renew(request: Request, agent: AgentDep, settings: SettingsDep) -> JSONResponse:
     """The calling agent's certificate renewed for the CSR's key (CN = the caller's host)."""
     enroller = _enroller(settings)
+    ca = _ca(enroller)
     if agent.via != "cert" or agent.serial is None:
         raise ApiError(403, "only an agent certificate can be renewed", "not_a_certificate")
     form = await _fields(request, settings, ("csr",))
@@ -116,4 +122,4 @@ async def renew(request: Request, agent: AgentDep, settings: SettingsDep) -> JSO
         out = await run_in_threadpool(enroller.renew, agent.name, agent.serial, form["csr"])
     except Refused as exc:
         raise ApiError(exc.status, str(exc), exc.error) from None
-    return _answer(out, enroller.ca_pem())
+    return _answer(out, ca)

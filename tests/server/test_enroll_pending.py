@@ -107,3 +107,18 @@ def test_the_pending_queue_is_bounded(
         assert poll.status_code == 202 and poll.json()["status"] == "pending"
         assert c.get("/api/enroll/requests/unknown").status_code == 404
     assert pending_hosts() == ["web-1"]
+
+
+def test_a_newer_request_replaces_a_waiting_one(live: TlsLive) -> None:
+    t = new_token("--uses", "3", "--hosts", "web-*")
+    with live.client(None) as c:
+        first = c.post("/api/enroll", json={"token": t["token"], "csr": csr_for("web-1")[1]})
+        second = c.post("/api/enroll", json={"token": t["token"], "csr": csr_for("web-1")[1]})
+        assert (first.status_code, second.status_code) == (202, 202)
+        assert pending_hosts() == ["web-1"]
+        assert enroll_cli("approve", "web-1").exit_code == 0
+        old = c.get(f"/api/enroll/requests/{first.json()['request_id']}")
+        assert old.status_code == 409 and "newer enrollment" in old.json()["detail"]
+        new = c.get(f"/api/enroll/requests/{second.json()['request_id']}")
+        assert new.status_code == 200 and new.json()["status"] == "issued"
+    assert issued(live.settings.db_path) == ["web-1"]

@@ -154,6 +154,7 @@ def test_failures_are_throttled_like_logins(live: TlsLive) -> None:
     t = new_token()
     throttled = post(live, {"token": t["token"], "csr": csr_for("app-1")[1]})
     assert throttled.status_code == 429 and "Retry-After" in throttled.headers
+    assert "failed logins or enrollments" in throttled.json()["detail"]
     assert issued(live.settings.db_path) == []
 
 

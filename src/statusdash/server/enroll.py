@@ -165,6 +165,8 @@ class Enroller:
             if state == "issued":
                 conn.execute("COMMIT")
                 return Outcome("issued", host, request_id, cert, serial)
+            if state != "approved":  # superseded by a newer request of the host
+                raise Refused(409, f"a newer enrollment of {host!r} replaced this one", state)
             out = self._issue(conn, request_id, host, csr_pem)
             conn.execute("COMMIT")
             return out

@@ -66,8 +66,21 @@ def _answer(out: Outcome, ca: str) -> JSONResponse:
     return JSONResponse(body)
 
 
+def _throttle(auth: Auth, addr: str) -> None:
+    """The login's throttle: one count of failures per address for logins and enrollments."""
+    try:
+        auth.throttle.check(addr)
+    except ApiError as exc:
+        retry = exc.headers.get("Retry-After", "?")
+        raise ApiError(
+            429,
+            f"too many failed logins or enrollments from {addr}; try again in {retry} s",
+            headers=exc.headers,
+        ) from None
+
+
 async def _guarded(auth: Auth, addr: str, call: Any, *args: Any) -> Outcome:
-    auth.throttle.check(addr)
+    _throttle(auth, addr)
     try:
         out: Outcome = await run_in_threadpool(call, *args)
     except Refused as exc:
@@ -92,7 +105,7 @@ async def enroll(request: Request, settings: SettingsDep, auth: AuthDep) -> JSON
     enroller = _enroller(settings)
     ca = _ca(enroller)
     addr = client_address(request, auth.trusted_proxies)
-    auth.throttle.check(addr)  # a throttled address costs no body read
+    _throttle(auth, addr)  # a throttled address costs no body read
     form = await _fields(request, settings, ("token", "csr"))
     out = await _guarded(auth, addr, enroller.enroll, form["token"], form["csr"], addr)
     return _answer(out, ca)

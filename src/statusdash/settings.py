@@ -230,6 +230,18 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     """The agent's fallback credential (``statusdash keys issue HOST``)."""
 
+    # --- enrollment (docs/trust.md: Enrollment) ----------------------------------------------
+    enroll_cert_days: int = Field(30, ge=1, le=3650)
+    """Lifetime, in days, of the certificates the server signs for enrolling and renewing agents."""
+    enroll_max_body_bytes: int = Field(16384, ge=1024)
+    """Largest body of an enrollment or renewal request (a token and a CSR), in bytes."""
+    enroll_pending_max: int = Field(100, ge=1)
+    """Enrollment requests waiting for an operator's approval at once; more are refused (429)."""
+    enroll_wait_s: float = Field(3600.0, gt=0)
+    """How long ``statusdash agent enroll`` waits for an operator's approval, in seconds."""
+    enroll_poll_max_s: float = Field(60.0, ge=1)
+    """Longest pause between two polls of a waiting ``agent enroll`` (it backs off up to this)."""
+
     # --- clients (CLI, TUI, agent) -------------------------------------------------------------
     statusdash_server: str | None = None
     """The server URL clients use (else PUBLIC_URL, else the bind address)."""

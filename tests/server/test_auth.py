@@ -11,6 +11,9 @@ from statusdash.server.auth import api_routes, unguarded_routes
 from tests.conftest import ADMIN_PASSWORD, Live, make_settings
 
 PUBLIC = {"/health"}
+# Enrollment is anonymous by nature (the token is in the body) and needs the server's TLS: a
+# plain-HTTP server answers 503 (tests/server/test_enroll*.py walk it over TLS).
+ENROLL = {"/api/enroll", "/api/enroll/ca", "/api/enroll/requests/{request_id}"}
 
 
 def test_every_route_refuses_an_anonymous_caller(live_server: Live) -> None:
@@ -22,6 +25,11 @@ def test_every_route_refuses_an_anonymous_caller(live_server: Live) -> None:
         url = live_server.url + path.replace("{host}", "web-1")
         if path in PUBLIC:
             assert httpx.get(url).status_code == 200
+            checked += 1
+            continue
+        if path in ENROLL:
+            answered = [httpx.request(m, url) for m in ("GET", "POST")]
+            assert [r.json()["error"] for r in answered if r.status_code != 405] == ["no_tls"]
             checked += 1
             continue
         if kind == "websocket":

@@ -20,6 +20,7 @@ from statusdash.agent.diagnose import check_certificate
 from statusdash.agent.monitor import ServiceMonitor
 from statusdash.agent.push import Sender, encode
 from statusdash.agent.pusher import Pusher
+from statusdash.agent.renew import Renewer
 from statusdash.agent.sampler import Collector
 from statusdash.agent.spool import Entry, Spool, SpoolError
 
@@ -111,6 +112,7 @@ class Agent:
         )
         self.cycles = 0
         self.monitor: ServiceMonitor | None = None
+        self.renewer: Renewer | None = None
 
     def _services(self) -> ServiceMonitor | None:
         if not self.cfg.services:
@@ -191,6 +193,7 @@ class Agent:
                 clock=self._clock,
             )
             pusher.start()  # at once: the spool may hold reports of an earlier run
+            self.renewer = Renewer.for_config(cfg)  # at 2/3 of the certificate's life
             self._loop(collector, pusher)
             self._stop(pusher)
         finally:
@@ -224,6 +227,8 @@ class Agent:
             if now >= next_collect:
                 if self._collect(collector) is not None:
                     pusher.poke()
+                if self.renewer is not None:
+                    self.renewer.tick()  # a time check; the renewal itself runs in a thread
                 next_collect += cfg.interval_s + self._jitter()
                 if next_collect <= now:  # suspended or starved: skip, do not burst
                     next_collect = now + cfg.interval_s

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from statusdash.cli.agent_enroll import enroll as enroll_command
 from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import ServerOpt, settings
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from statusdash.agent.config import AgentConfig
 
 app = group(help="Run the agent that pushes this host's metrics.")
+app.command("enroll")(enroll_command)
 
 NO_EXEC_ENV = "STATUSDASH_AGENT_NO_EXEC"
 DEFAULT_SERVICES = Path("/etc/statusdash/services.yaml")

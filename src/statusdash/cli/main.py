@@ -16,6 +16,7 @@ from statusdash.cli import (
     alerts,
     certs,
     db,
+    enroll,
     history,
     hosts,
     keys,
@@ -44,6 +45,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(services.app, name="services")
 app.add_typer(db.app, name="db")
 app.add_typer(tui.app, name="tui")
+app.add_typer(enroll.app, name="enroll")
 app.command("login")(login.login)
 app.command("history")(history.history)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import ipaddress
 import json
 import os
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -157,25 +159,38 @@ def _issue(
     if na <= nb:
         raise ValueError("the certificate would expire before it becomes valid")
     key = ec.generate_private_key(ec.SECP256R1())
+    return _build(ca_cert, ca_key, subject, eku, key.public_key(), nb, na, san), key
+
+
+def _build(
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    eku: x509.ObjectIdentifier,
+    public_key: ec.EllipticCurvePublicKey,
+    nb: datetime,
+    na: datetime,
+    san: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(nb)
         .not_valid_after(na)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(aki, critical=False)
     )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    return builder.sign(ca_key, hashes.SHA256()), key
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def _parse_sans(sans: list[str]) -> list[x509.GeneralName]:
@@ -251,6 +266,87 @@ def issue_client_cert(
     _write_key(key_path, key)
     _write_cert(crt, cert)
     return _issued(name, role, cert, crt, key_path)
+
+
+def fingerprint_pem(pem: bytes) -> str:
+    """A certificate's SHA-256 fingerprint (of its DER), lowercase hex: what enrollment pins."""
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))).hexdigest()
+
+
+def ca_fingerprint(vault: Path | str) -> str:
+    """The fingerprint of the vault's CA certificate (``fingerprint_pem``)."""
+    p = paths(vault)
+    if not p.ca_cert.exists():
+        raise PkiError(f"no CA certificate at {p.ca_cert}: run `statusdash certs init`")
+    return fingerprint_pem(p.ca_cert.read_bytes())
+
+
+def load_csr(pem: bytes) -> x509.CertificateSigningRequest:
+    """A PEM CSR whose signature is good (its sender holds the key) for a P-256 key; else
+    ``ValueError`` saying why."""
+    try:
+        csr = x509.load_pem_x509_csr(pem)
+    except ValueError as exc:
+        raise ValueError(f"the CSR cannot be read: {exc}") from None
+    if not csr.is_signature_valid:
+        raise ValueError("the CSR's signature is not valid")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("the CSR's key must be ECDSA P-256")
+    return csr
+
+
+def make_csr(key: ec.EllipticCurvePrivateKey, name: str) -> bytes:
+    """A PEM CSR for ``key`` asking for CN = ``name`` (the host side of enrollment)."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostid.check(name))])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def key_fingerprint(public_key: ec.EllipticCurvePublicKey) -> str:
+    """SHA-256 of a public key's SubjectPublicKeyInfo, hex: tells two keys apart."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def sign_csr(
+    vault: Path | str,
+    csr: x509.CertificateSigningRequest,
+    name: str,
+    days: int = CLIENT_DAYS,
+    *,
+    not_after: datetime | None = None,
+) -> x509.Certificate:
+    """An agent certificate for the CSR's key (the key never reaches us): CN = ``name`` whatever
+    the CSR asks, OU agent, EKU clientAuth. It becomes ``clients/<name>.crt``; a certificate it
+    replaces moves to ``clients/retired/`` (still valid until revoked or expired) and a vault
+    key that does not belong to the new certificate is deleted."""
+    hostid.check(name)
+    public_key = csr.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise ValueError("the CSR's key must be ECDSA P-256")
+    p = paths(vault)
+    ca_cert, ca_key = _load_ca(p)
+    now = utcnow()
+    na = not_after or now + timedelta(days=days)
+    cert = _build(
+        ca_cert, ca_key, _name(name, "agent"), ExtendedKeyUsageOID.CLIENT_AUTH, public_key,
+        now - BACKDATE, na,
+    )  # fmt: skip
+    crt, key_path = p.client_cert(name), p.client_key(name)
+    with locked(p):
+        if crt.exists():
+            old = load_cert(crt)
+            p.retired_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+            os.replace(crt, p.retired_dir / f"{name}.{old.serial_number:x}.crt")
+        if key_path.exists() and key_fingerprint(load_key(key_path).public_key()) != (
+            key_fingerprint(public_key)
+        ):
+            key_path.unlink()  # the host holds the only key of the new certificate
+        _write_cert(crt, cert)
+    return cert
 
 
 def _issued(name: str, role: str, cert: x509.Certificate, crt: Path, key: Path) -> IssuedCert:

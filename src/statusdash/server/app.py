@@ -23,6 +23,7 @@ from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, rules, services
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import metrics as metrics_routes
+from statusdash.server.routes import enroll as enroll_routes
 from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import status as status_routes
 from statusdash.server.routes import stream as stream_routes
@@ -41,6 +42,7 @@ ROUTERS = (
     events.router,
     services.router,
     stream_routes.router,
+    enroll_routes.router,
 )
 
 

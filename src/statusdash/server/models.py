@@ -105,3 +105,40 @@ class ApiKey(SQLModel, table=True):
     secret_hash: str = Field(max_length=64)
     created_at: float
     revoked_at: float | None = None
+
+
+class EnrollToken(SQLModel, table=True):
+    """A bootstrap token for ``agent enroll``, stored only as a SHA-256 of its secret."""
+
+    __tablename__ = "enroll_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(unique=True, index=True, max_length=32)
+    secret_hash: str = Field(max_length=64)
+    hosts: str = Field(default="*", max_length=255, description="glob the host id must match")
+    uses_max: int
+    uses: int = 0
+    tags: str = Field(default="{}", description="JSON object: stored for the tag feature")
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+
+
+class EnrollRequest(SQLModel, table=True):
+    """One enrollment: issued at once, or pending until an operator approves it."""
+
+    __tablename__ = "enroll_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(unique=True, index=True, max_length=64)
+    host: str = Field(index=True, max_length=63)
+    token_id: str = Field(max_length=32)
+    key_sha256: str = Field(index=True, max_length=64, description="the CSR's public key")
+    csr: str = Field(description="the CSR, PEM")
+    state: str = Field(max_length=16, description="pending, approved, issued")
+    reason: str = Field(default="", description="why it waits for approval")
+    address: str = Field(default="", max_length=64)
+    created_at: float
+    decided_at: float | None = None
+    serial: str | None = Field(default=None, max_length=64)
+    certificate: str | None = Field(default=None, description="the issued certificate, PEM")

@@ -22,8 +22,8 @@ from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, rules, services
 from statusdash.server.routes import auth as auth_routes
-from statusdash.server.routes import metrics as metrics_routes
 from statusdash.server.routes import enroll as enroll_routes
+from statusdash.server.routes import metrics as metrics_routes
 from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import status as status_routes
 from statusdash.server.routes import stream as stream_routes

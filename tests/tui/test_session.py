@@ -97,7 +97,7 @@ async def test_an_expired_token_is_said_and_a_stored_login_brings_it_back(tmp_pa
                 timeout=30,
                 what="live again",
             )
-            assert app.polls > polls
+            await wait_for(pilot, lambda: app.polls > polls, timeout=30, what="a poll after it")
             text = await shown(pilot)
             assert "login expired" not in text.splitlines()[0]
             assert row_of(text, "web-1").strip("│ ").startswith("●")

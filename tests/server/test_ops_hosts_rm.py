@@ -107,19 +107,21 @@ def test_rm_leaves_the_fleet_resolves_alerts_keeps_history_and_a_report_brings_i
 def test_rm_purge_deletes_samples_and_tiers_in_the_file(alerting: Callable[..., Harness]) -> None:
     h = alerting()
     db = h.live.settings.db_path
-    start = datetime.now(UTC) - timedelta(hours=3)
+    # Aligned to the hour, so 18 reports ten minutes apart fill exactly three hourly buckets
+    # whatever the minute the test runs at.
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
     for host in ("web-1", "db-1"):
-        batch = [make_report(host, at=start + timedelta(minutes=10 * i)) for i in range(12)]
+        batch = [make_report(host, at=start + timedelta(minutes=10 * i)) for i in range(18)]
         resp = h.live.agent(host).post("/api/metrics/batch", json={"reports": batch})
         assert resp.status_code == 200, resp.text
     web_id, db_id = (
         rows(db, "SELECT id FROM hosts WHERE name = ?", n)[0][0] for n in ("web-1", "db-1")
     )
     before = host_rows(db, web_id)
-    assert before["samples"] == 12 and before["samples_pending"] == 12
+    assert before["samples"] == 18 and before["samples_pending"] == 18
     h.server.ctx.jobs.scheduler.run_now("rollup")
     after_rollup = host_rows(db, web_id)
-    assert after_rollup["rollup_1m"] == 12 and after_rollup["rollup_1h"] >= 3
+    assert after_rollup["rollup_1m"] == 18 and after_rollup["rollup_1h"] == 3
     kept = host_rows(db, db_id)
     # A report not rolled up yet is purged from samples_pending too.
     h.live.agent("web-1").post("/api/metrics/report", json=make_report("web-1"))

@@ -82,7 +82,7 @@ def test_the_services_read_their_knobs_from_settings_alone(tmp_path: Path) -> No
         alert_check_interval_s=7.5,
         service_expect_s=99.0,
         stream_queue_size=64,
-        webhook_urls="slack+https://hooks.example/x",
+        webhook_urls="https://hooks.example/x",
         webhook_attempts=2,
         webhook_backoff_s=0.5,
         webhook_timeout_s=3.0,
@@ -98,7 +98,7 @@ def test_the_services_read_their_knobs_from_settings_alone(tmp_path: Path) -> No
     cfg = AlertingConfig.from_settings(s)
     assert (cfg.check_interval_s, cfg.service_expect_s, cfg.stream_queue) == (7.5, 99.0, 64)
     assert (cfg.webhook_attempts, cfg.webhook_backoff_s, cfg.webhook_timeout_s) == (2, 0.5, 3.0)
-    assert [t.format for t in cfg.webhooks] == ["slack"]
+    assert [t.format for t in cfg.webhooks] == ["json"]
     assert Retention.from_settings(s) == Retention(5 * 3600, 9 * 86400, 40 * 86400, 3600)
     jobs = build_jobs(s).scheduler.jobs
     assert (jobs["rollup"].interval_s, jobs["retention"].interval_s) == (4, 50)

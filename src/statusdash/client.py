@@ -187,8 +187,9 @@ class ApiClient:
     def sentiment(self) -> Sentiment:
         return Sentiment.model_validate(self.request("GET", "/api/hosts/sentiment/overall"))
 
-    def alerts(self, state: str = "active") -> list[AlertPublic]:
-        raw = self.request("GET", "/api/alerts", params={"state": state})
+    def alerts(self, state: str = "active", host: str | None = None) -> list[AlertPublic]:
+        params = {"state": state, **({"host": host} if host else {})}
+        raw = self.request("GET", "/api/alerts", params=params)
         return [AlertPublic.model_validate(a) for a in raw]
 
     # --- lifecycle: hosts rm, alerts resolve / unsilence ----------------------------------------

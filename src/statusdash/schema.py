@@ -104,6 +104,9 @@ class AlertPublic(BaseModel):
     resolved_reason: str | None = Field(
         default=None, description="why it was resolved, when it was not its condition clearing"
     )
+    maintenance: str | None = Field(
+        default=None, description="the maintenance window or quiet hours holding its notices back"
+    )
 
 
 class HostDetail(BaseModel):

@@ -6,6 +6,7 @@ a ``.env`` file in the working directory is read; command-line flags override bo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from statusdash.errors import StatusdashError
 
 MIN_SECRET_LEN = 32
 MIN_PASSWORD_LEN = 12
+_ROUTE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # a NOTIFY_URLS name (notify_apprise.NAME)
 GROUP_LABELS = ("rule", "severity", "host", "subject")  # what NOTIFY_GROUP_BY may name
 
 
@@ -151,6 +153,22 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0)
     """Timeout of one webhook attempt, in seconds."""
 
+    # --- notifications through Apprise, routing, maintenance (docs/alerts.md: Notifications) ---
+    notify_urls: SecretStr | None = None
+    """Apprise URLs (mailto://, slack://, ntfys://, tgram:// ...), comma- or space-separated,
+    each optionally ``name=URL`` for routing; they hold credentials and are never logged."""
+    notify_routes: str = ""
+    """Default routes by severity, e.g. ``critical=pager,chat warning=chat``: the NOTIFY_URLS
+    names an alert of that severity goes to when its rule names none; unset: all of them."""
+    notify_deadline_s: float = Field(30.0, gt=0, le=600)
+    """Total time one Apprise delivery attempt may take (it runs in a thread); past it the
+    attempt fails and is retried, and nothing else waits for it."""
+    notify_max_hung: int = Field(4, ge=1, le=100)
+    """Attempts to one NOTIFY_URLS target still stuck past their deadline before that target
+    refuses new ones (each holds a thread) until they end."""
+    maintenance_max_windows: int = Field(1000, ge=1, le=100_000)
+    """Maintenance windows that may be open or planned at once; more are refused (409)."""
+
     # --- notification grouping and heartbeat (docs/alerts.md: Grouping, Heartbeat) ----------
     notify_group_wait_s: float = Field(30.0, ge=0, le=3600)
     """Seconds a new group of alerts waits to gather the rest of an outage before its first
@@ -249,6 +267,21 @@ class Settings(BaseSettings):
     """The CA certificate clients trust (else VAULT_PATH/ca/ca.crt)."""
     statusdash_token: SecretStr | None = None
     """A reader token, instead of the one ``statusdash login`` keeps."""
+
+    @field_validator("notify_routes")
+    @classmethod
+    def _routes(cls, value: str) -> str:
+        for part in value.replace(";", " ").split():
+            sev, sep, names = part.partition("=")
+            if not sep or sev not in ("critical", "warning", "info"):
+                raise ValueError(
+                    f"{part!r}: write SEVERITY=NAME[,NAME...] with a severity of critical,"
+                    " warning or info, e.g. critical=pager,chat warning=chat"
+                )
+            bad = [n for n in names.split(",") if n and not _ROUTE_NAME.fullmatch(n)]
+            if bad:
+                raise ValueError(f"{part!r}: {bad[0]!r} is not a NOTIFY_URLS name")
+        return value
 
     @field_validator("notify_group_by")
     @classmethod

@@ -1,9 +1,9 @@
 """Notifications cannot be forged or lost, and their URLs stay secret (issue 10, items 16, 14).
 
 A real server (mutual TLS where the caller's identity matters) delivers to a real receiver on
-loopback: every notice names the authenticated host, Slack text is escaped, a non-ASCII ntfy
-title arrives, any failure in delivery is recorded and frees the notice, and a webhook URL's
-secrets reach neither a log record nor the failures API.
+loopback: every notice names the authenticated host, text reaches an Apprise target that renders
+HTML or Markdown escaped, a non-ASCII title arrives, any failure in delivery is recorded and
+frees the notice, and a webhook URL's secrets reach neither a log record nor the failures API.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import re
 import shutil
 import socket
 from collections.abc import Callable
-from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pytest
 from statusdash.server import notify
 from statusdash.server.notify import Notice, Target, parse_targets
 from statusdash.server.notify import render as real_render
+from statusdash.server.notify_apprise import parse_notify_urls
 from tests.conftest import Live, TlsLive, free_port, make_settings
 from tests.server.test_hardening_alerts import (
     AlertingServer,
@@ -44,14 +44,22 @@ def failures(live: Live) -> list[dict[str, Any]]:
         return rows
 
 
-def test_notices_name_the_authenticated_host_and_slack_text_is_escaped(
+def test_notices_name_the_authenticated_host_and_markup_is_escaped(
     tmp_path: Path, vault_template: Path, hook: Hook
 ) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(vault_template, vault)
     settings = make_settings(tmp_path / "data", mtls_enabled=True, vault_path=vault)
-    hooks = [hook.url("/slack", "slack"), hook.url("/json"), hook.url("/ntfy", "ntfy")]
-    config = {"webhooks": parse_targets(hooks), "check_interval_s": 0.05, "handle_sighup": False}
+    rendered = parse_notify_urls(
+        f"html=json://127.0.0.1:{hook.port}/html?format=html"
+        f" md=json://127.0.0.1:{hook.port}/md?format=markdown"
+    )
+    config = {
+        "webhooks": parse_targets([hook.url("/json")]),
+        "notify": rendered,
+        "check_interval_s": 0.05,
+        "handle_sighup": False,
+    }
     server = AlertingServer(settings, config).start()
     try:
         live = TlsLive(server, vault=vault)
@@ -67,40 +75,44 @@ def test_notices_name_the_authenticated_host_and_slack_text_is_escaped(
         wait_for(lambda: len(hook.requests) == 6, what="two notices to three targets")
     finally:
         server.stop()
-    slack = sorted(b["text"] for b in hook.bodies("/slack"))
-    assert slack == [
-        ":rotating_light: CRITICAL web-1: db-1: disk full &lt;!here&gt;",
-        ":rotating_light: CRITICAL web-1: service billing unhealthy:"
-        " &lt;!channel&gt; &amp; &lt;@U123&gt;",
+    html = sorted(b["message"].split("<br/>")[0] for b in hook.bodies("/html"))
+    assert html == [
+        "CRITICAL&nbsp;web-1:&nbsp;db-1:&nbsp;disk&nbsp;full&nbsp;&lt;!here&gt;",
+        "CRITICAL&nbsp;web-1:&nbsp;service&nbsp;billing&nbsp;unhealthy:"
+        "&nbsp;&lt;!channel&gt;&nbsp;&amp;&nbsp;&lt;@U123&gt;",
+    ]
+    md = sorted(b["message"].splitlines()[0] for b in hook.bodies("/md"))
+    assert md == [
+        "CRITICAL web\\-1: db\\-1: disk full <\\!here\\>",
+        "CRITICAL web\\-1: service billing unhealthy: <\\!channel\\> & <@U123\\>",
     ]
     assert {b["alert"]["host"] for b in hook.bodies("/json")} == {"web-1"}
-    titles = sorted(h["Title"] for p, h, _ in hook.requests if p == "/ntfy")
+    assert {b["text"] for b in hook.bodies("/json")} == {  # our JSON: the text as it is
+        "CRITICAL web-1: db-1: disk full <!here>",
+        "CRITICAL web-1: service billing unhealthy: <!channel> & <@U123>",
+    }
+    titles = sorted(b["title"] for b in hook.bodies("/md"))
     assert titles == [
         "statusdash alert: event on web-1 disk",
         "statusdash alert: service on web-1 billing",
     ]
-    assert {b for p, _, b in hook.requests if p == "/ntfy"} == {
-        b"CRITICAL web-1: db-1: disk full <!here>",
-        b"CRITICAL web-1: service billing unhealthy: <!channel> & <@U123>",
-    }
 
 
-def test_a_non_ascii_title_arrives_intact_on_ntfy(
+def test_a_non_ascii_title_arrives_intact_through_apprise(
     start_alerting: Callable[..., Live], hook: Hook
 ) -> None:
-    live = start_alerting([hook.url("/ntfy", "ntfy")])
+    live = start_alerting([], notify=parse_notify_urls(f"json://127.0.0.1:{hook.port}/push"))
     name = "Überlast — 東京"
     assert (
         post_events(live.agent("web-1"), [alert(name, message="Last 99 % — 東京")]).status_code
         == 200
     )
-    wait_for(lambda: hook.requests, what="the ntfy notice")
-    [(_, headers, body)] = hook.requests
+    wait_for(lambda: hook.requests, what="the Apprise notice")
+    [doc] = hook.bodies("/push")
+    assert doc["title"] == f"statusdash alert: event on web-1 {name}"
     assert (
-        str(make_header(decode_header(headers["Title"])))
-        == f"statusdash alert: event on web-1 {name}"
+        doc["message"] == "WARNING web-1: Last 99 % — 東京\nSee: statusdash alerts ls --host web-1"
     )
-    assert body.decode() == "WARNING web-1: Last 99 % — 東京"
     assert failures(live) == []
 
 
@@ -154,7 +166,7 @@ def test_webhook_urls_are_masked_in_every_log_record_and_failure(
     hooks = [
         "https://" + secret.format(port=hook.port),  # TLS to a plain-HTTP port: an SSL error
         "http://" + secret.format(port=closed),  # connection refused
-        "slack+http://" + secret.format(port=hook.port),  # delivered: httpx logs the request
+        "http://" + secret.format(port=hook.port),  # delivered: httpx logs the request
     ]
     live = start_alerting(hooks)
     assert post_events(live.agent("web-1"), [alert("a")]).status_code == 200

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from statusdash.schema import AlertPublic, AlertState, utcnow
 from statusdash.server.notify import Notice, Target, parse_targets, render
+from statusdash.server.notify_apprise import parse_notify_urls
 from tests.conftest import make_report
 from tests.server.harness import Harness, cli_env, fetch_alerts, wait_for
 from tests.server.receiver import Receiver, receiver
@@ -52,13 +53,12 @@ def _alert() -> AlertPublic:
 
 
 def test_formats_and_targets() -> None:
-    targets = parse_targets(
-        "https://example.com/hooks/abc,slack+https://hooks.slack.com/services/T0/B0/SECRET,"
-        " ntfy+https://ntfy.sh/my-topic"
-    )
-    assert [t.format for t in targets] == ["json", "slack", "ntfy"]
-    assert targets[1].masked == "slack+https://hooks.slack.com/services/…"
-    assert "SECRET" not in targets[1].masked
+    targets = parse_targets("https://example.com/hooks/abc, json+https://example.com/x/SECRET")
+    assert [t.format for t in targets] == ["json", "json"]
+    assert targets[1].masked == "json+https://example.com/x/…"
+    for moved in ("slack+https://hooks.slack.com/services/T0/B0/S", "ntfy+https://ntfy.sh/t"):
+        with pytest.raises(ValueError, match="moved to NOTIFY_URLS"):
+            parse_targets(moved)
     with pytest.raises(ValueError, match="not an http"):
         parse_targets("ftp://example.com/x")
     notice = Notice.for_alert("firing", _alert())
@@ -67,12 +67,6 @@ def test_formats_and_targets() -> None:
     assert doc["event"] == "firing" and doc["alert"]["subject"] == "/data"
     assert doc["text"] == "CRITICAL db-1: disk /data at 97% full"
     assert headers["Content-Type"] == "application/json"
-    body, _ = render(Target("http://x/", "slack"), notice)
-    assert json.loads(body) == {"text": ":rotating_light: CRITICAL db-1: disk /data at 97% full"}
-    body, headers = render(Target("http://x/", "ntfy"), Notice.for_alert("resolved", _alert()))
-    assert body == b"RESOLVED db-1: disk /data at 97% full"
-    assert headers["Title"] == "statusdash resolved: disk on db-1 /data"
-    assert headers["Tags"] == "white_check_mark" and headers["Priority"] == "3"
 
 
 # --- over a real server ---------------------------------------------------------------------------
@@ -81,24 +75,25 @@ def test_formats_and_targets() -> None:
 def test_a_receiver_that_fails_twice_still_gets_every_message(
     alerting: Callable[..., Harness], receiver: Receiver
 ) -> None:
-    receiver.fail_first = {"/json": 2, "/slack": 2, "/ntfy": 2}
-    hooks = [receiver.url("/json"), receiver.url("/slack", "slack"), receiver.url("/ntfy", "ntfy")]
-    h = alerting(webhooks=hooks)
+    receiver.fail_first = {"/json": 2, "/apprise": 2}
+    chat = parse_notify_urls(f"json://127.0.0.1:{receiver.port}/apprise")
+    h = alerting(webhooks=[receiver.url("/json")], notify=chat)
     hot(h)
-    for path in ("/json", "/slack", "/ntfy"):
+    for path in ("/json", "/apprise"):
         wait_for(lambda p=path: receiver.seen(p), what=f"delivery to {path}")  # type: ignore[misc]
         assert len(receiver.seen(path, ok_only=False)) == 3  # 500, 500, then 200
     fired = json.loads(receiver.seen("/json")[0])
     assert fired["event"] == "firing" and fired["alert"]["host"] == "web-1"
     assert "web-1: CPU at 97%" in fired["text"]
-    assert json.loads(receiver.seen("/slack")[0])["text"].startswith(":rotating_light: WARNING")
-    assert receiver.headers("/ntfy")["Title"] == "statusdash alert: cpu on web-1"
+    pushed = json.loads(receiver.seen("/apprise")[0])
+    assert pushed["message"].startswith("WARNING web-1: CPU at 97%")
+    assert pushed["title"] == "statusdash alert: cpu on web-1" and pushed["type"] == "warning"
     assert failures(h) == []
     hot(h, cpu=5)
-    wait_for(lambda: len(receiver.seen("/ntfy")) == 2, what="resolved notice")
+    wait_for(lambda: len(receiver.seen("/apprise")) == 2, what="resolved notice")
     wait_for(lambda: len(receiver.seen("/json")) == 2, what="resolved notice")
     assert json.loads(receiver.seen("/json")[1])["event"] == "resolved"
-    assert receiver.seen("/ntfy")[1].startswith(b"RESOLVED web-1: CPU")
+    assert json.loads(receiver.seen("/apprise")[1])["message"].startswith("RESOLVED web-1: CPU")
 
 
 def test_failed_deliveries_are_recorded_and_visible(
@@ -181,11 +176,11 @@ def test_test_notify_endpoint_and_cli(
     from statusdash.cli.alerts import app
 
     receiver.status = {"/broken": 500}
-    h = alerting(webhooks=[receiver.url("/ok", "slack")])
+    h = alerting(webhooks=[receiver.url("/ok", "json")])
     env = cli_env(h, tmp_path, monkeypatch)
     out = CliRunner().invoke(app, ["test-notify"], env=env)
     assert out.exit_code == 0, out.output
-    assert f"slack+http://127.0.0.1:{receiver.port}/ok  ok" in out.stdout
+    assert f"json+http://127.0.0.1:{receiver.port}/ok  ok" in out.stdout
     assert "test notification" in json.loads(receiver.seen("/ok")[0])["text"]
     h.server.stop()
     h.webhooks = [receiver.url("/ok"), receiver.url("/broken")]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from statusdash.server.notify_apprise import parse_notify_urls
 from statusdash.server.notify_group import GroupPolicy
 from statusdash.settings import Settings
 from tests.conftest import Live, free_port, make_report
@@ -111,8 +112,10 @@ def test_fifty_hosts_offline_together_are_one_page_and_one_resolution(
 def test_a_lone_alert_arrives_alone_after_group_wait_in_the_single_alert_shape(
     alerting: Callable[..., Harness], receiver: Receiver
 ) -> None:
-    hooks = [receiver.url("/hook"), receiver.url("/slack", "slack")]
-    h = alerting(webhooks=hooks, grouping=policy(wait_s=1.0, interval_s=3.0))
+    chat = parse_notify_urls(f"json://127.0.0.1:{receiver.port}/chat")  # an Apprise target
+    h = alerting(
+        webhooks=[receiver.url("/hook")], notify=chat, grouping=policy(wait_s=1.0, interval_s=3.0)
+    )
     started = time.monotonic()
     report(h, "web-1", cpu=97)
     [body] = wait_for(lambda: bodies(receiver), what="the lone notice")
@@ -121,8 +124,8 @@ def test_a_lone_alert_arrives_alone_after_group_wait_in_the_single_alert_shape(
     assert set(body) == {"source", "event", "title", "text", "alert", "sent_at"}
     assert body["event"] == "firing" and body["alert"]["host"] == "web-1"
     assert body["text"].startswith("WARNING web-1: CPU at 97%")
-    slack = wait_for(lambda: receiver.seen("/slack"), what="the slack notice")
-    assert json.loads(slack[0])["text"].startswith(":rotating_light: WARNING web-1: CPU")
+    chat_notice = wait_for(lambda: receiver.seen("/chat"), what="the Apprise notice")
+    assert json.loads(chat_notice[0])["message"].startswith("WARNING web-1: CPU")
     # Its resolution is an update of the same group: group_interval after the page.
     report(h, "web-1", cpu=5)
     wait_for(lambda: len(receiver.seen("/hook")) == 2, what="the resolution")
@@ -168,14 +171,16 @@ def test_a_critical_from_another_host_is_not_held_behind_a_flood(
 def test_group_text_is_escaped_per_channel_names_the_authenticated_hosts_and_keeps_utf8(
     start_alerting: Callable[..., Live], hook: Hook
 ) -> None:
-    hooks = [hook.url("/json"), hook.url("/slack", "slack"), hook.url("/ntfy", "ntfy")]
-    live = start_alerting(hooks, grouping=policy(wait_s=2.0, interval_s=30.0))
+    html = parse_notify_urls(f"json://127.0.0.1:{hook.port}/html?format=html")
+    live = start_alerting(
+        [hook.url("/json")], notify=html, grouping=policy(wait_s=2.0, interval_s=30.0)
+    )
     forged = "db-9: <!here> & disque plein ü\nCRITICAL fake-1: forged line"
     for agent in [live.agent("web-1"), live.agent("web-2")]:
         assert post_events(agent, [alert("disk", "critical", forged)]).status_code == 200
-    wait_for(lambda: len(hook.requests) == 3, what="one message per target")
+    wait_for(lambda: len(hook.requests) == 2, what="one message per target")
     time.sleep(0.5)
-    assert len(hook.requests) == 3
+    assert len(hook.requests) == 2
     by_path = {p: (headers, body) for p, headers, body in hook.requests}
     doc = json.loads(by_path["/json"][1])
     assert sorted(hosts_of(doc)) == ["web-1", "web-2"] == doc["group"]["hosts"]
@@ -183,12 +188,12 @@ def test_group_text_is_escaped_per_channel_names_the_authenticated_hosts_and_kee
     lines = doc["text"].splitlines()
     assert len(lines) == 3  # the heading and one line per alert: a newline forges none
     assert lines[1].startswith("CRITICAL web-") and "\\x0aCRITICAL fake-1" in lines[1]
-    slack = json.loads(by_path["/slack"][1])["text"]
-    assert slack.startswith(":rotating_light: CRITICAL rule=event severity=critical")
-    assert "&lt;!here&gt; &amp; disque plein ü" in slack and "<!here>" not in slack
-    headers, body = by_path["/ntfy"]
-    assert "disque plein ü".encode() in body
-    assert headers["Priority"] == "5" and headers["Title"].startswith("statusdash: 2 firing")
+    rendered = json.loads(by_path["/html"][1])  # a target that renders HTML: escaped by Apprise
+    assert rendered["message"].startswith("CRITICAL&nbsp;rule=event&nbsp;severity=critical")
+    assert rendered["message"].endswith("See:&nbsp;statusdash&nbsp;alerts&nbsp;ls")
+    assert "&lt;!here&gt;&nbsp;&amp;&nbsp;disque&nbsp;plein&nbsp;ü" in rendered["message"]
+    assert "<!here>" not in rendered["message"]
+    assert rendered["title"].startswith("statusdash: 2 firing") and rendered["type"] == "failure"
 
 
 def test_a_failed_group_delivery_is_recorded_and_frees_its_alerts(

@@ -36,7 +36,7 @@ def _table(rows: list[AlertPublic]) -> None:
             (
                 MARK.get(a.state.value, " "),
                 str(a.id),
-                a.state.value,
+                a.state.value + (" (maintenance)" if a.maintenance else ""),
                 a.severity,
                 a.host,
                 a.rule,
@@ -56,11 +56,13 @@ def _table(rows: list[AlertPublic]) -> None:
 def ls(
     conn: Connection,
     show_all: Annotated[bool, typer.Option("--all", help="resolved alerts too")] = False,
+    host: Annotated[str | None, typer.Option("--host", help="only this host's alerts")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Active alerts (pending and firing); with --all the resolved ones too."""
+    """Active alerts (pending and firing); with --all the resolved ones too. An alert whose
+    notices a maintenance window holds back is marked (maintenance)."""
     with conn.client() as client:
-        rows = client.alerts("all" if show_all else "active")
+        rows = client.alerts("all" if show_all else "active", host)
     empty = "no alerts" if show_all else "no active alerts"
     print_listing(rows, as_json, empty, lambda: _table(rows))
 

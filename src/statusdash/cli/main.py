@@ -21,6 +21,7 @@ from statusdash.cli import (
     hosts,
     keys,
     login,
+    maintenance,
     server,
     services,
     tui,
@@ -46,6 +47,7 @@ app.add_typer(services.app, name="services")
 app.add_typer(db.app, name="db")
 app.add_typer(tui.app, name="tui")
 app.add_typer(enroll.app, name="enroll")
+app.add_typer(maintenance.app, name="maintenance")
 app.command("login")(login.login)
 app.command("history")(history.history)
 

@@ -19,7 +19,7 @@ from statusdash.server.alerts.service import AlertService
 from statusdash.server.alerts.store import AlertStore
 from statusdash.server.context import Alerting, attach, context_of
 from statusdash.server.health_events import HealthEvents, ServiceMap
-from statusdash.server.notify import Notice, Notifier, Target
+from statusdash.server.notify import AnyTarget, Notice, Notifier
 from statusdash.server.storage import Storage
 from statusdash.server.stream import Broadcaster
 from statusdash.settings import Settings
@@ -30,7 +30,7 @@ def build_alerting(settings: Settings, storage: Storage, cfg: AlertingConfig) ->
     store = AlertStore(settings.db_path, settings.db_synchronous)
     hub = Broadcaster(cfg.stream_queue)
 
-    async def record_failure(target: Target, notice: Notice, attempts: int, error: str) -> None:
+    async def record_failure(target: AnyTarget, notice: Notice, attempts: int, error: str) -> None:
         alert_id = notice.alert.id if notice.alert else None
         now = datetime.now(UTC)
         await store.call(
@@ -45,7 +45,7 @@ def build_alerting(settings: Settings, storage: Storage, cfg: AlertingConfig) ->
         )
 
     notifier = Notifier(
-        cfg.webhooks,
+        [*cfg.webhooks, *cfg.notify],
         attempts=cfg.webhook_attempts,
         backoff_s=cfg.webhook_backoff_s,
         timeout_s=cfg.webhook_timeout_s,
@@ -53,6 +53,8 @@ def build_alerting(settings: Settings, storage: Storage, cfg: AlertingConfig) ->
         concurrency=cfg.webhook_concurrency,
         on_failure=record_failure,
         grouping=cfg.grouping,
+        deadline_s=cfg.notify_deadline_s,
+        max_hung=cfg.notify_max_hung,
     )
     thresholds = (settings.cpu_threshold, settings.memory_threshold, settings.disk_threshold)
     service = AlertService(cfg, thresholds, storage, store, hub, notifier, settings.retention_days)

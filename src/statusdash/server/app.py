@@ -23,6 +23,7 @@ from statusdash.server.jobs import build_jobs
 from statusdash.server.routes import alerts, events, health, hosts, ingest, rules, services
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import enroll as enroll_routes
+from statusdash.server.routes import maintenance as maintenance_routes
 from statusdash.server.routes import metrics as metrics_routes
 from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import status as status_routes
@@ -39,6 +40,7 @@ ROUTERS = (
     hosts.router,
     rules.router,  # before alerts.router, whose older GET /api/alerts/rules it shadows
     alerts.router,
+    maintenance_routes.router,
     events.router,
     services.router,
     stream_routes.router,
@@ -94,6 +96,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if ctx.tls is not None:
         stops.append(ctx.tls.watcher.stop)
     stops += [ctx.jobs.stop, ctx.alerting.service.stop]
+    tags = getattr(ctx, "tags", None)  # server-side tags (server/tags.py), for maintenance
+    if tags is not None:
+        ctx.alerting.service.maintenance.tags = tags
     try:
         await ctx.alerting.service.start()
         await ctx.alerting.health.start()

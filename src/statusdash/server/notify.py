@@ -1,19 +1,21 @@
-"""Webhook notifications (generic JSON, Slack-compatible, ntfy) off the ingest path.
+"""Notifications off the ingest path: our JSON webhooks and Apprise targets (email, chat, push).
 
 Notices go on a bounded queue that hands out the most severe first and lets hosts take turns, so
 one host's flood cannot hold back another's critical alert; a background task delivers each to
 every target with retries and exponential backoff. A delivery that fails for any reason (the
 network, the target's answer, a bug in rendering) is recorded (``notification_failures``) and
 shown by ``GET /api/notifications/failures``; its URL is masked there and in every log line.
-Targets come from WEBHOOK_URLS, a comma-separated list where ``slack+`` or ``ntfy+`` before the
-URL picks the format (``json+`` or none: JSON). With grouping on, alert notices wait in their
-group first and leave as one message per group (``notify_group.py``).
+Targets come from WEBHOOK_URLS (comma-separated http(s) URLs, each POSTed our JSON payload) and
+NOTIFY_URLS (Apprise URLs, ``notify_apprise.py``); each is delivered to on its own, so a retry
+never resends to a target that already has the message. A notice's ``route`` (rules file or
+NOTIFY_ROUTES) picks the NOTIFY_URLS targets by name; webhooks get every notice. With grouping
+on, alert notices wait in their group first and leave as one message per group
+(``notify_group.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -28,22 +30,26 @@ import httpx
 from statusdash import __version__
 from statusdash.backoff import ceiling
 from statusdash.errors import Invalid
-from statusdash.safetext import one_line
 from statusdash.schema import AlertPublic
 from statusdash.server.fairqueue import FairQueue
+from statusdash.server.notify_apprise import AppriseTarget, ScrubApprise, attempt
 
 if TYPE_CHECKING:
     from statusdash.server.notify_group import Grouper, GroupPolicy
 
 log = logging.getLogger(__name__)
 
-Format = Literal["json", "slack", "ntfy"]
+Format = Literal["json"]
 Event = Literal["firing", "resolved", "test"]
-FailureSink = Callable[["Target", "Notice", int, str], Awaitable[None]]
+FailureSink = Callable[["Target | AppriseTarget", "Notice", int, str], Awaitable[None]]
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 60.0
 MAX_REPLY_BYTES = 64 * 1024  # of a target's answer, read so the connection can be reused
 SEVERITIES = ("critical", "warning", "info")  # the order notices leave the queue
+MOVED = {  # WEBHOOK_URLS prefixes of the hand-written channels Apprise replaced
+    "slack": "put the Slack webhook URL (https://hooks.slack.com/services/…) in NOTIFY_URLS",
+    "ntfy": "put ntfys://HOST/TOPIC (ntfy://… for plain http) in NOTIFY_URLS",
+}
 
 
 def severity_rank(severity: str) -> int:
@@ -73,9 +79,20 @@ class Target:
         """The format and the URL as ``mask_url`` shows it."""
         return f"{self.format}+{mask_url(self.url)}"
 
+    @property
+    def name(self) -> str:
+        return "webhook"
+
+    def receives(self, route: tuple[str, ...] | None) -> bool:
+        """Webhooks are integrations, not people: every notice, whatever its route."""
+        return True
+
     def scrub(self, text: str) -> str:
         """``text`` with this target's URL scrubbed (``scrub_url``)."""
         return scrub_url(self.url, text)
+
+
+AnyTarget = Target | AppriseTarget
 
 
 def scrub_url(url: str, text: str) -> str:
@@ -104,7 +121,8 @@ class MaskUrls(logging.Filter):
 
 
 def parse_targets(spec: str | Iterable[str] | None) -> list[Target]:
-    """Targets from ``"slack+https://…,ntfy+https://ntfy.sh/topic,https://…"`` or a list."""
+    """Targets from ``"https://…,json+https://…"`` or a list; a ``slack+`` or ``ntfy+`` prefix
+    (the channels NOTIFY_URLS replaced) is refused with what to write instead."""
     if not spec:
         return []
     items = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -113,10 +131,13 @@ def parse_targets(spec: str | Iterable[str] | None) -> list[Target]:
         if not raw:
             continue
         fmt: Format = "json"
-        for prefix in ("json", "slack", "ntfy"):
+        for prefix, instead in MOVED.items():
             if raw.startswith(prefix + "+"):
-                fmt = prefix
-                raw = raw[len(prefix) + 1 :]
+                raise Invalid(
+                    f"WEBHOOK_URLS #{len(targets) + 1}: {prefix}+ targets moved to NOTIFY_URLS"
+                    f" (Apprise); {instead}"
+                )
+        raw = raw.removeprefix("json+")
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             shown = f"{parts.scheme}://…" if parts.scheme else "without a scheme"
@@ -140,13 +161,22 @@ class Notice:
     level: str = ""
     key: str = ""
     extra: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    route: tuple[str, ...] | None = None  # NOTIFY_URLS names it goes to; None: all of them
+    see: str = ""  # where to look: a command or a link (NOTIFY_URLS targets show it)
 
     @classmethod
-    def for_alert(cls, event: Event, alert: AlertPublic) -> Notice:
-        """The notice names the alert's host, the authenticated one, whatever its message says."""
+    def for_alert(
+        cls,
+        event: Event,
+        alert: AlertPublic,
+        route: tuple[str, ...] | None = None,
+        see: str = "",
+    ) -> Notice:
+        """The notice names the alert's host, the authenticated one, whatever its message says;
+        ``see`` (a link or a command) ends what NOTIFY_URLS targets get (webhooks: unchanged)."""
         label = "RESOLVED" if event == "resolved" else alert.severity.upper()
         message = alert.message.removeprefix(f"{alert.host}: ")
-        return cls(event, f"{label} {alert.host}: {message}", alert)
+        return cls(event, f"{label} {alert.host}: {message}", alert, route=route, see=see)
 
     @property
     def host(self) -> str:
@@ -172,55 +202,24 @@ class Notice:
         return f"statusdash {what}: {self.alert.rule} on {self.alert.host}{subject}"
 
 
-def slack_escape(text: str) -> str:
-    """``text`` as Slack shows it literally: ``&``, ``<`` and ``>`` as entities (no mentions,
-    no links)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def header_value(text: str) -> str:
-    """``text`` on one line for an HTTP header; non-ASCII as an RFC 2047 encoded word, which
-    ntfy decodes (httpx sends headers as ASCII)."""
-    line = one_line(text)
-    if line.isascii():
-        return line
-    return "=?utf-8?b?" + base64.b64encode(line.encode()).decode() + "?="
-
-
 def render(target: Target, notice: Notice) -> tuple[bytes, dict[str, str]]:
-    """The body and headers ``notice`` takes for ``target``'s format, escaped for it."""
-    if target.format == "ntfy":
-        sev = notice.severity
-        priority = "3"
-        if notice.event == "firing":
-            priority = {"critical": "5", "warning": "4"}.get(sev, "3")
-        tags = {"firing": "rotating_light", "resolved": "white_check_mark", "test": "test_tube"}
-        headers = {
-            "Title": header_value(notice.title),
-            "Priority": priority,
-            "Tags": tags[notice.event],
-            "Content-Type": "text/plain; charset=utf-8",
-        }
-        return notice.text.encode(), headers
-    if target.format == "slack":
-        icon = {"firing": ":rotating_light:", "resolved": ":white_check_mark:", "test": ":wave:"}
-        body: dict[str, Any] = {"text": f"{icon[notice.event]} {slack_escape(notice.text)}"}
-    else:
-        body = {
-            "source": "statusdash",
-            "event": notice.event,
-            "title": notice.title,
-            "text": notice.text,
-            "alert": notice.alert.model_dump(mode="json") if notice.alert else None,
-            **(notice.extra or {}),
-            "sent_at": datetime.now(UTC).isoformat(),
-        }
+    """The JSON body and headers ``notice`` takes for a webhook (the payload docs/alerts.md
+    describes; JSON escapes what it carries)."""
+    body: dict[str, Any] = {
+        "source": "statusdash",
+        "event": notice.event,
+        "title": notice.title,
+        "text": notice.text,
+        "alert": notice.alert.model_dump(mode="json") if notice.alert else None,
+        **(notice.extra or {}),
+        "sent_at": datetime.now(UTC).isoformat(),
+    }
     return json.dumps(body).encode(), {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
 class Delivery:
-    target: Target
+    target: AnyTarget
     ok: bool
     attempts: int
     error: str = ""
@@ -229,6 +228,7 @@ class Delivery:
         return {
             "target": self.target.masked,
             "format": self.target.format,
+            "name": self.target.name,
             "ok": self.ok,
             "attempts": self.attempts,
             "error": self.error or None,
@@ -246,7 +246,7 @@ class Notifier:
 
     def __init__(
         self,
-        targets: list[Target],
+        targets: list[AnyTarget],
         *,
         attempts: int,
         backoff_s: float,
@@ -255,8 +255,12 @@ class Notifier:
         concurrency: int = 8,
         on_failure: FailureSink | None = None,
         grouping: GroupPolicy | None = None,
+        deadline_s: float = 30.0,
+        max_hung: int = 4,
     ) -> None:
         self.targets = targets
+        self.deadline_s = deadline_s  # of one Apprise attempt, whatever the target does
+        self.max_hung = max_hung
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
@@ -269,6 +273,7 @@ class Notifier:
         self._worker: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
         self._mask = MaskUrls()
+        self._scrub = ScrubApprise(t for t in targets if isinstance(t, AppriseTarget))
         self.grouper: Grouper | None = None
         if grouping is not None and grouping.on:
             from statusdash.server.notify_group import Grouper  # it builds on this module
@@ -279,6 +284,7 @@ class Notifier:
         headers = {"User-Agent": f"statusdash/{__version__}"}
         self._http = httpx.AsyncClient(timeout=self.timeout_s, headers=headers)
         logging.getLogger("httpx").addFilter(self._mask)
+        logging.getLogger("apprise").addFilter(self._scrub)
         self._worker = asyncio.create_task(self._run(), name="notifier")
 
     async def close(self, grace_s: float = 2.0) -> None:
@@ -297,6 +303,7 @@ class Notifier:
         if self._http is not None:
             await self._http.aclose()
         logging.getLogger("httpx").removeFilter(self._mask)
+        logging.getLogger("apprise").removeFilter(self._scrub)
 
     def submit(self, notice: Notice, on_done: Callable[[], None] | None = None) -> bool:
         """Queue ``notice`` (never blocks), into its group when grouping is on; ``on_done`` runs
@@ -325,7 +332,9 @@ class Notifier:
 
     async def _deliver_all(self, job: _Job) -> None:
         try:
-            await asyncio.gather(*(self.deliver(t, job.notice) for t in self.targets))
+            route = job.notice.route
+            mine = [t for t in self.targets if t.receives(route)]
+            await asyncio.gather(*(self.deliver(t, job.notice) for t in mine))
         finally:
             self._slots.release()
         if job.on_done is not None:
@@ -335,10 +344,12 @@ class Notifier:
                 log.exception("notification callback failed")
 
     async def deliver(
-        self, target: Target, notice: Notice, attempts: int | None = None
+        self, target: AnyTarget, notice: Notice, attempts: int | None = None
     ) -> Delivery:
-        """POST ``notice`` to ``target``, retrying with backoff; any failure is recorded."""
+        """Deliver ``notice`` to ``target``, retrying with backoff; any failure is recorded."""
         tries = attempts or self.attempts
+        if isinstance(target, AppriseTarget):
+            return await self._deliver_apprise(target, notice, tries)
         attempt = 1
         try:
             content, headers = render(target, notice)
@@ -356,6 +367,21 @@ class Notifier:
             log.info("webhook %s: %s; retry %d in %.1f s", target.masked, error, attempt, wait)
             await asyncio.sleep(wait)
         return await self._failed(target, notice, attempt, error)
+
+    async def _deliver_apprise(self, target: AppriseTarget, notice: Notice, tries: int) -> Delivery:
+        """Apprise says only whether it went: every failure is worth a retry, with backoff."""
+        error = ""
+        for n in range(1, tries + 1):
+            error = await attempt(target, notice, self.deadline_s, self.max_hung)
+            if not error:
+                self.delivered += 1
+                return Delivery(target, True, n)
+            if n == tries:
+                break
+            wait = ceiling(n, self.backoff_s, MAX_BACKOFF_S)
+            log.info("notify %s: %s; retry %d in %.1f s", target.masked, error, n, wait)
+            await asyncio.sleep(wait)
+        return await self._failed(target, notice, tries, error)
 
     async def _attempt(
         self, target: Target, content: bytes, headers: dict[str, str], attempt: int
@@ -389,9 +415,11 @@ class Notifier:
             wait = min(MAX_BACKOFF_S, max(wait, float(after)))
         return error, wait
 
-    async def _failed(self, target: Target, notice: Notice, attempts: int, error: str) -> Delivery:
+    async def _failed(
+        self, target: AnyTarget, notice: Notice, attempts: int, error: str
+    ) -> Delivery:
         self.failed += 1
-        log.warning("webhook %s failed after %d attempts: %s", target.masked, attempts, error)
+        log.warning("notify %s failed after %d attempts: %s", target.masked, attempts, error)
         if self.on_failure is not None:
             try:
                 await self.on_failure(target, notice, attempts, error)
@@ -401,7 +429,7 @@ class Notifier:
 
     async def test(self) -> list[Delivery]:
         """Send a test notice to every target once, now, and say how each went."""
-        notice = Notice("test", "statusdash test notification: webhooks are wired up")
+        notice = Notice("test", "statusdash test notification: notifications are wired up")
         return list(await asyncio.gather(*(self.deliver(t, notice, 1) for t in self.targets)))
 
 

@@ -66,8 +66,11 @@ class GroupPolicy:
             max_alerts=s.notify_group_max_alerts,
         )
 
-    def key(self, alert: AlertPublic) -> Key:
-        return tuple((label, str(getattr(alert, label))) for label in self.by)
+    def key(self, alert: AlertPublic, route: tuple[str, ...] | None = None) -> Key:
+        """The group of ``alert``; a routed notice groups only with notices of its route, so a
+        message never reaches a target one of its members was not routed to."""
+        key = tuple((label, str(getattr(alert, label))) for label in self.by)
+        return key if route is None else (*key, ("route", ",".join(route) or "-"))
 
 
 @dataclass
@@ -120,7 +123,7 @@ def group_notice(
         lines.append(f"… and {len(members) - max_lines} more (every one in the JSON payload)")
     extra: dict[str, Any] = {
         "group": {
-            "key": dict(group.key),
+            "key": {k: v for k, v in group.key if k != "route"},
             "sequence": sequence,
             "firing": len(firing),
             "resolved": len(resolved),
@@ -139,6 +142,8 @@ def group_notice(
         level=level,
         key=f"group:{group.name}",
         extra=extra,
+        route=members[0].route,
+        see=members[0].see if len(hosts) == 1 else "statusdash alerts ls",
     )
 
 
@@ -166,7 +171,7 @@ class Grouper:
         host = notice.alert.host
         if self.buffered >= self.policy.max_alerts and self._per_host.get(host):
             return False
-        key = self.policy.key(notice.alert)
+        key = self.policy.key(notice.alert, notice.route)
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = _Group(key)
@@ -225,7 +230,13 @@ class Grouper:
             log.exception("cannot build the message of group %s", group.name)
             hosts = ", ".join(sorted({n.host for n in members}))
             text = f"{len(members)} alert changes in {group.name} on {hosts}"
-            message = Notice(members[0].event, text, key=f"group:{group.name}", level="critical")
+            message = Notice(
+                members[0].event,
+                text,
+                key=f"group:{group.name}",
+                level="critical",
+                route=members[0].route,
+            )
 
         def done() -> None:
             group.sending = False

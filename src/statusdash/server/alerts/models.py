@@ -80,3 +80,18 @@ class NotificationFailure(SQLModel, table=True):
     alert_id: int | None = None
     attempts: int
     error: str = Field(max_length=1000)
+
+
+class MaintenanceRow(SQLModel, table=True):
+    """A one-off maintenance window: alerts of hosts with the tag are kept but not sent."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tag_key: str = Field(max_length=63)
+    tag_value: str = Field(max_length=128)
+    starts_at: float
+    ends_at: float = Field(index=True)
+    reason: str = Field(default="", max_length=500)
+    created_by: str = Field(default="", max_length=255)
+    created_at: float

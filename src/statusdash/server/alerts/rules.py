@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from statusdash import durations
 from statusdash.errors import Invalid
+from statusdash.server.alerts.maintenance import QuietHours
 
 RULE_NAMES = ("cpu", "memory", "disk", "offline", "service")
 EVENT_RULE = "event"  # alerts raised by SYSTEM_ALERT_TRIGGERED events
@@ -41,6 +42,7 @@ class RuleSpec:
     for_s: float
     severity: str
     public: bool = False  # shown as an incident on the public status page (docs/status-page.md)
+    notify: tuple[str, ...] | None = None  # NOTIFY_URLS names; None: the severity's route
 
 
 class _Params(BaseModel):
@@ -52,6 +54,7 @@ class _Params(BaseModel):
     for_s: float | None = Field(default=None, alias="for")
     severity: Severity | None = None
     public: bool | None = None
+    notify: list[str] | None = Field(default=None, max_length=32)
 
     @field_validator("for_s", mode="before")
     @classmethod
@@ -78,6 +81,8 @@ class _RulesFile(BaseModel):
         default_factory=dict
     )
     overrides: list[_Override] = Field(default_factory=list)
+    routes: dict[Severity, list[str]] = Field(default_factory=dict)
+    quiet: list[QuietHours] = Field(default_factory=list, max_length=1000)
 
 
 def _apply(base: RuleSpec, p: _Params) -> RuleSpec:
@@ -92,6 +97,7 @@ def _apply(base: RuleSpec, p: _Params) -> RuleSpec:
         for_s=base.for_s if p.for_s is None else p.for_s,
         severity=base.severity if p.severity is None else p.severity,
         public=base.public if p.public is None else p.public,
+        notify=base.notify if p.notify is None else tuple(p.notify),
     )
 
 
@@ -119,11 +125,15 @@ class RuleSet:
         overrides: list[_Override] | None = None,
         source: Path | None = None,
         from_file: frozenset[str] = frozenset(),
+        routes: dict[str, tuple[str, ...]] | None = None,
+        quiet: list[QuietHours] | None = None,
     ) -> None:
         self.base = base
         self.overrides = overrides or []
         self.source = source
         self.from_file = from_file  # the base rules the file's ``rules`` section changed
+        self.routes = routes or {}  # severity -> NOTIFY_URLS names (NOTIFY_ROUTES, then file)
+        self.quiet = quiet or []
         self._cache: dict[tuple[str, str, str], RuleSpec] = {}
 
     def spec(self, rule: str, host: str, subject: str = "") -> RuleSpec:
@@ -186,7 +196,18 @@ class RuleSet:
             "file": str(self.source) if self.source else None,
             "rules": {name: asdict(spec) for name, spec in self.base.items()},
             "overrides": [o.model_dump(exclude_none=True, by_alias=True) for o in self.overrides],
+            "routes": {sev: list(names) for sev, names in self.routes.items()},
+            "quiet": [q.model_dump(by_alias=True) for q in self.quiet],
         }
+
+    def route(self, rule: str, host: str, subject: str, severity: str) -> tuple[str, ...] | None:
+        """The NOTIFY_URLS names an alert goes to: its rule's ``notify``, else its severity's
+        route, else None (every target)."""
+        if rule in self.base:
+            named = self.spec(rule, host, subject).notify
+            if named is not None:
+                return named
+        return self.routes.get(severity)
 
 
 def _as_json(spec: RuleSpec, source: str, overrides: list[int]) -> dict[str, Any]:
@@ -196,6 +217,7 @@ def _as_json(spec: RuleSpec, source: str, overrides: list[int]) -> dict[str, Any
         "clear": spec.clear,
         "for_s": spec.for_s,
         "severity": spec.severity,
+        "notify": None if spec.notify is None else list(spec.notify),
         "source": source,
         "overrides": overrides,
     }
@@ -218,10 +240,20 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out or "file"
 
 
-def load_rules(path: Path | None, base: dict[str, RuleSpec]) -> RuleSet:
-    """The rule set from ``base`` and the file at ``path``; RulesError says what is wrong."""
+def load_rules(
+    path: Path | None,
+    base: dict[str, RuleSpec],
+    routes: dict[str, tuple[str, ...]] | None = None,
+    targets: frozenset[str] | None = None,
+) -> RuleSet:
+    """The rule set from ``base`` and the file at ``path``; RulesError says what is wrong.
+
+    ``routes`` (NOTIFY_ROUTES) are the default routes, which the file's ``[routes]`` replace
+    severity by severity; every name a route or a rule's ``notify`` gives must be one of
+    ``targets`` (the NOTIFY_URLS names) when they are given."""
     if path is None:
-        return RuleSet(dict(base))
+        _check_names(None, dict(routes or {}), [], targets)
+        return RuleSet(dict(base), routes=dict(routes or {}))
     try:
         raw = _read(path)
         parsed = _RulesFile.model_validate(raw)
@@ -253,4 +285,30 @@ def load_rules(path: Path | None, base: dict[str, RuleSpec]) -> RuleSet:
                 f"rules file {path}: overrides[{i}]: clear ({spec.clear:g}) is above"
                 f" threshold ({spec.threshold:g})"
             )
-    return RuleSet(rules, parsed.overrides, path, frozenset(parsed.rules))
+    merged: dict[str, tuple[str, ...]] = dict(routes or {})
+    merged.update((sev, tuple(n)) for sev, n in parsed.routes.items())
+    named = [(f"rules.{n}", p.notify) for n, p in parsed.rules.items()]
+    named += [(f"overrides[{i}]", o.notify) for i, o in enumerate(parsed.overrides)]
+    _check_names(path, merged, named, targets)
+    return RuleSet(
+        rules, parsed.overrides, path, frozenset(parsed.rules), merged, list(parsed.quiet)
+    )
+
+
+def _check_names(
+    path: Path | None,
+    routes: dict[str, tuple[str, ...]],
+    named: list[tuple[str, list[str] | None]],
+    targets: frozenset[str] | None,
+) -> None:
+    if targets is None:
+        return
+    where = f"rules file {path}: " if path else ""
+    places = [(f"routes.{sev}", list(n)) for sev, n in routes.items()] + named
+    for place, names in places:
+        for name in names or ():
+            if name not in targets:
+                known = ", ".join(sorted(targets)) or "none: NOTIFY_URLS is empty"
+                raise RulesError(
+                    f"{where}{place}: no NOTIFY_URLS target is named {name!r} (known: {known})"
+                )

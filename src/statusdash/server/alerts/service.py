@@ -21,6 +21,7 @@ from statusdash.errors import Conflict, NotFound
 from statusdash.schema import AlertPublic, AlertState
 from statusdash.server.alerts.config import AlertingConfig
 from statusdash.server.alerts.engine import Alert, Change, Engine, Transition
+from statusdash.server.alerts.maintenance import Maintenance, load_windows, prune_windows
 from statusdash.server.alerts.rules import RulesError, RuleSet, default_rules, load_rules
 from statusdash.server.alerts.store import AlertStore, Op, Silence, alert_row
 from statusdash.server.cache import HostState, summarize
@@ -72,7 +73,9 @@ class AlertService:
         self.config = config
         self.clock = config.clock
         self.base_rules = default_rules(*thresholds)
-        self.engine = Engine(load_rules(config.rules_file, self.base_rules))
+        self.engine = Engine(self._load_rules())
+        self.maintenance = Maintenance()  # its ``tags`` are attached by the app (ctx.tags)
+        self.maintenance.quiet = self.engine.rules.quiet
         self.rules_error: str | None = None
         self.storage = storage
         self.store = store
@@ -104,6 +107,7 @@ class AlertService:
         for a in await self.store.call(self.store.load_unnotified_resolved):
             self.outbox[a.id or 0] = a
         self.silences = await self.store.call(self.store.silences, self.clock())
+        self.maintenance.windows = await self.store.call(load_windows, self.store, self.clock())
         self.started_at = self.clock()
         self.notifier.start()
         self._processor = asyncio.create_task(self._process(), name="alerts-processor")
@@ -155,15 +159,20 @@ class AlertService:
     def reload_rules(self) -> str | None:
         """Re-read the rules file; a bad file keeps the rules in force. Returns the error."""
         try:
-            rules: RuleSet = load_rules(self.config.rules_file, self.base_rules)
+            rules: RuleSet = self._load_rules()
         except RulesError as exc:
             self.rules_error = str(exc)
             log.error("%s; keeping the rules in force", exc)
             return self.rules_error
         self.engine.rules = rules
+        self.maintenance.quiet = rules.quiet
         self.rules_error = None
         log.info("alert rules reloaded from %s", self.config.rules_file or "built-in defaults")
         return None
+
+    def _load_rules(self) -> RuleSet:
+        c = self.config
+        return load_rules(c.rules_file, self.base_rules, c.routes, c.target_names)
 
     # --- input -----------------------------------------------------------------------------------
     def on_commit(self, states: list[HostState]) -> None:
@@ -225,11 +234,13 @@ class AlertService:
             except Exception:
                 log.exception("alerting tick hook failed")
         self.silences = [s for s in self.silences if s.expires_at > now]
+        self.maintenance.expire(now)
         self.flush()
         if self._pruned_at is None or (now - self._pruned_at).total_seconds() >= PRUNE_EVERY_S:
             self._pruned_at = now
             before = now - timedelta(days=self.retention_days)
             self._spawn(self.store.call(self.store.prune, before))
+            self._spawn(self.store.call(prune_windows, self.store, before))
 
     async def _tick_forever(self) -> None:
         while True:
@@ -306,15 +317,20 @@ class AlertService:
 
     def flush(self) -> None:
         """Send each notice the outbox owes, the most urgent first, hosts taking turns: firing
-        unless silenced, resolved if firing was. A full queue stops it; the next one resumes."""
+        unless silenced, resolved if firing was; neither while a maintenance window or quiet hours
+        cover the host. A full queue stops it; the next one resumes."""
         now = self.clock()
         for aid, a in urgent_first(self.outbox.items()):
             if aid in self.inflight:
                 continue
             if a.state == AlertState.firing and not a.notified_firing:
-                if self.silenced(a, now) is None and not self._send(a, "firing"):
+                if self.silenced(a, now) or self.maintenance.covering(a.host, now):
+                    continue
+                if not self._send(a, "firing"):
                     return
             elif a.state == AlertState.resolved and a.notified_firing and not a.notified_resolved:
+                if self.maintenance.covering(a.host, now):
+                    continue
                 if not self._send(a, "resolved"):
                     return
             else:
@@ -332,7 +348,12 @@ class AlertService:
             self._spawn(self.store.call(self.store.mark_notified, aid, column))
             self.flush()
 
-        if not self.notifier.submit(Notice.for_alert(event, a.public()), done):
+        route = self.engine.rules.route(a.rule, a.host, a.subject, a.severity)
+        base = self.config.public_url
+        see = f"statusdash alerts ls --host {a.host}"
+        if base:
+            see = f"{base}/api/alerts?host={a.host} (or {see})"
+        if not self.notifier.submit(Notice.for_alert(event, a.public(), route, see), done):
             self.inflight.discard(aid)  # queue full: a delivery or the next check tries again
             return False
         return True
@@ -348,7 +369,14 @@ class AlertService:
             (a for a in self.engine.open.values() if a.id is not None),
             key=lambda a: (a.state != AlertState.firing, -a.started_at.timestamp(), a.id or 0),
         )
-        out = [a.public() for a in active] if state in ("active", "all") else []
+        now = self.clock()
+        out = []
+        if state in ("active", "all"):
+            for a in active:
+                held = self.maintenance.covering(a.host, now)
+                out.append(
+                    a.public().model_copy(update={"maintenance": held}) if held else a.public()
+                )
         if state in ("resolved", "all"):
             out += [a.public() for a in await self.store.call(self.store.resolved, limit)]
         return out[:limit] if state != "active" else out

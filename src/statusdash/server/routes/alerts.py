@@ -67,9 +67,12 @@ async def list_alerts(
     _: ReaderDep,
     state: Annotated[Literal["active", "resolved", "all"], Query()] = "active",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    host: Annotated[str | None, Query(pattern=r"^[a-z0-9._-]{1,63}$")] = None,
 ) -> list[AlertPublic]:
-    """Active (pending and firing) alerts, resolved ones newest first, or all."""
-    return await alerts.listing(state, limit)
+    """Active (pending and firing) alerts, resolved ones newest first, or all; ``host``: only
+    that host's (the link a notice gives)."""
+    rows = await alerts.listing(state, limit)
+    return rows if host is None else [a for a in rows if a.host == host]
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertPublic)
@@ -123,9 +126,9 @@ async def end_silence(
 
 @router.post("/alerts/test-notify")
 async def test_notify(notifier: NotifierDep, _: ReaderDep) -> dict[str, Any]:
-    """Send a test message to every webhook now; says how each delivery went."""
+    """Send a test message to every target now; says how each delivery went."""
     if not notifier.targets:
-        raise ApiError(409, "no webhook is configured; set WEBHOOK_URLS on the server")
+        raise ApiError(409, "no target is configured; set NOTIFY_URLS or WEBHOOK_URLS")
     results = await notifier.test()
     return {"ok": all(r.ok for r in results), "targets": [r.as_json() for r in results]}
 

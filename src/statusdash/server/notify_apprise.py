@@ -68,23 +68,17 @@ class AppriseTarget:
 
     def send(self, notice: Notice) -> str:
         """Deliver ``notice`` (blocking): ``""`` when Apprise says it went, else why not."""
-        capture = _Capture(threading.get_ident())
-        logger = logging.getLogger("apprise")
-        logger.addHandler(capture)
-        try:
-            ok = self._apprise.notify(
-                body=printable(notice.text)
-                + (f"\nSee: {one_line(notice.see)}" if notice.see else ""),
-                title=plain_title(notice.title),
-                notify_type=_TYPES.get((notice.event, notice.severity), apprise.NotifyType.INFO),
-                body_format=apprise.NotifyFormat.TEXT,
-            )
-        finally:
-            logger.removeHandler(capture)
-        if ok:
+        result = self._apprise.notify(
+            body=printable(notice.text) + (f"\nSee: {one_line(notice.see)}" if notice.see else ""),
+            title=plain_title(notice.title),
+            notify_type=_TYPES.get((notice.event, notice.severity), apprise.NotifyType.INFO),
+            body_format=apprise.NotifyFormat.TEXT,
+        )
+        if result:
             return ""
-        said = capture.lines[-1] if capture.lines else "the target refused the notification"
-        return self.scrub(said)[:MAX_ERROR]
+        said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
+        reason = said[-1] if said else "the target refused the notification"
+        return self.scrub(one_line(reason))[:MAX_ERROR]
 
 
 _TYPES = {
@@ -106,17 +100,13 @@ def plain_title(title: str) -> str:
 _MARKUP = re.compile(r"[<>&*_\[\]`~#|\\{}]")
 
 
-class _Capture(logging.Handler):
-    """Apprise's warnings of one thread: the reason a ``notify()`` returned False."""
-
-    def __init__(self, thread: int) -> None:
-        super().__init__(logging.WARNING)
-        self.thread = thread
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.lines.append(one_line(record.getMessage()))
+def mask_private(url: str) -> str:
+    """Apprise's privacy form of a URL cut to its scheme and host: the user, the path and the
+    query (where many services keep a token Apprise does not mask) are left out."""
+    scheme, _, rest = url.partition("://")
+    netloc, slash, _ = rest.partition("/")
+    netloc = netloc.partition("?")[0].rpartition("@")[2]
+    return one_line(f"{scheme}://{netloc}{'/…' if slash else ''}")
 
 
 def scrub_secrets(url: str, text: str) -> str:
@@ -167,14 +157,19 @@ def parse_notify_urls(spec: str | Iterable[str] | None) -> list[AppriseTarget]:
         if not scheme:
             raise Invalid(f"NOTIFY_URLS #{i} ({name}) is not a URL: it has no scheme://")
         target = AppriseTarget(url, name, "", scheme)
-        if not target._apprise.add(url):
+        scrub = ScrubApprise([target])  # Apprise logs the URL it loads
+        logging.getLogger("apprise").addFilter(scrub)
+        try:
+            added = target._apprise.add(url)
+        finally:
+            logging.getLogger("apprise").removeFilter(scrub)
+        if not added:
             raise Invalid(
                 f"NOTIFY_URLS #{i} ({name}, {scheme}://…) is not a URL Apprise can use;"
                 " see https://github.com/caronc/apprise/wiki for each service's form"
             )
-        plugin = target._apprise[0]
-        shown = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
-        target.masked = f"{name}: {one_line(str(shown))}"[:255]
+        shown = str(target._apprise[0].url(privacy=True))  # type: ignore[no-untyped-call]
+        target.masked = f"{name}: {mask_private(shown)}"[:255]
         targets.append(target)
     return targets
 

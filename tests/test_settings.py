@@ -38,6 +38,8 @@ def a_value_for(field: str) -> tuple[str, Any]:
         return "NORMAL", "NORMAL"
     if field == "notify_group_by":
         return "host", "host"
+    if field == "notify_routes":
+        return "critical=pager", "critical=pager"
     if bool in kind:
         return str(not default).lower(), not default
     if int in kind:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from statusdash import hostid
+from statusdash import hostid, tagtext
 from statusdash.errors import Invalid
 
 SCHEMA_VERSION = 1
@@ -63,6 +63,9 @@ Detail = Annotated[str, msgspec.Meta(max_length=DETAIL_LEN)]
 _HOST_PATTERN = hostid.PATTERN.removesuffix("$") + r"\Z"
 HostId = Annotated[str, msgspec.Meta(pattern=_HOST_PATTERN, max_length=hostid.MAX_LEN)]
 Time = Annotated[datetime, msgspec.Meta(tz=True)]  # a time without a UTC offset is refused
+# Host tags an agent declares (``agent run --tag role=db``); the server's own tags win (tagtext).
+TagKey = Annotated[str, msgspec.Meta(pattern=tagtext.KEY_PATTERN, max_length=tagtext.KEY_LEN)]
+TagValue = Annotated[str, msgspec.Meta(min_length=1, max_length=tagtext.VALUE_LEN)]
 
 
 class _Wire(msgspec.Struct):
@@ -206,6 +209,7 @@ class MetricsReport(_Wire, kw_only=True):
     temps: Annotated[list[Temperature], msgspec.Meta(max_length=512)] = []
     processes: Processes | None = None
     services: Annotated[list[ServiceCheckResult], msgspec.Meta(max_length=512)] = []
+    tags: Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=tagtext.MAX_TAGS)] = {}
 
     @property
     def worst_disk(self) -> Disk | None:

@@ -4,16 +4,14 @@ loopback, the CLI against it, a receiver for what is sent.
 During a window an alert is recorded (``alerts ls`` marks it) but nothing is sent; when the
 window ends, what is still firing is sent once; what fired and resolved inside it never is.
 
-The host tags come from the server-side tags service (``ctx.tags``, built on branch ``tags``);
-until it is merged here these tests attach a fixed tag map through the same interface
-(``of`` / ``matches``), the only stand-in in this file.
+The host tags are the server-side tags (``PUT /api/hosts/{id}/tags``, ``ctx.tags``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,27 +28,18 @@ from tests.server.receiver import Receiver, receiver
 __all__ = ["receiver"]
 
 
-class FixedTags:
-    """The tags service's interface over a fixed map (see the module docstring)."""
-
-    def __init__(self, tags: dict[str, dict[str, str]]) -> None:
-        self.tags = tags
-
-    def of(self, host: str) -> Mapping[str, str]:
-        return self.tags.get(host, {})
-
-    def matches(self, host: str, want: Mapping[str, str]) -> bool:
-        mine = self.of(host)
-        return all(mine.get(k) == v for k, v in want.items())
-
-
 TAGS = {"db-1": {"role": "db"}, "web-1": {"role": "web"}}
 
 
 def start(alerting: Callable[..., Harness], rec: Receiver, rules: str = FAST_RULES) -> Harness:
+    """A server whose db-1 and web-1 have reported (calm) and carry server tags ``TAGS``."""
     notify = parse_notify_urls(f"json://127.0.0.1:{rec.port}/chat")
     h = alerting(rules=rules, notify=notify, webhooks=[rec.url("/hook")])
-    h.server.ctx.alerting.service.maintenance.tags = FixedTags(TAGS)
+    for host, tags in TAGS.items():
+        hot(h, host, cpu=10)
+        with h.live.reader() as r:
+            put = r.put(f"/api/hosts/{host}/tags", json={"set": tags})
+            assert put.status_code == 200, put.text
     return h
 
 
@@ -139,7 +128,11 @@ def test_a_planned_window_holds_nothing_until_it_starts_and_expires_by_itself(
     wait_for(lambda: sent(receiver) == ["WARNING db-1"], what="sent: the window is not open yet")
     h.clock.advance(3600 + 60)  # the window opens
     hot(h, "db-1", cpu=5)
-    wait_for(lambda: not fetch_alerts(h.live), what="the alerts resolved")
+
+    def db_calm() -> bool:
+        return not [a for a in fetch_alerts(h.live) if a["host"] == "db-1"]
+
+    wait_for(db_calm, what="db-1's alerts resolved")
     time.sleep(0.5)
     assert sent(receiver) == ["WARNING db-1"]  # the resolution waits for the window's end
     h.clock.advance(3600)  # it ends by itself

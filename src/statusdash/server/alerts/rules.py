@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from statusdash import durations
+from statusdash import durations, tagtext
 from statusdash.errors import Invalid
 from statusdash.server.alerts.maintenance import QuietHours
 
@@ -43,6 +43,7 @@ class RuleSpec:
     severity: str
     public: bool = False  # shown as an incident on the public status page (docs/status-page.md)
     notify: tuple[str, ...] | None = None  # NOTIFY_URLS names; None: the severity's route
+    tags: tuple[tuple[str, str], ...] = ()  # judged only on hosts whose effective tags match
 
 
 class _Params(BaseModel):
@@ -55,6 +56,12 @@ class _Params(BaseModel):
     severity: Severity | None = None
     public: bool | None = None
     notify: list[str] | None = Field(default=None, max_length=32)
+    tags: dict[str, str] | None = Field(default=None, description="host tags to match, k = v")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else tagtext.check_tags(v)
 
     @field_validator("for_s", mode="before")
     @classmethod
@@ -98,6 +105,7 @@ def _apply(base: RuleSpec, p: _Params) -> RuleSpec:
         severity=base.severity if p.severity is None else p.severity,
         public=base.public if p.public is None else p.public,
         notify=base.notify if p.notify is None else tuple(p.notify),
+        tags=base.tags if p.tags is None else tuple(sorted(p.tags.items())),
     )
 
 
@@ -194,7 +202,9 @@ class RuleSet:
         """The effective rules as JSON: file, base rules and overrides."""
         return {
             "file": str(self.source) if self.source else None,
-            "rules": {name: asdict(spec) for name, spec in self.base.items()},
+            "rules": {
+                name: {**asdict(spec), "tags": dict(spec.tags)} for name, spec in self.base.items()
+            },
             "overrides": [o.model_dump(exclude_none=True, by_alias=True) for o in self.overrides],
             "routes": {sev: list(names) for sev, names in self.routes.items()},
             "quiet": [q.model_dump(by_alias=True) for q in self.quiet],
@@ -218,6 +228,7 @@ def _as_json(spec: RuleSpec, source: str, overrides: list[int]) -> dict[str, Any
         "for_s": spec.for_s,
         "severity": spec.severity,
         "notify": None if spec.notify is None else list(spec.notify),
+        "tags": dict(spec.tags),
         "source": source,
         "overrides": overrides,
     }

@@ -139,7 +139,8 @@ class Settings(BaseSettings):
     alert_rules_file: Path | None = None
     """The rules file (TOML or YAML); re-read on SIGHUP."""
     webhook_urls: str = ""
-    """Comma-separated webhook targets; a slack+ or ntfy+ prefix picks the format."""
+    """Comma-separated http(s) webhook targets, POSTed our JSON payload (email, chat and push:
+    NOTIFY_URLS)."""
     alert_check_interval_s: float = Field(5.0, gt=0)
     """Period of the offline check, service staleness and silence expiry, in seconds."""
     service_expect_s: float = Field(180.0, gt=0)
@@ -180,7 +181,8 @@ class Settings(BaseSettings):
     """Comma-separated alert fields that make a group's key: any of rule, severity, host,
     subject; empty puts every alert in one group."""
     notify_group_max_lines: int = Field(100, ge=1, le=10_000)
-    """Alerts listed in a grouped message's text (Slack, ntfy); the JSON payload lists all."""
+    """Alerts listed in a grouped message's text (what NOTIFY_URLS targets show); the JSON
+    payload lists all."""
     notify_group_max_alerts: int = Field(10_000, ge=1)
     """Alert notices buffered in groups; past it, only a host with none buffered gets one in
     (the rest wait in the outbox)."""

@@ -314,7 +314,7 @@ def _check_names(
 ) -> None:
     if targets is None:
         return
-    where = f"rules file {path}: " if path else ""
+    where = f"rules file {path}: " if path else "NOTIFY_ROUTES: "
     places = [(f"routes.{sev}", list(n)) for sev, n in routes.items()] + named
     for place, names in places:
         for name in names or ():

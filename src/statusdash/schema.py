@@ -217,6 +217,9 @@ class RuleInForce(BaseModel):
     tags: dict[str, str] = Field(
         default_factory=dict, description="judged only on hosts whose effective tags match"
     )
+    notify: list[str] | None = Field(
+        default=None, description="NOTIFY_URLS names its alerts go to; null: the severity's route"
+    )
     source: Literal["default", "file", "override"] = Field(
         "default",
         description="default: the env thresholds; file: the rules file's rules section;"
@@ -243,6 +246,10 @@ class RulesInForce(BaseModel):
     rules: dict[str, RuleInForce]
     overrides: list[dict[str, Any]] = Field(default_factory=list)
     hosts: dict[str, HostRules] = Field(default_factory=dict)
+    routes: dict[str, list[str]] = Field(
+        default_factory=dict, description="default routes by severity (NOTIFY_ROUTES, [routes])"
+    )
+    quiet: list[dict[str, Any]] = Field(default_factory=list, description="[[quiet]] hours")
 
     def spec(self, rule: str, host: str, subject: str = "") -> RuleInForce | None:
         """The rule for ``host`` (and mount or service ``subject``); the global rule for a host

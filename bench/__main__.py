@@ -31,6 +31,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("batch_stall", "bench.batch_stall", {}, {"seconds": 4.0, "rounds": 1}),
     ("stream_sweep", "bench.stream_sweep", {}, {}),
     ("conns", "bench.conns", {}, {"agents": 300, "anonymous": 50}),
+    ("fleet", "bench.fleet", {}, {"agents": 300, "steady": 10.0}),
     ("notify", "bench.notify_flood", {}, {"rounds": 1}),
     ("shutdown", "bench.shutdown", {}, {"rounds": 1}),
     ("restore", "bench.restore", {}, {"agents": 100, "gap_min": 5.0}),

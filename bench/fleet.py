@@ -221,7 +221,15 @@ async def _wait_up(ctx: ssl.SSLContext, port: int, proc: subprocess.Popen[bytes]
 
 
 async def _commit_buckets(ctx: ssl.SSLContext, port: int) -> dict[float, float]:
-    """The server's commit-latency histogram (cumulative counts by upper bound)."""
+    """The server's commit-latency histogram (cumulative counts by upper bound); empty if the
+    scrape did not answer within its deadline (the figure is then missing, not the run)."""
+    try:
+        return await _scrape_commit_buckets(ctx, port)
+    except (OSError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
+        return {}
+
+
+async def _scrape_commit_buckets(ctx: ssl.SSLContext, port: int) -> dict[float, float]:
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1"), 30
     )

@@ -25,6 +25,7 @@ from typing import Any
 MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("ingest", "bench.ingest", {}, {"seconds": 4.0, "warmup": 1.0, "rounds": 1}),
     ("agent", "bench.agent_bench", {}, {}),
+    ("agent_glances", "bench.agent_glances", {}, {"rounds": 1, "cycles": 5, "extra_procs": 0}),
     ("tui", "bench.tui_bench", {}, {}),
     ("history", "bench.history_bench", {}, {}),
     ("upgrade", "bench.upgrade_bench", {}, {"hosts": 5}),

@@ -120,6 +120,7 @@ class DiskIORate(_Wire, kw_only=True):
     write_bytes_s: Rate = 0.0
     read_ops_s: Rate = 0.0
     write_ops_s: Rate = 0.0
+    busy_percent: Percent | None = None  # % of the time the device was busy (io_time delta)
 
 
 class DiskIO(_Wire, kw_only=True):
@@ -162,12 +163,35 @@ class ProcessInfo(_Wire, kw_only=True):
     cpu_percent: Annotated[float, msgspec.Meta(ge=0, le=100 * 65536)]  # % of one core, per core
     memory_percent: Percent
     rss: Bytes = 0
+    # first 8 hex chars of sha256 of the executable's path (never the command line); "" unknown
+    exe_hash: ShortText = ""
 
 
 class Processes(_Wire, kw_only=True):
     count: Count
     top_cpu: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
     top_memory: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
+
+
+class Gpu(_Wire, kw_only=True):
+    """One GPU (issue 13): NVIDIA through NVML, AMD through sysfs; unknown readings ``None``."""
+
+    id: ShortText  # the label value: "0" (NVML index), "card1" (DRM card)
+    vendor: ShortText = ""  # nvidia, amd
+    model: Text = ""
+    percent: Percent | None = None
+    memory_percent: Percent | None = None
+    temp_celsius: Celsius | None = None
+    power_watts: Annotated[float, msgspec.Meta(ge=0, le=100_000)] | None = None
+
+
+class Container(_Wire, kw_only=True):
+    """One container or systemd service, from its cgroup v2 (issue 13)."""
+
+    name: Name  # the label value
+    kind: ShortText = ""  # docker, podman, systemd, cgroup
+    cpu_percent: Annotated[float, msgspec.Meta(ge=0, le=100 * 65536)] | None = None  # of a core
+    memory_bytes: Bytes | None = None
 
 
 class HealthStatus(StrEnum):
@@ -204,6 +228,8 @@ class MetricsReport(_Wire, kw_only=True):
     disk_io: DiskIO | None = None
     net: Net | None = None
     temps: Annotated[list[Temperature], msgspec.Meta(max_length=512)] = []
+    gpus: Annotated[list[Gpu], msgspec.Meta(max_length=64)] = []
+    containers: Annotated[list[Container], msgspec.Meta(max_length=512)] = []
     processes: Processes | None = None
     services: Annotated[list[ServiceCheckResult], msgspec.Meta(max_length=512)] = []
 

@@ -171,7 +171,9 @@ class Agent:
         self.waker.install()
         pusher: Pusher | None = None
         try:
-            collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
+            collector = Collector(
+                cfg.host_id, cfg.interval_s, cfg.extra_mounts, top_processes=cfg.top_processes
+            )
             self.monitor = self._services()
             log.info(
                 "agent %s: reporting to %s every %gs; spool %s (%d waiting)%s",
@@ -275,7 +277,9 @@ class Agent:
             return 1, str(exc)
         self.waker.install()
         try:
-            collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
+            collector = Collector(
+                cfg.host_id, cfg.interval_s, cfg.extra_mounts, top_processes=cfg.top_processes
+            )
             self.monitor = self._services()
             sample_at = self._clock() + ONCE_SAMPLE_S
             if self.monitor is not None:

@@ -191,6 +191,16 @@ def run(
             help="also report this mount point (repeatable; pseudo filesystems included)",
         ),
     ] = None,
+    top_processes: Annotated[
+        int,
+        typer.Option(
+            "--top-processes",
+            min=1,
+            max=50,
+            envvar="STATUSDASH_AGENT_TOP_PROCESSES",
+            help="how many processes to report by CPU and by memory each (10)",
+        ),
+    ] = 10,
     backoff_max: Annotated[
         float, typer.Option("--backoff-max", min=1, help="longest wait between retries, seconds")
     ] = 60.0,
@@ -240,7 +250,7 @@ def run(
     host = _host_id(host_id)
     checks, checks_file = _services(services)
     if dry_run:
-        _dry_run(host, interval, tuple(mount or ()), checks)
+        _dry_run(host, interval, tuple(mount or ()), checks, top_processes)
         return
     s = settings()
     url = (server or s.server_url()).rstrip("/")
@@ -271,6 +281,7 @@ def run(
         spool_max_bytes=spool_max_mb * 1024 * 1024,
         spool_max_age_s=spool_max_age_h * 3600,
         extra_mounts=tuple(mount or ()),
+        top_processes=top_processes,
         backoff_max_s=backoff_max,
         push_timeout_s=push_timeout,
         response_max_bytes=response_max_kb * 1024,
@@ -286,7 +297,11 @@ def run(
 
 
 def _dry_run(
-    host: str, interval: float, mounts: tuple[str, ...], checks: dict[str, Any] | None
+    host: str,
+    interval: float,
+    mounts: tuple[str, ...],
+    checks: dict[str, Any] | None,
+    top_processes: int = 10,
 ) -> None:
     import json
     import time
@@ -297,7 +312,7 @@ def _dry_run(
     from statusdash.agent.runner import ONCE_SAMPLE_S
     from statusdash.agent.sampler import Collector
 
-    collector = Collector(host, interval, mounts)
+    collector = Collector(host, interval, mounts, top_processes=top_processes)
     t0 = time.monotonic()
     results = run_checks(parse_services(checks)) if checks else []
     time.sleep(max(0.0, ONCE_SAMPLE_S - (time.monotonic() - t0)))  # after the priming sample

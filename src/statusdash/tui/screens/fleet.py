@@ -44,7 +44,9 @@ class FleetScreen(DataScreen):
         Binding("S", "cycle_sort(-1)", "Sort back", show=False),
         Binding("r", "reverse_sort", "Reverse", show=False),
         Binding("slash", "filter", "Filter"),
-        Binding("t", "cycle_group", "Group"),  # shown once some host has tags
+        Binding(
+            "t", "cycle_group", "Group", tooltip="Group by the next tag key (none after the last)"
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 

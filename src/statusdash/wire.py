@@ -241,7 +241,8 @@ class WireError(Invalid):
         self.malformed = malformed  # not JSON at all (rather than JSON that breaks the contract)
 
 
-_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# msgspec names a bad dict key as "... - at `key` in `$.tags`": the path is the dict's.
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[([^\]]*)\]")
 _BATCH_INDEX = re.compile(r"^reports\.(\d+)(?:\.|$)")
@@ -260,6 +261,8 @@ def _error(exc: msgspec.ValidationError) -> WireError:
     m = _AT.match(str(exc))
     assert m is not None  # the pattern matches any text
     problem, path = m.group("problem"), _dotted(m.group("path") or "")
+    if m.group("key"):
+        problem = f"a key: {problem}"
     missing = _MISSING.search(problem)
     if missing:
         path = f"{path}.{missing.group('name')}" if path else missing.group("name")

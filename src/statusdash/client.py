@@ -164,8 +164,19 @@ class ApiClient:
         """A fresh token for the current one (``POST /api/auth/renew``)."""
         return TokenResponse.model_validate(self.request("POST", "/api/auth/renew"))
 
-    def hosts(self) -> list[HostSummary]:
-        return [HostSummary.model_validate(h) for h in self.request("GET", "/api/hosts")]
+    def hosts(self, tags: Mapping[str, str] | None = None) -> list[HostSummary]:
+        """The fleet; with ``tags`` only the hosts whose effective tags hold all of them."""
+        params = {"tag": [f"{k}={v}" for k, v in tags.items()]} if tags else None
+        raw = self.request("GET", "/api/hosts", params=params)
+        return [HostSummary.model_validate(h) for h in raw]
+
+    def set_tags(
+        self, host: str, put: Mapping[str, str], remove: list[str] | None = None
+    ) -> dict[str, Any]:
+        """``PUT /api/hosts/{host}/tags``: the host's tags (with sources) after the change."""
+        body = {"set": dict(put), "remove": list(remove or [])}
+        result: dict[str, Any] = self.request("PUT", f"/api/hosts/{host}/tags", json=body)
+        return result
 
     def host(self, host: str) -> HostDetail:
         return HostDetail.model_validate(self.request("GET", f"/api/hosts/{host}"))

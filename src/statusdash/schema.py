@@ -75,6 +75,9 @@ class HostSummary(BaseModel):
     cpu_recent: list[float] = Field(
         default_factory=list, description="CPU % of the latest reports, oldest first"
     )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="effective host tags: the agent's, server tags on top"
+    )
 
 
 class AlertState(StrEnum):
@@ -106,12 +109,26 @@ class AlertPublic(BaseModel):
     )
 
 
+class TagPublic(BaseModel):
+    """One effective tag of a host: its value and who set it (agent, operator or token)."""
+
+    value: str
+    source: str
+    agent_value: str | None = Field(None, description="the agent's value a server tag replaces")
+
+
 class HostDetail(BaseModel):
     summary: HostSummary
     report: WireReport
     alerts: list[AlertPublic] = Field(default_factory=list)
     ingest_refused: int = Field(
         0, description="reports refused by the per-host ingest limit since the server started"
+    )
+    tags: dict[str, TagPublic] = Field(
+        default_factory=dict, description="effective host tags with where each comes from"
+    )
+    tags_blocked: list[str] = Field(
+        default_factory=list, description="tag keys the server removes from the agent's"
     )
 
 
@@ -194,6 +211,9 @@ class RuleInForce(BaseModel):
     clear: float = Field(description="the alert resolves once the value falls below this")
     for_s: float = Field(description="seconds the value must hold before the alert fires")
     severity: str
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="judged only on hosts whose effective tags match"
+    )
     source: Literal["default", "file", "override"] = Field(
         "default",
         description="default: the env thresholds; file: the rules file's rules section;"

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from statusdash import hostid
+from statusdash import hostid, tagtext
 from statusdash.errors import Invalid
 
 SCHEMA_VERSION = 1
@@ -63,6 +63,9 @@ Detail = Annotated[str, msgspec.Meta(max_length=DETAIL_LEN)]
 _HOST_PATTERN = hostid.PATTERN.removesuffix("$") + r"\Z"
 HostId = Annotated[str, msgspec.Meta(pattern=_HOST_PATTERN, max_length=hostid.MAX_LEN)]
 Time = Annotated[datetime, msgspec.Meta(tz=True)]  # a time without a UTC offset is refused
+# Host tags an agent declares (``agent run --tag role=db``); the server's own tags win (tagtext).
+TagKey = Annotated[str, msgspec.Meta(pattern=tagtext.KEY_PATTERN, max_length=tagtext.KEY_LEN)]
+TagValue = Annotated[str, msgspec.Meta(min_length=1, max_length=tagtext.VALUE_LEN)]
 
 
 class _Wire(msgspec.Struct):
@@ -232,6 +235,7 @@ class MetricsReport(_Wire, kw_only=True):
     containers: Annotated[list[Container], msgspec.Meta(max_length=512)] = []
     processes: Processes | None = None
     services: Annotated[list[ServiceCheckResult], msgspec.Meta(max_length=512)] = []
+    tags: Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=tagtext.MAX_TAGS)] = {}
 
     @property
     def worst_disk(self) -> Disk | None:
@@ -263,7 +267,8 @@ class WireError(Invalid):
         self.malformed = malformed  # not JSON at all (rather than JSON that breaks the contract)
 
 
-_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# msgspec names a bad dict key as "... - at `key` in `$.tags`": the path is the dict's.
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[([^\]]*)\]")
 _BATCH_INDEX = re.compile(r"^reports\.(\d+)(?:\.|$)")
@@ -282,6 +287,8 @@ def _error(exc: msgspec.ValidationError) -> WireError:
     m = _AT.match(str(exc))
     assert m is not None  # the pattern matches any text
     problem, path = m.group("problem"), _dotted(m.group("path") or "")
+    if m.group("key"):
+        problem = f"a key: {problem}"
     missing = _MISSING.search(problem)
     if missing:
         path = f"{path}.{missing.group('name')}" if path else missing.group("name")

@@ -58,6 +58,9 @@ class AgentConfig:
     # docs/agent.md "Keeping acknowledged reports"); either at 0 keeps none
     keep_acked_s: float = 24 * 3600.0
     keep_acked_max_bytes: int = 32 * 1024 * 1024
+    # host tags sent on every report (``--tag role=db``; checked by the CLI with tagtext); the
+    # server's own tags for the host win over these (docs/tags.md)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def https(self) -> bool:

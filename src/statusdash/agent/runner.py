@@ -142,6 +142,8 @@ class Agent:
             report = collector.collect()
             if self.monitor is not None:
                 report["services"] = self.monitor.results()
+            if self.cfg.tags:
+                report["tags"] = dict(self.cfg.tags)
             payload = encode(report)
         except Exception:  # a bug in a collector must not end months of monitoring
             log.exception("collection failed")

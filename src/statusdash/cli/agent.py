@@ -234,6 +234,15 @@ def run(
         ),
     ] = 64,
     services: ServicesOpt = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            envvar="STATUSDASH_AGENT_TAGS",
+            help="KEY=VALUE host tag sent on every report (repeat; env: space-separated);"
+            " the server's tags win",
+        ),
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="push one report and exit")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print one report as JSON; send nothing")
@@ -249,8 +258,9 @@ def run(
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", 2)
     host = _host_id(host_id)
     checks, checks_file = _services(services)
+    tags = _tags(tag or [])
     if dry_run:
-        _dry_run(host, interval, tuple(mount or ()), checks, top_processes)
+        _dry_run(host, interval, tuple(mount or ()), checks, tags, top_processes)
         return
     s = settings()
     url = (server or s.server_url()).rstrip("/")
@@ -288,6 +298,7 @@ def run(
         log_level=log_level.upper(),
         services=checks,
         services_file=checks_file,
+        tags=tags,
         **keep,
     )
     if once:
@@ -296,11 +307,21 @@ def run(
     _daemon(cfg)
 
 
+def _tags(pairs: list[str]) -> dict[str, str]:
+    from statusdash import tagtext
+
+    try:
+        return tagtext.parse_pairs(pairs)
+    except tagtext.TagError as exc:
+        fail(f"--tag: {exc}", 2)
+
+
 def _dry_run(
     host: str,
     interval: float,
     mounts: tuple[str, ...],
     checks: dict[str, Any] | None,
+    tags: dict[str, str],
     top_processes: int = 10,
 ) -> None:
     import json
@@ -318,6 +339,8 @@ def _dry_run(
     time.sleep(max(0.0, ONCE_SAMPLE_S - (time.monotonic() - t0)))  # after the priming sample
     report = collector.collect()
     report["services"] = results
+    if tags:
+        report["tags"] = tags
     try:
         wire.convert(report)
     except wire.WireError as exc:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from statusdash import durations
+from statusdash import durations, tagtext
 from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import (
     Connection,
@@ -226,6 +226,7 @@ def _rule_rows(body: RulesInForce, host: str | None) -> list[tuple[str, ...]]:
             durations.humanize(r.for_s) if r.for_s else "0s",
             r.severity,
             origin,
+            tagtext.show(r.tags) or "-",
         )
 
     rows = [] if host else [row("*", name, "", r) for name, r in body.rules.items()]
@@ -257,5 +258,5 @@ def rules(
     echo(f"rules file: {body.file or 'none (the CPU/MEMORY/DISK_THRESHOLD defaults)'}")
     if body.reload_error:
         echo(f"last reload failed; the rules below stay in force: {body.reload_error}")
-    columns = ("HOST", "RULE", "SUBJECT", "ON", "AT", "CLEARS", "FOR", "SEVERITY", "FROM")
+    columns = ("HOST", "RULE", "SUBJECT", "ON", "AT", "CLEARS", "FOR", "SEVERITY", "FROM", "TAGS")
     print_table(columns, _rule_rows(body, host), width=200)

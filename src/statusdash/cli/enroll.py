@@ -24,13 +24,13 @@ def _when(ts: float | None) -> str | None:
 
 
 def _tags(pairs: list[str]) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for pair in pairs:
-        k, sep, v = pair.partition("=")
-        if not sep or not k.strip():
-            fail(f"--tag {pair!r} must be KEY=VALUE", 2)
-        tags[k.strip()] = v.strip()
-    return tags
+    """``--tag`` values: server tags of every host the token enrolls (empty value: blocked)."""
+    from statusdash import tagtext
+
+    try:
+        return tagtext.parse_pairs(pairs, allow_empty=True)
+    except tagtext.TagError as exc:
+        fail(f"--tag: {exc}", 2)
 
 
 @token_app.command("create")
@@ -42,7 +42,7 @@ def create(
     expires: Annotated[str, typer.Option("--expires", help="lifetime: 30m, 24h, 7d")] = "24h",
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="KEY=VALUE stored with the token (repeat; not applied yet)"),
+        typer.Option("--tag", help="KEY=VALUE: a server tag of each host it enrolls (repeat)"),
     ] = None,
     data_dir: DataDirOpt = None,
     certs_dir: CertsDirOpt = None,
@@ -81,8 +81,6 @@ def create(
         f" --ca-fingerprint {fingerprint}",
         err=True,
     )
-    if t.tags:
-        typer.echo("tags are stored with the token; they are not applied to hosts yet", err=True)
 
 
 @token_app.command("ls")

@@ -1,4 +1,4 @@
-"""``statusdash hosts ls|show|rm``: the fleet from the server's read API."""
+"""``statusdash hosts ls|show|rm|tag``: the fleet from the server's read API."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from statusdash import units
-from statusdash.cli.boundary import group
+from statusdash import tagtext, units
+from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import (
     Connection,
     JsonOpt,
@@ -41,8 +41,9 @@ def _thresholds(client: ApiClient) -> Thresholds:
 
 def _table(rows: list[HostSummary], limits: Thresholds) -> None:
     columns = ("", "HOST", "STATUS", "CPU", "MEM", "DISK", "LOAD", "NET ↓/↑ /s", "UP", "SEEN")
+    tagged = any(h.tags for h in rows)  # the TAGS column only for a fleet that has tags
     print_table(
-        columns,
+        (*columns, "TAGS") if tagged else columns,
         (
             (
                 MARK[h.status.value],
@@ -55,6 +56,7 @@ def _table(rows: list[HostSummary], limits: Thresholds) -> None:
                 f"{units.size(h.net_rx_bytes_s)}/{units.size(h.net_tx_bytes_s)}",
                 humanize(h.uptime_s),
                 humanize(h.seen_ago_s),
+                *([tagtext.show(h.tags) or "-"] if tagged else []),
             )
             for h in rows
         ),
@@ -62,14 +64,29 @@ def _table(rows: list[HostSummary], limits: Thresholds) -> None:
     typer.echo(units.count(len(rows), "host"))
 
 
+TagFilterOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="KEY=VALUE: only hosts with this tag (repeat: all of them)"),
+]
+
+
+def _pairs(pairs: list[str], *, allow_empty: bool = False) -> dict[str, str]:
+    try:
+        return tagtext.parse_pairs(pairs, allow_empty=allow_empty)
+    except tagtext.TagError as exc:
+        fail(str(exc))
+
+
 @app.command("ls")
 @reader
-def ls(conn: Connection, as_json: JsonOpt = False) -> None:
-    """List every host with its latest summary and status (up, stale, down)."""
+def ls(conn: Connection, tag: TagFilterOpt = None, as_json: JsonOpt = False) -> None:
+    """List every host with its latest summary, status (up, stale, down) and tags."""
+    want = _pairs(tag or [])
     with conn.client() as client:
-        rows = client.hosts()
+        rows = client.hosts(want)
         table = lambda: _table(rows, _thresholds(client))  # noqa: E731
-        print_listing(rows, as_json, "no host has reported yet", table)
+        empty = f"no host has the tags {tagtext.show(want)}" if want else "no host has reported yet"
+        print_listing(rows, as_json, empty, table)
 
 
 @app.command("show")
@@ -102,8 +119,51 @@ def show(
         echo(f"  disk {d.mount:<20} {use:>6}  {units.size(d.total, 'B')}")
     for svc in r.services:
         echo(f"  service {svc.name:<20} {svc.status.value}  {svc.detail}")
+    for key, t in detail.tags.items():
+        was = f" (agent said {t.agent_value})" if t.agent_value is not None else ""
+        echo(f"  tag {key}={t.value}  from {t.source}{was}")
+    for key in detail.tags_blocked:
+        echo(f"  tag {key} blocked by the server")
     for a in detail.alerts:
         echo(f"  ▲ {a.message}")
+
+
+@app.command("tag")
+@reader
+def tag(
+    conn: Connection,
+    host: Annotated[str, typer.Argument(help="host id")],
+    pairs: Annotated[
+        list[str] | None,
+        typer.Argument(help="KEY=VALUE server tags to set; KEY= blocks the agent's KEY"),
+    ] = None,
+    rm: Annotated[
+        list[str] | None,
+        typer.Option("--rm", help="KEY: drop the server's tag (the agent's value counts again)"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set server tags of a host: they win over the tags its agent declares (docs/tags.md)."""
+    check_host(host)
+    put = _pairs(pairs or [], allow_empty=True)
+    remove = rm or []
+    for key in remove:
+        try:
+            tagtext.check_key(key)
+        except tagtext.TagError as exc:
+            fail(f"--rm: {exc}")
+    if not put and not remove:
+        fail("nothing to change: give KEY=VALUE pairs and/or --rm KEY")
+    with conn.client() as client:
+        result = client.set_tags(host, put, remove)
+    if as_json:
+        print_json(result)
+        return
+    tags = result["tags"]
+    shown = ", ".join(f"{k}={v['value']} ({v['source']})" for k, v in tags.items()) or "none"
+    echo(f"{host}: tags {shown}")
+    if result["tags_blocked"]:
+        echo(f"  blocked: {', '.join(result['tags_blocked'])}")
 
 
 @app.command("rm")

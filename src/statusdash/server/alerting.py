@@ -22,6 +22,7 @@ from statusdash.server.health_events import HealthEvents, ServiceMap
 from statusdash.server.notify import Notice, Notifier, Target
 from statusdash.server.storage import Storage
 from statusdash.server.stream import Broadcaster
+from statusdash.server.tags import connect_alerting
 from statusdash.settings import Settings
 
 
@@ -69,5 +70,6 @@ def install_alerting(app: FastAPI, **changes: Any) -> Alerting:
     cfg = replace(AlertingConfig.from_settings(ctx.settings), **changes)
     ctx.storage.listeners.remove(ctx.alerting.service.on_commit)
     alerting = build_alerting(ctx.settings, ctx.storage, cfg)
+    connect_alerting(alerting, ctx.tags)
     attach(app, replace(ctx, alerting=alerting))
     return alerting

@@ -28,6 +28,7 @@ from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import status as status_routes
 from statusdash.server.routes import stream as stream_routes
 from statusdash.server.storage import Storage
+from statusdash.server.tags import Tags, connect_alerting
 from statusdash.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     ctx = context_of(app)
     ctx.storage.open()
+    ctx.tags.load()
     log.info("storage open: %s (%d hosts)", ctx.settings.db_path, len(ctx.storage.cache))
     stops: list[Callable[[], Awaitable[None]]] = []
     if ctx.tls is not None:
@@ -116,13 +118,17 @@ def create_app(settings: Settings) -> FastAPI:
     ensure_schema(settings.db_path)  # upgraded (or refused) before any reader connects
     storage = Storage(settings.db_path, settings.db_synchronous)
     readers = Readers(settings.db_path)
+    tags = Tags(settings.db_path, storage.cache)
+    alerting = build_alerting(settings, storage, AlertingConfig.from_settings(settings))
+    connect_alerting(alerting, tags)
     ctx = ServerContext(
         settings=settings,
         storage=storage,
         readers=readers,
         auth=Auth(settings, readers),
-        alerting=build_alerting(settings, storage, AlertingConfig.from_settings(settings)),
+        alerting=alerting,
         jobs=build_jobs(settings),
+        tags=tags,
     )
     app = FastAPI(
         title="statusdash",

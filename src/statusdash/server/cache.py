@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,7 +42,13 @@ def host_status(last_seen: datetime, interval_s: float, now: datetime) -> HostSt
     return HostStatus.up
 
 
-def summarize(state: HostState, now: datetime, alerts_active: int = 0) -> HostSummary:
+def summarize(
+    state: HostState,
+    now: datetime,
+    alerts_active: int = 0,
+    tags: Mapping[str, str] | None = None,
+) -> HostSummary:
+    """The fleet row of a host; ``tags`` its effective tags (``Tags.of``), else the agent's."""
     r = state.latest
     worst = worst_disk(r.disks)
     uptime = None
@@ -67,6 +74,7 @@ def summarize(state: HostState, now: datetime, alerts_active: int = 0) -> HostSu
         uptime_s=uptime,
         alerts_active=alerts_active,
         cpu_recent=list(state.cpu_recent),
+        tags=dict(r.tags if tags is None else tags),
     )
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from statusdash.server.notify import Notifier
     from statusdash.server.storage import Storage
     from statusdash.server.stream import Broadcaster
+    from statusdash.server.tags import Tags
     from statusdash.settings import Settings
 
 
@@ -49,6 +50,7 @@ class ServerContext:
     auth: Auth
     alerting: Alerting
     jobs: ServerJobs
+    tags: Tags  # host tags: the agent's with the server's on top (server/tags.py)
     tls: ServerTLS | None = None  # set by ``mtls_setup`` when the server serves HTTPS
     metrics: ServerMetrics = field(default_factory=ServerMetrics)  # GET /metrics, this app's
 

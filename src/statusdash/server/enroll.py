@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 from statusdash import hostid
 from statusdash.errors import Invalid, StatusdashError
 from statusdash.server.db import connect
+from statusdash.server.tags import apply_token_tags
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -285,6 +286,13 @@ class Enroller:
             " decided_at = coalesce(decided_at, ?) WHERE request_id = ?",
             (pem, serial, time.time(), request_id),
         )
+        row = conn.execute(
+            "SELECT t.tags FROM enroll_requests r JOIN enroll_tokens t ON t.token_id = r.token_id"
+            " WHERE r.request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is not None:  # the token's tags become server tags of the host (server/tags.py)
+            apply_token_tags(conn, host, row[0])
         log.info("enrolled %s: certificate serial %s", host, serial)
         return Outcome("issued", host, request_id, pem, serial)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, LargeBinary, Table
+from sqlalchemy import Column, Integer, LargeBinary, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from statusdash import catalog
@@ -142,3 +142,22 @@ class EnrollRequest(SQLModel, table=True):
     decided_at: float | None = None
     serial: str | None = Field(default=None, max_length=64)
     certificate: str | None = Field(default=None, description="the issued certificate, PEM")
+
+
+class HostTag(SQLModel, table=True):
+    """A tag set on the server for a host (``hosts tag``, or the token it enrolled with).
+
+    Server tags win over the tags the agent declares; an empty value blocks the agent's key
+    (``server/tags.py``, docs/tags.md).
+    """
+
+    __tablename__ = "host_tags"
+    __table_args__ = (UniqueConstraint("host", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(index=True, max_length=63)
+    key: str = Field(max_length=63)
+    value: str = Field(default="", max_length=128, description="empty: the key is blocked")
+    source: str = Field(max_length=16, description="operator or token")
+    set_by: str = Field(default="", max_length=255)
+    set_at: float

@@ -8,7 +8,7 @@ threshold. Callers persist and publish the transitions it returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -116,6 +116,8 @@ class Engine:
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
+        # Do a host's effective tags hold these? Set by ``server.tags.connect_alerting``.
+        self.matches: Callable[[str, Mapping[str, str]], bool] | None = None
         self.open: dict[Key, Alert] = {}
         self._by_host: dict[str, set[Key]] = {}
 
@@ -149,7 +151,7 @@ class Engine:
         spec = self.rules.spec(rule, host, subject)
         key = (rule, host, subject)
         alert = self.open.get(key)
-        if not spec.enabled:
+        if not spec.enabled or (spec.tags and not self._targets(host, spec.tags)):
             return self._clear(alert, now, None) if alert is not None else None
         if value is None:
             return None
@@ -173,6 +175,10 @@ class Engine:
             alert.message = message_for(rule, host, subject, value, spec, detail)
             return self._fire(alert, now)
         return None
+
+    def _targets(self, host: str, tags: tuple[tuple[str, str], ...]) -> bool:
+        """A rule with ``tags`` judges only the hosts whose effective tags match."""
+        return self.matches is not None and self.matches(host, dict(tags))
 
     def trigger(
         self, rule: str, host: str, subject: str, message: str, severity: str, now: datetime

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from statusdash import durations
+from statusdash import durations, tagtext
 from statusdash.errors import Invalid
 
 RULE_NAMES = ("cpu", "memory", "disk", "offline", "service")
@@ -41,6 +41,7 @@ class RuleSpec:
     for_s: float
     severity: str
     public: bool = False  # shown as an incident on the public status page (docs/status-page.md)
+    tags: tuple[tuple[str, str], ...] = ()  # judged only on hosts whose effective tags match
 
 
 class _Params(BaseModel):
@@ -52,6 +53,12 @@ class _Params(BaseModel):
     for_s: float | None = Field(default=None, alias="for")
     severity: Severity | None = None
     public: bool | None = None
+    tags: dict[str, str] | None = Field(default=None, description="host tags to match, k = v")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else tagtext.check_tags(v)
 
     @field_validator("for_s", mode="before")
     @classmethod
@@ -92,6 +99,7 @@ def _apply(base: RuleSpec, p: _Params) -> RuleSpec:
         for_s=base.for_s if p.for_s is None else p.for_s,
         severity=base.severity if p.severity is None else p.severity,
         public=base.public if p.public is None else p.public,
+        tags=base.tags if p.tags is None else tuple(sorted(p.tags.items())),
     )
 
 
@@ -184,7 +192,9 @@ class RuleSet:
         """The effective rules as JSON: file, base rules and overrides."""
         return {
             "file": str(self.source) if self.source else None,
-            "rules": {name: asdict(spec) for name, spec in self.base.items()},
+            "rules": {
+                name: {**asdict(spec), "tags": dict(spec.tags)} for name, spec in self.base.items()
+            },
             "overrides": [o.model_dump(exclude_none=True, by_alias=True) for o in self.overrides],
         }
 
@@ -196,6 +206,7 @@ def _as_json(spec: RuleSpec, source: str, overrides: list[int]) -> dict[str, Any
         "clear": spec.clear,
         "for_s": spec.for_s,
         "severity": spec.severity,
+        "tags": dict(spec.tags),
         "source": source,
         "overrides": overrides,
     }

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -92,6 +92,8 @@ class AlertService:
         self.retention_days = retention_days
         self.started_at = self.clock()  # reset by start(): the offline grace counts from it
         self.judging = True  # False once shutdown has begun: nothing new is decided
+        # A host's effective tags for its stream row; set by ``server.tags.connect_alerting``.
+        self.tags_of: Callable[[str], Mapping[str, str]] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -190,7 +192,8 @@ class AlertService:
     def _summary(self, st: HostState, now: datetime) -> Callable[[], dict[str, Any]]:
         def make() -> dict[str, Any]:
             count = self.engine.firing_count(st.name)
-            return summarize(st, now, count).model_dump(mode="json")
+            tags = self.tags_of(st.name) if self.tags_of is not None else None
+            return summarize(st, now, count, tags).model_dump(mode="json")
 
         return make
 

@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from statusdash.errors import Invalid
 from statusdash.server.auth import Auth, client_address, public
 from statusdash.server.body import read_body
-from statusdash.server.deps import AgentDep, AuthDep, SettingsDep
+from statusdash.server.context import ServerContext
+from statusdash.server.deps import AgentDep, AuthDep, CtxDep, SettingsDep
 from statusdash.server.enroll import Enroller, Outcome, Refused
 from statusdash.server.errors import ApiError
 from statusdash.settings import Settings
@@ -66,6 +67,12 @@ def _answer(out: Outcome, ca: str) -> JSONResponse:
     return JSONResponse(body)
 
 
+async def _token_tags(ctx: ServerContext, out: Outcome) -> None:
+    """An issued enrollment wrote its token's tags: read the host's server tags again."""
+    if out.status == "issued":
+        await run_in_threadpool(ctx.tags.reload_host, out.host)
+
+
 def _throttle(auth: Auth, addr: str) -> None:
     """The login's throttle: one count of failures per address for logins and enrollments."""
     try:
@@ -100,7 +107,9 @@ async def ca(settings: SettingsDep) -> PlainTextResponse:
 
 
 @router.post("", dependencies=[Depends(public)])
-async def enroll(request: Request, settings: SettingsDep, auth: AuthDep) -> JSONResponse:
+async def enroll(
+    request: Request, settings: SettingsDep, auth: AuthDep, ctx: CtxDep
+) -> JSONResponse:
     """A CSR and a token: the certificate (200), or a request id to poll (202)."""
     enroller = _enroller(settings)
     ca = _ca(enroller)
@@ -108,11 +117,14 @@ async def enroll(request: Request, settings: SettingsDep, auth: AuthDep) -> JSON
     _throttle(auth, addr)  # a throttled address costs no body read
     form = await _fields(request, settings, ("token", "csr"))
     out = await _guarded(auth, addr, enroller.enroll, form["token"], form["csr"], addr)
+    await _token_tags(ctx, out)
     return _answer(out, ca)
 
 
 @router.get("/requests/{request_id}", dependencies=[Depends(public)])
-async def poll(request_id: str, request: Request, settings: SettingsDep, auth: AuthDep) -> Any:
+async def poll(
+    request_id: str, request: Request, settings: SettingsDep, auth: AuthDep, ctx: CtxDep
+) -> Any:
     """A waiting enrollment: 202 while it waits, then 200 with the certificate."""
     enroller = _enroller(settings)
     addr = client_address(request, auth.trusted_proxies)
@@ -120,6 +132,7 @@ async def poll(request_id: str, request: Request, settings: SettingsDep, auth: A
         raise ApiError(404, "no such enrollment request")
     ca = _ca(enroller)
     out = await _guarded(auth, addr, enroller.poll, request_id)
+    await _token_tags(ctx, out)
     return _answer(out, ca)
 
 

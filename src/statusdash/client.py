@@ -24,6 +24,7 @@ from statusdash import reach
 from statusdash.errors import Invalid, StatusdashError
 from statusdash.reach import normalize_url
 from statusdash.schema import (
+    AgentsAnswer,
     AlertPublic,
     HistorySeries,
     HostDetail,
@@ -166,6 +167,10 @@ class ApiClient:
 
     def hosts(self) -> list[HostSummary]:
         return [HostSummary.model_validate(h) for h in self.request("GET", "/api/hosts")]
+
+    def agents(self) -> AgentsAnswer:
+        """Every agent the server knows (``GET /api/agents``)."""
+        return AgentsAnswer.model_validate(self.request("GET", "/api/agents"))
 
     def host(self, host: str) -> HostDetail:
         return HostDetail.model_validate(self.request("GET", f"/api/hosts/{host}"))

@@ -146,3 +146,39 @@ def test_python_too_old_is_one_line(
     line = result.stderr.strip().splitlines()[-1]
     assert "failed at python: " in line and "is Python 3.9.2, older than 3.11" in line, line
     assert not prefix.exists() and issued(tls_server.settings.db_path) == []
+
+
+def test_all_deploys_in_parallel_and_sums_up_failures(
+    tls_server: TlsLive, sshd: Sshd, wheelhouse: Wheelhouse, prefixes: list[Path],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tests.conftest import free_port
+
+    operator_env(tls_server, monkeypatch, tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    prefixes.extend([a, b])
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text(
+        f"# two agents on the loopback sshd, one host that is not there\n"
+        f"{sshd.target} fleet-a role=web prefix={a}\n"
+        f"{sshd.target} fleet-b prefix={b}\n"
+        f"root@127.0.0.1:{free_port()} fleet-c\n"
+    )
+    v = tls_server.vault
+    result = CliRunner().invoke(app, [
+        "agent", "deploy", "--all", str(hosts), "--parallel", "3",
+        "--identity", str(sshd.user_key), "--known-hosts", str(sshd.known_hosts),
+        "--server", tls_server.url, "--ca", str(v / "ca" / "ca.crt"),
+        "--cert", str(v / "clients" / "viewer.crt"), "--key", str(v / "clients" / "viewer.key"),
+        "--wheelhouse", str(wheelhouse.path), "--start", "nohup", "--interval", "1",
+    ])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "2 of 3 deployed"
+    assert any("(fleet-a): statusdash 0.1.0 installed, enrolled" in line for line in lines)
+    assert any("(fleet-b): statusdash 0.1.0 installed, enrolled" in line for line in lines)
+    assert any("(fleet-c): failed at connect: connection refused" in line for line in lines)
+    assert "[3/3 done]" in result.stderr  # the progress
+    seen = agents(tls_server)
+    assert seen["fleet-a"]["version"] == seen["fleet-b"]["version"] == "0.1.0"
+    assert sorted(issued(tls_server.settings.db_path)) == ["fleet-a", "fleet-b"]

@@ -50,8 +50,17 @@ def _tags(pairs: list[str]) -> dict[str, str]:
     return tags
 
 
-def _hosts_file(path: Path) -> list[tuple[str, str, dict[str, str]]]:
-    """``[USER@]HOST[:PORT] [HOST_ID] [k=v ...]`` per line; ``#`` comments, blank lines."""
+Row = tuple[str, str, dict[str, str], str | None]  # target, host id, tags, prefix
+
+
+def _prefix(text: str, where: str) -> str:
+    if not text.startswith("/") or any(c in text for c in "\n\0"):
+        fail(f"{where} {text!r} must be an absolute path", 2)
+    return text
+
+
+def _hosts_file(path: Path) -> list[Row]:
+    """``[USER@]HOST[:PORT] [HOST_ID] [k=v ...] [prefix=/path]`` per line; ``#`` comments."""
     from statusdash import hostid
     from statusdash.deploy.ssh import Target
 
@@ -59,7 +68,8 @@ def _hosts_file(path: Path) -> list[tuple[str, str, dict[str, str]]]:
         text = path.read_text()
     except OSError as exc:
         fail(f"--all {path}: {exc.strerror or exc}")
-    rows: list[tuple[str, str, dict[str, str]]] = []
+    rows: list[Row] = []
+    seen: set[str] = set()
     for n, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
@@ -72,7 +82,14 @@ def _hosts_file(path: Path) -> list[tuple[str, str, dict[str, str]]]:
         host = rest.pop(0) if rest and "=" not in rest[0] else target.host.lower()
         if not hostid.is_valid(host):
             fail(f"{path}:{n}: {host!r} is not a valid host id (give one after the target)", 2)
-        rows.append((words[0], host, _tags(rest)))
+        if host in seen:
+            fail(f"{path}:{n}: host id {host!r} appears twice", 2)
+        seen.add(host)
+        tags = _tags(rest)
+        prefix = tags.pop("prefix", None)
+        rows.append(
+            (words[0], host, tags, _prefix(prefix, f"{path}:{n}: prefix") if prefix else None)
+        )
     if not rows:
         fail(f"--all {path} names no host", 2)
     return rows
@@ -157,7 +174,9 @@ def _line(o: Outcome) -> str:
     return ", ".join(parts) + f" in {o.seconds:.1f} s"
 
 
-def _run_all(jobs: list[tuple[Ssh, str]], plan: Plan, parallel: int) -> list[Outcome]:
+def _run_all(
+    jobs: list[tuple[Ssh, str, PurePosixPath | None]], plan: Plan, parallel: int
+) -> list[Outcome]:
     from statusdash.deploy.run import deploy
 
     total, done = len(jobs), 0
@@ -172,7 +191,10 @@ def _run_all(jobs: list[tuple[Ssh, str]], plan: Plan, parallel: int) -> list[Out
 
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=min(parallel, total)) as pool:
-        futures = [pool.submit(deploy, ssh, host, plan, note_for(host)) for ssh, host in jobs]
+        futures = [
+            pool.submit(deploy, ssh, host, plan, note_for(host), prefix)
+            for ssh, host, prefix in jobs
+        ]
         for future in as_completed(futures):
             outcome = future.result()
             with lock:
@@ -250,12 +272,11 @@ def deploy(
         fail(f"--start must be one of {', '.join(START_MODES)}, not {start!r}", 2)
     if token is not None and tag:
         fail("--tag goes into the token made here: with --token, the token carries its tags", 2)
-    if not prefix.startswith("/") or any(c in prefix for c in "\n\0"):
-        fail(f"--prefix {prefix!r} must be an absolute path", 2)
+    _prefix(prefix, "--prefix")
     if (target is None) == (all_file is None):
         fail("give one TARGET or --all FILE", 2)
     s = settings()
-    rows: list[tuple[str, str, dict[str, str]]]
+    rows: list[Row]
     if all_file is not None:
         if host_id is not None:
             fail("--host-id is per line with --all", 2)
@@ -264,7 +285,7 @@ def deploy(
         assert target is not None
         if host_id is None or not hostid.is_valid(host_id):
             fail(f"--host-id {host_id!r} is not a valid host id", 2)
-        rows = [(target, host_id, _tags(tag or []))]
+        rows = [(target, host_id, _tags(tag or []), None)]
     url = server_url(s, conn.server) if no_wait else conn.resolve()[0]
     try:
         house = wh.given(wheelhouse) if wheelhouse is not None else None
@@ -273,7 +294,7 @@ def deploy(
             house = wh.build()
     except DeployError as exc:
         fail(str(exc))
-    tags = {host: t for _, host, t in rows}
+    tags = {host: t for _, host, t, _ in rows}
     for t in tags.values():
         t.update(_tags(tag or []))
     plan = Plan(
@@ -287,8 +308,8 @@ def deploy(
         step_timeout_s=s.deploy_step_timeout_s,
         wait=None if no_wait else _waiter(conn, s.deploy_report_wait_s),
     )
-    jobs = []
-    for text, host, _ in rows:
+    jobs: list[tuple[Ssh, str, PurePosixPath | None]] = []
+    for text, host, _, where_to in rows:
         try:
             where = Target.parse(text)
         except Invalid as exc:
@@ -304,6 +325,7 @@ def deploy(
                     tuple(ssh_option or ()),
                 ),
                 host,
+                PurePosixPath(where_to) if where_to else None,
             )
         )
     outcomes = _run_all(jobs, plan, parallel or s.deploy_parallel)

@@ -12,7 +12,7 @@ import io
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from statusdash.deploy import remote
@@ -54,7 +54,6 @@ class Outcome:
     error: str = ""
     step: str = ""
     seconds: float = 0.0
-    steps: list[str] = field(default_factory=list)
 
 
 def _tar(wheels: list[tuple[str, bytes]]) -> bytes:
@@ -96,15 +95,22 @@ def check_python(found: dict[str, list[str]], python: str, wh: Wheelhouse) -> st
     return path
 
 
-def deploy(ssh: Ssh, host_id: str, plan: Plan, note: Callable[[str], None]) -> Outcome:
-    """Deploy to one host; never raises: the outcome says what failed and where."""
+def deploy(
+    ssh: Ssh,
+    host_id: str,
+    plan: Plan,
+    note: Callable[[str], None],
+    prefix: PurePosixPath | None = None,
+) -> Outcome:
+    """Deploy to one host (at ``prefix``, else the plan's); never raises: the outcome says what
+    failed and where."""
     out = Outcome(str(ssh.target), host_id)
     t0 = time.monotonic()
     started_at = time.time()
     step = "connect"
     try:
         out.version = plan.wheelhouse.version
-        layout = Layout(plan.prefix)
+        layout = Layout(prefix or plan.prefix)
         note(step)
         found = remote.parse_probe(
             ssh.run(remote.probe(layout, plan.python, host_id), timeout_s=plan.step_timeout_s)

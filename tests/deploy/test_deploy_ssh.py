@@ -103,6 +103,17 @@ def test_deploy_reports_then_redeploy_upgrades_and_keeps_identity(
     )  # fmt: skip
     assert {p["name"]: p["version"] for p in json.loads(listed.stdout)}["statusdash"] == "0.1.1"
 
+    # no systemd here: --start auto installs (nothing new to push or install) and says how
+    result = deploy(tls_server, sshd, next_wheelhouse, prefix, "deploy-1", "--start", "auto")
+    assert result.exit_code == 0, result.output
+    assert "push 0 wheel(s)" in result.stderr
+    assert "0.1.1 installed, identity kept, not started (no systemd): start it with" in (
+        result.stdout
+    )
+    assert f"nohup {prefix}/venv/bin/statusdash agent run --server {tls_server.url}" in (
+        result.stdout
+    )
+
 
 def test_wrong_key_is_one_line(
     tls_server: TlsLive, sshd: Sshd, wheelhouse: Wheelhouse, tmp_path: Path,

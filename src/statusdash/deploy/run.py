@@ -9,6 +9,7 @@ by the first enrollment are kept (no token is used then).
 from __future__ import annotations
 
 import io
+import shlex
 import tarfile
 import time
 from collections.abc import Callable
@@ -154,9 +155,15 @@ def deploy(
             ssh.run(remote.start_nohup(layout, args), timeout_s=plan.step_timeout_s)
             out.started = "nohup"
         else:
-            why = "no systemd" if not systemd else "not root"
+            why = (
+                "--start none"
+                if plan.start == "none"
+                else "no systemd"
+                if not systemd
+                else "not root"
+            )
             out.hint = (
-                f"installed, not started ({why}): start it with `nohup {' '.join(args)}"
+                f"not started ({why}): start it with `nohup {shlex.join(args)}"
                 f" >> {layout.log} 2>&1 &`, or deploy again with --start nohup"
             )
         if out.started and plan.wait is not None:

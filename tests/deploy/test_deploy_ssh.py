@@ -25,7 +25,7 @@ from statusdash.deploy.wheelhouse import Wheelhouse
 from tests.agent.agentproc import clean_env
 from tests.conftest import TlsLive
 from tests.deploy.sshd import Sshd
-from tests.server.enroll_helpers import issued, operator_env
+from tests.server.enroll_helpers import issued, operator_env, rows
 
 pytestmark = pytest.mark.slow
 
@@ -193,3 +193,7 @@ def test_all_deploys_in_parallel_and_sums_up_failures(
     seen = agents(tls_server)
     assert seen["fleet-a"]["version"] == seen["fleet-b"]["version"] == "0.1.0"
     assert sorted(issued(tls_server.settings.db_path)) == ["fleet-a", "fleet-b"]
+    tokens = rows(tls_server.settings.db_path, "SELECT hosts, uses_max, tags FROM enroll_tokens")
+    by_host = {h: (uses, json.loads(tags)) for h, uses, tags in tokens}
+    assert by_host["fleet-a"] == (1, {"role": "web"}) and by_host["fleet-b"][1] == {}
+    assert "fleet-c" not in by_host  # no token made for a host that could not be reached

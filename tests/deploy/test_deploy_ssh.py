@@ -27,7 +27,8 @@ from tests.conftest import TlsLive
 from tests.deploy.sshd import Sshd
 from tests.server.enroll_helpers import issued, operator_env, rows
 
-pytestmark = pytest.mark.slow
+# one worker builds the wheelhouse and starts the sshd once for all of them
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy")]
 
 
 @pytest.fixture

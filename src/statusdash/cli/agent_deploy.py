@@ -286,6 +286,26 @@ def deploy(
         if host_id is None or not hostid.is_valid(host_id):
             fail(f"--host-id {host_id!r} is not a valid host id", 2)
         rows = [(target, host_id, _tags(tag or []), None)]
+    jobs: list[tuple[Ssh, str, PurePosixPath | None]] = []
+    for text, host, _, where_to in rows:
+        try:
+            where = Target.parse(text)
+        except Invalid as exc:
+            fail(str(exc), 2)
+        jobs.append(
+            (
+                Ssh(
+                    where,
+                    identity,
+                    known_hosts,
+                    accept_new_host_key,
+                    s.deploy_ssh_timeout_s,
+                    tuple(ssh_option or ()),
+                ),
+                host,
+                PurePosixPath(where_to) if where_to else None,
+            )
+        )
     url = server_url(s, conn.server) if no_wait else conn.resolve()[0]
     try:
         house = wh.given(wheelhouse) if wheelhouse is not None else None
@@ -308,26 +328,6 @@ def deploy(
         step_timeout_s=s.deploy_step_timeout_s,
         wait=None if no_wait else _waiter(conn, s.deploy_report_wait_s),
     )
-    jobs: list[tuple[Ssh, str, PurePosixPath | None]] = []
-    for text, host, _, where_to in rows:
-        try:
-            where = Target.parse(text)
-        except Invalid as exc:
-            fail(str(exc), 2)
-        jobs.append(
-            (
-                Ssh(
-                    where,
-                    identity,
-                    known_hosts,
-                    accept_new_host_key,
-                    s.deploy_ssh_timeout_s,
-                    tuple(ssh_option or ()),
-                ),
-                host,
-                PurePosixPath(where_to) if where_to else None,
-            )
-        )
     outcomes = _run_all(jobs, plan, parallel or s.deploy_parallel)
     failed = [o for o in outcomes if not o.ok]
     if as_json:

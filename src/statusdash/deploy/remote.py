@@ -87,12 +87,13 @@ def unpack(layout: Layout) -> str:
 def install(layout: Layout, python: str, version: str) -> str:
     """Make the venv if missing, install (or upgrade to) ``version`` from the wheels only."""
     pip = f"{q(layout.venv / 'bin' / 'python')} -m pip"
+    missing = q(f"no {layout.statusdash} after the install")
     return f"""set -e
 umask 022
 [ -x {q(layout.venv / "bin" / "python")} ] || {q(python)} -m venv {q(layout.venv)}
 {pip} install --quiet --disable-pip-version-check --no-index --find-links {q(layout.wheels)} \\
   --upgrade {q(f"statusdash=={version}")} 2>&1 | tail -n 5
-[ -x {q(layout.statusdash)} ] || {{ echo "no {layout.statusdash} after the install" >&2; exit 1; }}
+[ -x {q(layout.statusdash)} ] || {{ echo {missing} >&2; exit 1; }}
 printf '%s\\n' {q(version)} > {q(layout.prefix / "VERSION")}
 """
 

@@ -128,4 +128,4 @@ def explain_ssh_failure(target: Target, stderr: str) -> str:
     for needle, line in _SSH_FAILURES:
         if needle.lower() in stderr.lower():
             return line.format(t=target, why=why, port=target.port, host=target.host)
-    return f"{target}: ssh failed: {why}"
+    return f"ssh failed: {why}"

@@ -107,7 +107,6 @@ def deploy(
     failed and where."""
     out = Outcome(str(ssh.target), host_id)
     t0 = time.monotonic()
-    started_at = time.time()
     step = "connect"
     try:
         out.version = plan.wheelhouse.version
@@ -166,10 +165,13 @@ def deploy(
                 f"not started ({why}): start it with `nohup {shlex.join(args)}"
                 f" >> {layout.log} 2>&1 &`, or deploy again with --start nohup"
             )
+        # from now on only the new agent reports (the old one was stopped); at worst its first
+        # report came just before and the wait takes one interval more
+        started_at = time.time()
         if out.started and plan.wait is not None:
             step = "first report"
             note("waiting for the first report")
-            plan.wait(host_id, started_at, out.version)
+            plan.wait(host_id, started_at, out.version)  # a report of the agent just started
         out.ok = True
     except DeployError as exc:
         out.error, out.step = str(exc), step

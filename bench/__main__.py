@@ -39,6 +39,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("metrics", "bench.metrics_scrape", {}, {"hosts": 1000, "rounds": 3}),
     ("status_page", "bench.status_page", {}, {"rounds": 1, "seconds": 3.0}),
     ("storage", "bench.storage", {}, {"days": 1, "rounds": 10}),
+    ("deploy", "bench.deploy", {}, {"rounds": 1, "hosts": 3}),
 ]
 MODULE_TIME_LIMIT_S = 900
 OMIT = {"detail"}  # nested detail a module already printed while it ran

@@ -25,6 +25,11 @@ AGE = timedelta(days=30)
 def rich_report() -> dict[str, Any]:
     """A report with every section filled, as a real agent sends it."""
     r = make_report("web-1", at=NOW - timedelta(seconds=30))
+    r["agent"] = {
+        "version": "0.1.0",
+        "spool_backlog": 3,
+        "cert_not_after": (NOW + timedelta(days=30)).isoformat(),
+    }
     r["temps"] = [
         {"sensor": "coretemp", "label": "Core 0", "current": 48.0, "high": 80.0, "critical": 99.0}
     ]

@@ -24,6 +24,7 @@ from statusdash import reach
 from statusdash.errors import Invalid, StatusdashError
 from statusdash.reach import normalize_url
 from statusdash.schema import (
+    AgentsAnswer,
     AlertPublic,
     HistorySeries,
     HostDetail,
@@ -177,6 +178,10 @@ class ApiClient:
         body = {"set": dict(put), "remove": list(remove or [])}
         result: dict[str, Any] = self.request("PUT", f"/api/hosts/{host}/tags", json=body)
         return result
+
+    def agents(self) -> AgentsAnswer:
+        """Every agent the server knows (``GET /api/agents``)."""
+        return AgentsAnswer.model_validate(self.request("GET", "/api/agents"))
 
     def host(self, host: str) -> HostDetail:
         return HostDetail.model_validate(self.request("GET", f"/api/hosts/{host}"))

@@ -251,3 +251,36 @@ class RulesInForce(BaseModel):
             if found is not None:
                 return found
         return self.rules.get(rule)
+
+
+# --- agent status (``GET /api/agents``, ``statusdash agent status``) ---------------------------
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``0.1.10`` -> (0, 1, 10): the leading numeric parts (``1.2rc1`` -> (1, 2))."""
+    parts: list[int] = []
+    for piece in text.split("."):
+        digits = piece[: len(piece) - len(piece.lstrip("0123456789"))]
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != piece:
+            break
+    return tuple(parts)
+
+
+class AgentStatus(BaseModel):
+    """One agent as the server knows it from its latest report and its client certificate."""
+
+    host: str
+    status: HostStatus
+    last_seen: datetime
+    version: str | None = Field(None, description="null: an agent too old to say")
+    spool_backlog: int | None = Field(None, description="reports waiting in its spool")
+    cert_not_after: datetime | None = Field(
+        None, description="its client certificate's end (from the mTLS handshake, else its own)"
+    )
+    behind: bool | None = Field(None, description="older than the server; null if unknown")
+
+
+class AgentsAnswer(BaseModel):
+    server_version: str
+    agents: list[AgentStatus]

@@ -242,6 +242,16 @@ class Settings(BaseSettings):
     enroll_poll_max_s: float = Field(60.0, ge=1)
     """Longest pause between two polls of a waiting ``agent enroll`` (it backs off up to this)."""
 
+    # --- agent deploy over SSH (docs/agent.md: Deploying agents) ------------------------------
+    deploy_ssh_timeout_s: float = Field(15.0, gt=0, le=300)
+    """``agent deploy``: longest wait for an SSH connection to a host (ssh's ConnectTimeout)."""
+    deploy_step_timeout_s: float = Field(600.0, gt=0, le=7200)
+    """``agent deploy``: longest one remote step may take (pushing wheels, the install)."""
+    deploy_report_wait_s: float = Field(90.0, gt=0, le=3600)
+    """``agent deploy``: how long to wait for the server to have the host's first report."""
+    deploy_parallel: int = Field(8, ge=1, le=256)
+    """``agent deploy --all``: hosts deployed at once (the default of ``--parallel``)."""
+
     # --- clients (CLI, TUI, agent) -------------------------------------------------------------
     statusdash_server: str | None = None
     """The server URL clients use (else PUBLIC_URL, else the bind address)."""

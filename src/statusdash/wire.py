@@ -81,6 +81,14 @@ class SystemInfo(_Wire, kw_only=True):
     cpu_count: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 1
 
 
+class AgentInfo(_Wire, kw_only=True):
+    """The agent itself: its version, what waits in its spool, when its certificate ends."""
+
+    version: ShortText
+    spool_backlog: Count = 0
+    cert_not_after: Time | None = None
+
+
 class CpuStats(_Wire, kw_only=True):
     percent: Percent  # total CPU busy
     per_core: Annotated[list[Percent], msgspec.Meta(max_length=4096)] = []
@@ -223,6 +231,7 @@ class MetricsReport(_Wire, kw_only=True):
     collected_at: Time
     interval_s: Annotated[float, msgspec.Meta(gt=0, le=86400)]
     system: SystemInfo | None = None
+    agent: AgentInfo | None = None
     cpu: CpuStats | None = None
     load: LoadAvg | None = None
     memory: Memory | None = None

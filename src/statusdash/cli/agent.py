@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from statusdash.cli.agent_deploy import deploy_command
+from statusdash.cli.agent_deploy import status as status_command
 from statusdash.cli.agent_enroll import enroll as enroll_command
 from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import ServerOpt, settings
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 
 app = group(help="Run the agent that pushes this host's metrics.")
 app.command("enroll")(enroll_command)
+app.command("deploy")(deploy_command)
+app.command("status")(status_command)
 
 NO_EXEC_ENV = "STATUSDASH_AGENT_NO_EXEC"
 DEFAULT_SERVICES = Path("/etc/statusdash/services.yaml")

@@ -20,6 +20,7 @@ from statusdash.server.conns import CloseRefused
 from statusdash.server.context import ServerContext, attach, context_of
 from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
+from statusdash.server.routes import agents as agents_routes
 from statusdash.server.routes import alerts, events, health, hosts, ingest, rules, services
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import enroll as enroll_routes
@@ -44,6 +45,7 @@ ROUTERS = (
     services.router,
     stream_routes.router,
     enroll_routes.router,
+    agents_routes.router,
 )
 
 

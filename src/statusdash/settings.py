@@ -201,6 +201,15 @@ class Settings(BaseSettings):
     """How long 1-hour rollups are kept."""
     replay_window_hours: float = Field(6, ge=0)
     """Raw rows stay at least this long after they arrive, so a replayed report is a duplicate."""
+    # --- labelled series engine (issue 13, docs/history.md "Labelled series") -----------------
+    max_series_per_host: int = Field(2000, ge=1, le=1_000_000)
+    """Labelled series a host may have; past it new series are dropped (the report is kept)."""
+    tsdb_chunk_span_s: int = Field(3600, ge=60, le=86400)
+    """Window of a raw chunk, in seconds (a divisor of 86400 and a multiple of 60 or of 3600)."""
+    tsdb_compact_interval_s: float = Field(60, gt=0)
+    """Period of the compaction job (head rows of closed windows -> chunks), in seconds."""
+    tsdb_compact_grace_s: float = Field(30, ge=0, le=3600)
+    """A window is compacted this long after it closes, so reports in flight land in the head."""
     rollup_interval_s: float = Field(10, gt=0)
     """Period of the rollup job, in seconds."""
     prune_interval_s: float = Field(3600, gt=0)

@@ -26,7 +26,15 @@ from statusdash.settings import Settings
 log = logging.getLogger(__name__)
 JobFn = Callable[[], object]
 # What ``hosts rm --purge`` deletes of a host (children first: they reference ``hosts.id``).
-PURGED_TABLES = ("samples_pending", "samples", "rollup_1m", "rollup_1h")
+PURGED_TABLES = (
+    "series_head",
+    "series_chunks",
+    "series",
+    "samples_pending",
+    "samples",
+    "rollup_1m",
+    "rollup_1h",
+)
 
 
 def remove_host_rows(conn: sqlite3.Connection, host_id: int, purge: bool, now: float) -> None:

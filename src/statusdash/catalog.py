@@ -156,7 +156,7 @@ def metric_values(r: MetricsReport) -> dict[str, float | None]:
 
 def describe() -> dict[str, dict[str, str | list[str]]]:
     """What ``GET /api/history/metrics`` answers: each series with its unit and meaning."""
-    out = {
+    out: dict[str, dict[str, str | list[str]]] = {
         m.name: {"unit": m.unit, "description": m.description, "labels": list(m.labels)}
         for m in METRICS
     }

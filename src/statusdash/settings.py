@@ -7,7 +7,7 @@ a ``.env`` file in the working directory is read; command-line flags override bo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -204,8 +204,8 @@ class Settings(BaseSettings):
     # --- labelled series engine (issue 13, docs/history.md "Labelled series") -----------------
     max_series_per_host: int = Field(2000, ge=1, le=1_000_000)
     """Labelled series a host may have; past it new series are dropped (the report is kept)."""
-    tsdb_chunk_span_s: int = Field(3600, ge=60, le=86400)
-    """Window of a raw chunk, in seconds (a divisor of 86400 and a multiple of 60 or of 3600)."""
+    tsdb_chunk_span_s: Literal[3600, 7200, 10800, 14400, 21600, 28800, 43200, 86400] = 3600
+    """Window of a raw chunk, in seconds: whole hours dividing a day."""
     tsdb_compact_interval_s: float = Field(60, gt=0)
     """Period of the compaction job (head rows of closed windows -> chunks), in seconds."""
     tsdb_compact_grace_s: float = Field(30, ge=0, le=3600)

@@ -36,6 +36,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("restore", "bench.restore", {}, {"agents": 100, "gap_min": 5.0}),
     ("metrics", "bench.metrics_scrape", {}, {"hosts": 1000, "rounds": 3}),
     ("status_page", "bench.status_page", {}, {"rounds": 1, "seconds": 3.0}),
+    ("storage", "bench.storage", {}, {"days": 1, "rounds": 10}),
 ]
 MODULE_TIME_LIMIT_S = 900
 OMIT = {"detail"}  # nested detail a module already printed while it ran

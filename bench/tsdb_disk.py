@@ -96,6 +96,7 @@ def run(hours: float = HOURS) -> dict[str, Any]:
         "file_bytes_after_checkpoint": size,
         "file_mb_per_host_day": round(size / 1e6 * 24 / hours, 3),
         "query_ms": query,
+        "writer_us_per_report": _writer_us(start),
         "seconds": round(time.monotonic() - t0, 1),
     }
     return out
@@ -124,6 +125,34 @@ def _query_ms(db: Path, start: datetime, hours: float, rounds: int = 30) -> dict
                     "series": len(refs),
                 }
     return out
+
+
+def _writer_us(start: datetime, n: int = 2000, rounds: int = 3) -> dict[str, float]:
+    """CPU the labelled path adds to the writer per report: catalogue readers + head blob
+    (series already known, as in steady state); the median of ``rounds`` with the range."""
+    from statusdash.server.tsdb.head import Registry, readings
+
+    reports = [
+        msgspec.convert(r, MetricsReport) for r in typical_host_reports(start, n / 360, seed=2)
+    ]
+    reg = Registry(10**6)
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE TABLE series (host_id, metric, labels, first, last)")
+        added: list[Any] = []
+        for r in reports:  # register every series first
+            reg.head_row(conn, 1, 0.0, readings(r), added, {})
+        runs = []
+        for _ in range(rounds):
+            t = time.process_time()
+            for r in reports:
+                reg.head_row(conn, 1, r.collected_at.timestamp(), readings(r), added, {})
+            runs.append((time.process_time() - t) / len(reports) * 1e6)
+    runs.sort()
+    return {
+        "median": round(runs[len(runs) // 2], 1),
+        "min": round(runs[0], 1),
+        "max": round(runs[-1], 1),
+    }
 
 
 def _raw_samples(db: Path) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from statusdash import catalog
 from statusdash.server import rollups
-from statusdash.server.tsdb.compact import prune_chunks
+from statusdash.server.tsdb.compact import CompactResult, prune_chunks
 from statusdash.server.tsdb.query import host_series
 from tests.server.test_tsdb_tiers import END, START, got, want
 from tests.server.tsdb_helpers import HOUR, expected, rich_report, run_compact, series_at, store
@@ -66,6 +66,7 @@ def test_the_server_jobs_compact_and_the_settings_reach_them(tmp_path: Path) -> 
     jobs = build_jobs(settings)
     assert jobs.scheduler.jobs["compact"].interval_s == 17
     res = jobs.scheduler.run_now("compact")
+    assert isinstance(res, CompactResult)
     jobs.conn.close()
     assert res.windows == 2 and res.rows == 400  # the two closed hours (400 reports = 1 h 7 min)
     with closing(sqlite3.connect(settings.db_path)) as conn:

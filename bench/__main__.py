@@ -38,6 +38,7 @@ MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("restore", "bench.restore", {}, {"agents": 100, "gap_min": 5.0}),
     ("metrics", "bench.metrics_scrape", {}, {"hosts": 1000, "rounds": 3}),
     ("status_page", "bench.status_page", {}, {"rounds": 1, "seconds": 3.0}),
+    ("tsdb_disk", "bench.tsdb_disk", {}, {"hours": 6.0}),
     ("storage", "bench.storage", {}, {"days": 1, "rounds": 10}),
     ("deploy", "bench.deploy", {}, {"rounds": 1, "hosts": 3}),
 ]

@@ -1,1 +1,4 @@
-"""Per-host time-series storage: chunked columns of scaled integers (see docs/history.md)."""
+"""The storage engine for labelled series (issue 13): registry, head, chunks, tiers, queries.
+
+See docs/history.md ("Labelled series"). ``codec.py`` (the chunk codec) is its own module.
+"""

@@ -19,8 +19,9 @@ import re2
 
 from statusdash.errors import Invalid
 
-MAX_REGEX = 256
-"""Longest regex a matcher may carry (the server's SELECTOR_MAX_REGEX may lower it)."""
+MAX_REGEX = 1024
+"""Longest regex a matcher may carry anywhere; the server's SELECTOR_MAX_REGEX (256 by default)
+is the limit it enforces, at most this."""
 MAX_VALUE = 255
 """Longest label value (a label value past it can never be stored, so never matched)."""
 MAX_TEXT = 4096

@@ -7,7 +7,7 @@ a ``.env`` file in the working directory is read; command-line flags override bo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -207,6 +207,15 @@ class Settings(BaseSettings):
     """How long 1-hour rollups are kept."""
     replay_window_hours: float = Field(6, ge=0)
     """Raw rows stay at least this long after they arrive, so a replayed report is a duplicate."""
+    # --- labelled series engine (issue 13, docs/history.md "Labelled series") -----------------
+    max_series_per_host: int = Field(2000, ge=1, le=1_000_000)
+    """Labelled series a host may have; past it new series are dropped (the report is kept)."""
+    tsdb_chunk_span_s: Literal[3600, 7200, 10800, 14400, 21600, 28800, 43200, 86400] = 3600
+    """Window of a raw chunk, in seconds: whole hours dividing a day."""
+    tsdb_compact_interval_s: float = Field(60, gt=0)
+    """Period of the compaction job (head rows of closed windows -> chunks), in seconds."""
+    tsdb_compact_grace_s: float = Field(30, ge=0, le=3600)
+    """A window is compacted this long after it closes, so reports in flight land in the head."""
     rollup_interval_s: float = Field(10, gt=0)
     """Period of the rollup job, in seconds."""
     prune_interval_s: float = Field(3600, gt=0)

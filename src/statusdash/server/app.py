@@ -116,7 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     settings.require_server_secrets()
     settings.status_data_dir.mkdir(parents=True, exist_ok=True)
     ensure_schema(settings.db_path)  # upgraded (or refused) before any reader connects
-    storage = Storage(settings.db_path, settings.db_synchronous)
+    storage = Storage(settings.db_path, settings.db_synchronous, settings.max_series_per_host)
     readers = Readers(settings.db_path)
     ctx = ServerContext(
         settings=settings,

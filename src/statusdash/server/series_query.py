@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from statusdash import catalog, selector
@@ -27,7 +28,8 @@ from statusdash.schema import (
     SeriesPoints,
 )
 from statusdash.selector import Selector
-from statusdash.server import history
+from statusdash.server import history, rollups
+from statusdash.server.tsdb import query as tsdb
 
 MAX_LISTED_VALUES = 20  # label values a 404 names before "and N more"
 
@@ -149,13 +151,28 @@ def shape(
 
 
 # --- over the store -----------------------------------------------------------------------------
+Seen = Mapping[int, tuple[float, float]]  # series id -> (first, last) not yet in the registry
 
 
-def list_series(conn: sqlite3.Connection, host_id: int, sel: Selector | None) -> list[SeriesInfo]:
+def _fresh(refs: Sequence[tsdb.SeriesRef], seen: Seen) -> list[tsdb.SeriesRef]:
+    """The refs with the first/last the storage writer holds in memory and has not written to
+    ``series`` yet (it writes them every few seconds), so ``last`` is the newest sample."""
+    out = []
+    for r in refs:
+        span = seen.get(r.id)
+        if span is not None:
+            first = min(r.first, datetime.fromtimestamp(span[0], UTC))
+            last = max(r.last, datetime.fromtimestamp(span[1], UTC))
+            r = replace(r, first=first, last=last)
+        out.append(r)
+    return out
+
+
+def list_series(
+    conn: sqlite3.Connection, host_id: int, sel: Selector | None, seen: Seen
+) -> list[SeriesInfo]:
     """Every series the host has (those ``sel`` picks, with a selector)."""
-    from statusdash.server.tsdb import query as tsdb
-
-    refs = tsdb.host_series(conn, host_id, sel.metric if sel else None)
+    refs = _fresh(tsdb.host_series(conn, host_id, sel.metric if sel else None), seen)
     chosen = pick(refs, sel) if sel else sorted(refs, key=_order)
     return [info(r) for r in chosen]
 
@@ -170,18 +187,19 @@ def query(
     end: datetime,
     points: int,
     max_series: int,
+    seen: Seen,
 ) -> HistorySeries | LabelledHistory | HistorySet:
     """The history of ``sel`` on one host, in the shape its match calls for."""
     if not catalogue()[sel.metric]:  # a host-level series: today's answer
         return history.query(conn, host_id, host, sel.metric, start, end, points)
-    from statusdash.server.tsdb import query as tsdb
-
-    refs = tsdb.host_series(conn, host_id, sel.metric)
+    refs = _fresh(tsdb.host_series(conn, host_id, sel.metric), seen)
     picked = pick(refs, sel)
     if not picked:
         raise nothing_matched(host, text, sel.metric, refs)
+    # The tier read_series reads (it decides the same way, in its own snapshot).
+    tier = history.choose_tier(start.timestamp(), end.timestamp(), points, rollups.state(conn))
 
     def read(chosen: Sequence[tsdb.SeriesRef]) -> Mapping[int, list[HistoryPoint]]:
         return tsdb.read_series(conn, chosen, start, end, points)
 
-    return shape(host, text, sel, picked, start, end, points, max_series, read)
+    return shape(host, text, sel, picked, start, end, points, max_series, read, tier)

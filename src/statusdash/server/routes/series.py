@@ -39,7 +39,11 @@ async def host_series(
     """Every series the host has (those the ``metric`` selector picks, with one)."""
     sel = series_query.parse(metric, settings.selector_max_regex) if metric else None
     host_id = _host_id(storage, host)
-    return await run_in_threadpool(lambda: series_query.list_series(readers.get(), host_id, sel))
+    seen = dict(storage.series.seen)  # one C-level copy: the writer thread only adds to it
+
+    return await run_in_threadpool(
+        lambda: series_query.list_series(readers.get(), host_id, sel, seen)
+    )
 
 
 @router.get("/hosts/{host}/history", response_model=HistorySet | LabelledHistory | HistorySeries)
@@ -58,6 +62,7 @@ async def host_history(
     sel = series_query.parse(metric, settings.selector_max_regex)
     host_id = _host_id(storage, host)
     start, end = history.resolve_range(since, until, points, utcnow())
+    seen = dict(storage.series.seen)  # first/last the writer has not written yet
 
     def run() -> HistorySet | LabelledHistory | HistorySeries:
         return series_query.query(
@@ -70,6 +75,7 @@ async def host_history(
             end,
             points,
             settings.history_max_series,
+            seen,
         )
 
     return await run_in_threadpool(run)

@@ -244,3 +244,16 @@ def test_over_mtls_a_viewer_reads_and_an_agent_is_refused(tls_seeded: TlsLive) -
             refused = agent.get(path, params=params)
             assert refused.status_code == 403, refused.text
             assert "may not read" in refused.json()["detail"]
+
+
+def test_a_long_range_reads_a_coarse_tier_and_keeps_every_sample(seeded: Live) -> None:
+    one = LabelledHistory.model_validate(
+        _history(seeded, 'disk.mount.percent{mount="/data"}', since="2d", points=4).json()
+    )
+    assert one.tier == "1h" and one.bucket_s == 12 * 3600
+    assert sum(p.count for p in one.points) == N
+    values = [_mount_value("/data", i) for i in range(N)]
+    assert min(p.min for p in one.points) == min(values)
+    assert max(p.max for p in one.points) == max(values)
+    mean = sum(p.avg * p.count for p in one.points) / N
+    assert mean == pytest.approx(sum(values) / N)

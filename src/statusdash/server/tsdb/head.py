@@ -52,6 +52,7 @@ class Registry:
     max_per_host: int
     ids: dict[int, dict[Key, int]] = field(default_factory=dict)
     dropped: dict[int, int] = field(default_factory=dict)
+    dropped_total: int = 0  # all hosts, since start (read by /metrics from the event loop)
     # series id -> (min, max) collected_at seen since the registry last wrote first/last
     seen: dict[int, tuple[float, float]] = field(default_factory=dict)
 
@@ -85,6 +86,7 @@ class Registry:
             if sid is None:
                 if len(known) >= self.max_per_host:
                     self.dropped[host_id] = self.dropped.get(host_id, 0) + 1
+                    self.dropped_total += 1
                     continue
                 cur = conn.execute(
                     "INSERT INTO series (host_id, metric, labels, first, last)"

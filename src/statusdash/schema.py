@@ -284,3 +284,57 @@ class AgentStatus(BaseModel):
 class AgentsAnswer(BaseModel):
     server_version: str
     agents: list[AgentStatus]
+
+
+# --- labelled series (issue 13: GET /api/hosts/{id}/series, history with a selector) -----------
+
+
+class SeriesInfo(BaseModel):
+    """One series a host has: its metric, label values, unit and the span it has samples in."""
+
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    unit: str = ""
+    first: datetime = Field(description="its first sample (UTC)")
+    last: datetime = Field(description="its latest sample (UTC); a stopped series stays here")
+
+
+class LabelledHistory(HistorySeries):
+    """The history of the one series a selector picked: today's shape plus its labels."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class SeriesPoints(BaseModel):
+    """One series of a multi-series history answer."""
+
+    labels: dict[str, str]
+    first: datetime
+    last: datetime
+    points: list[HistoryPoint]
+
+
+class HistorySet(BaseModel):
+    """Every series a selector (or a bare labelled metric) picked, at most ``HISTORY_MAX_SERIES``
+    of them (in label order); ``total`` counts all that have samples in the range."""
+
+    host: str
+    metric: str
+    selector: str
+    unit: str = ""
+    since: datetime
+    until: datetime
+    bucket_s: float
+    tier: str = ""
+    series: list[SeriesPoints]
+    total: int
+    truncated: bool = False
+
+
+def history_answer(raw: dict[str, Any]) -> HistorySeries | HistorySet:
+    """The model of a ``GET /api/hosts/{id}/history`` answer, whichever of its shapes it is."""
+    if "series" in raw:
+        return HistorySet.model_validate(raw)
+    if "labels" in raw:
+        return LabelledHistory.model_validate(raw)
+    return HistorySeries.model_validate(raw)

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     metrics_fleet: bool = False
     """GET /metrics also carries each host's latest host-level values and its status."""
 
+    # --- labelled series queries (issue 13: docs/series.md) -----------------------------------
+    history_max_series: int = Field(50, ge=1, le=2000)
+    """Most series one history answer carries; past it the answer says truncated and the total."""
+    selector_max_regex: int = Field(256, ge=1, le=1024)
+    """Longest regex a selector's =~ or !~ matcher may carry (RE2, so matching stays linear)."""
+
     # --- ingest limits (one agent cannot hurt another: docs/security.md) ----------------------
     max_batch_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
     """Largest POST /api/metrics/batch body, in bytes (413 past it); the agent sends <= 2 MiB."""

@@ -25,6 +25,7 @@ from statusdash.server.routes import alerts, events, health, hosts, ingest, rule
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import enroll as enroll_routes
 from statusdash.server.routes import metrics as metrics_routes
+from statusdash.server.routes import series as series_routes
 from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import status as status_routes
 from statusdash.server.routes import stream as stream_routes
@@ -39,6 +40,7 @@ ROUTERS = (
     session_routes.router,
     ingest.router,
     hosts.router,
+    series_routes.router,
     rules.router,  # before alerts.router, whose older GET /api/alerts/rules it shadows
     alerts.router,
     events.router,

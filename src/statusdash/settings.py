@@ -7,7 +7,7 @@ a ``.env`` file in the working directory is read; command-line flags override bo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     # --- labelled series engine (issue 13, docs/history.md "Labelled series") -----------------
     max_series_per_host: int = Field(2000, ge=1, le=1_000_000)
     """Labelled series a host may have; past it new series are dropped (the report is kept)."""
-    tsdb_chunk_span_s: Literal[3600, 7200, 10800, 14400, 21600, 28800, 43200, 86400] = 3600
+    tsdb_chunk_span_s: int = Field(3600, ge=3600, le=86400)
     """Window of a raw chunk, in seconds: whole hours dividing a day."""
     tsdb_compact_interval_s: float = Field(60, gt=0)
     """Period of the compaction job (head rows of closed windows -> chunks), in seconds."""
@@ -274,6 +274,16 @@ class Settings(BaseSettings):
     """The CA certificate clients trust (else VAULT_PATH/ca/ca.crt)."""
     statusdash_token: SecretStr | None = None
     """A reader token, instead of the one ``statusdash login`` keeps."""
+
+    @field_validator("tsdb_chunk_span_s")
+    @classmethod
+    def _whole_hours_dividing_a_day(cls, value: int) -> int:
+        if value % 3600 or 86400 % value:
+            raise ValueError(
+                f"{value} s: a chunk spans whole hours that divide a day"
+                " (3600, 7200, 10800, 14400, 21600, 28800, 43200 or 86400)"
+            )
+        return value
 
     @field_validator("notify_group_by")
     @classmethod

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install setup certs check test bench demo clean prometheus browser
+.PHONY: install setup certs check test bench demo clean prometheus browser sshd
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -62,3 +62,15 @@ browser:
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
 	else DEBIAN_FRONTEND=noninteractive apt-get update -q \
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; fi
+## sshd: Debian's OpenSSH server for tests/deploy (agent deploy over SSH; apt only when missing).
+## The package's own service is kept from starting (policy-rc.d): the tests run their own sshd on
+## a free loopback port with their own keys and config.
+sshd:
+	@if [ -x /usr/sbin/sshd ]; then echo "sshd: /usr/sbin/sshd"; \
+	else \
+	  set -e; policy=/usr/sbin/policy-rc.d; made=; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; made=1; fi; \
+	  trap '[ -z "$$made" ] || rm -f /usr/sbin/policy-rc.d' EXIT; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server; \
+	fi

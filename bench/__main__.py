@@ -25,17 +25,22 @@ from typing import Any
 MODULES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("ingest", "bench.ingest", {}, {"seconds": 4.0, "warmup": 1.0, "rounds": 1}),
     ("agent", "bench.agent_bench", {}, {}),
+    ("agent_glances", "bench.agent_glances", {}, {"rounds": 1, "cycles": 5, "extra_procs": 0}),
     ("tui", "bench.tui_bench", {}, {}),
     ("history", "bench.history_bench", {}, {}),
     ("upgrade", "bench.upgrade_bench", {}, {"hosts": 5}),
     ("batch_stall", "bench.batch_stall", {}, {"seconds": 4.0, "rounds": 1}),
     ("stream_sweep", "bench.stream_sweep", {}, {}),
     ("conns", "bench.conns", {}, {"agents": 300, "anonymous": 50}),
+    ("fleet", "bench.fleet", {}, {"agents": 300, "steady": 10.0}),
     ("notify", "bench.notify_flood", {}, {"rounds": 1}),
     ("shutdown", "bench.shutdown", {}, {"rounds": 1}),
     ("restore", "bench.restore", {}, {"agents": 100, "gap_min": 5.0}),
     ("metrics", "bench.metrics_scrape", {}, {"hosts": 1000, "rounds": 3}),
     ("status_page", "bench.status_page", {}, {"rounds": 1, "seconds": 3.0}),
+    ("tsdb_disk", "bench.tsdb_disk", {}, {"hours": 6.0}),
+    ("storage", "bench.storage", {}, {"days": 1, "rounds": 10}),
+    ("deploy", "bench.deploy", {}, {"rounds": 1, "hosts": 3}),
 ]
 MODULE_TIME_LIMIT_S = 900
 OMIT = {"detail"}  # nested detail a module already printed while it ran

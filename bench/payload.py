@@ -66,8 +66,12 @@ def report_dict(host: str, report_id: str, collected_at: str) -> dict[str, Any]:
 class Template:
     """One host's report as bytes around the two fields that change per request."""
 
-    def __init__(self, host: str) -> None:
-        text = json.dumps(report_dict(host, RID_MARK, TS_MARK), separators=(",", ":"))
+    def __init__(self, host: str, report: dict[str, Any] | None = None) -> None:
+        """``report``: any wire-format report whose ``report_id`` and ``collected_at`` the
+        template replaces (default: ``report_dict``'s)."""
+        body = report_dict(host, RID_MARK, TS_MARK) if report is None else dict(report)
+        body.update(host=host, report_id=RID_MARK, collected_at=TS_MARK)
+        text = json.dumps(body, separators=(",", ":"))
         head, rest = text.split(RID_MARK)
         mid, tail = rest.split(TS_MARK)
         self.parts = (head.encode(), mid.encode(), tail.encode())

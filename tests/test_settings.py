@@ -40,6 +40,8 @@ def a_value_for(field: str) -> tuple[str, Any]:
         return "host", "host"
     if field == "notify_routes":
         return "critical=pager", "critical=pager"
+    if field == "tsdb_chunk_span_s":  # whole hours that divide a day
+        return "7200", 7200
     if bool in kind:
         return str(not default).lower(), not default
     if int in kind:

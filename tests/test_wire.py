@@ -25,11 +25,22 @@ AGE = timedelta(days=30)
 def rich_report() -> dict[str, Any]:
     """A report with every section filled, as a real agent sends it."""
     r = make_report("web-1", at=NOW - timedelta(seconds=30))
+    r["agent"] = {
+        "version": "0.1.0",
+        "spool_backlog": 3,
+        "cert_not_after": (NOW + timedelta(days=30)).isoformat(),
+    }
     r["temps"] = [
         {"sensor": "coretemp", "label": "Core 0", "current": 48.0, "high": 80.0, "critical": 99.0}
     ]
     r["disk_io"]["devices"] = {
-        "sda": {"read_bytes_s": 10.0, "write_bytes_s": 5.5, "read_ops_s": 1.0, "write_ops_s": 2.0}
+        "sda": {
+            "read_bytes_s": 10.0,
+            "write_bytes_s": 5.5,
+            "read_ops_s": 1.0,
+            "write_ops_s": 2.0,
+            "busy_percent": 12.5,
+        }
     }
     r["net"]["interfaces"] = {
         "eth0": {
@@ -48,6 +59,7 @@ def rich_report() -> dict[str, Any]:
         "cpu_percent": 0.5,
         "memory_percent": 0.1,
         "rss": 4096,
+        "exe_hash": "0a1b2c3d",
     }
     r["processes"]["top_cpu"] = [proc]
     r["processes"]["top_memory"] = [dict(proc)]
@@ -62,6 +74,20 @@ def rich_report() -> dict[str, Any]:
         }
     ]
     r["disks"][0]["device"] = "/dev/sda1"
+    r["gpus"] = [
+        {
+            "id": "0",
+            "vendor": "nvidia",
+            "model": "NVIDIA T4",
+            "percent": 40.0,
+            "memory_percent": 20.0,
+            "temp_celsius": 55.0,
+            "power_watts": 31.5,
+        }
+    ]
+    r["containers"] = [
+        {"name": "web", "kind": "docker", "cpu_percent": 12.0, "memory_bytes": 1048576}
+    ]
     return r
 
 

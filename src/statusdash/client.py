@@ -24,14 +24,18 @@ from statusdash import reach
 from statusdash.errors import Invalid, StatusdashError
 from statusdash.reach import normalize_url
 from statusdash.schema import (
+    AgentsAnswer,
     AlertPublic,
     HistorySeries,
+    HistorySet,
     HostDetail,
     HostSummary,
     RulesInForce,
     Sentiment,
+    SeriesInfo,
     ServiceHealth,
     TokenResponse,
+    history_answer,
 )
 from statusdash.tlsclient import httpx_verify
 
@@ -178,6 +182,10 @@ class ApiClient:
         result: dict[str, Any] = self.request("PUT", f"/api/hosts/{host}/tags", json=body)
         return result
 
+    def agents(self) -> AgentsAnswer:
+        """Every agent the server knows (``GET /api/agents``)."""
+        return AgentsAnswer.model_validate(self.request("GET", "/api/agents"))
+
     def host(self, host: str) -> HostDetail:
         return HostDetail.model_validate(self.request("GET", f"/api/hosts/{host}"))
 
@@ -194,6 +202,27 @@ class ApiClient:
             params["until"] = until
         raw = self.request("GET", f"/api/hosts/{host}/history", params=params)
         return HistorySeries.model_validate(raw)
+
+    def select_history(
+        self,
+        host: str,
+        metric: str,
+        since: str = "1h",
+        until: str | None = None,
+        points: int = 120,
+    ) -> HistorySeries | HistorySet:
+        """The history of a series name or selector (``disk.mount.percent{mount="/"}``): one
+        series (``LabelledHistory`` when it has labels) or a ``HistorySet`` of several."""
+        params: dict[str, Any] = {"metric": metric, "since": since, "points": points}
+        if until:
+            params["until"] = until
+        return history_answer(self.request("GET", f"/api/hosts/{host}/history", params=params))
+
+    def host_series(self, host: str, metric: str | None = None) -> list[SeriesInfo]:
+        """Every series ``host`` has (those the ``metric`` selector picks, with one)."""
+        params = {"metric": metric} if metric else None
+        raw = self.request("GET", f"/api/hosts/{host}/series", params=params)
+        return [SeriesInfo.model_validate(s) for s in raw]
 
     def sentiment(self) -> Sentiment:
         return Sentiment.model_validate(self.request("GET", "/api/hosts/sentiment/overall"))

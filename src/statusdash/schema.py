@@ -261,3 +261,90 @@ class RulesInForce(BaseModel):
             if found is not None:
                 return found
         return self.rules.get(rule)
+
+
+# --- agent status (``GET /api/agents``, ``statusdash agent status``) ---------------------------
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``0.1.10`` -> (0, 1, 10): the leading numeric parts (``1.2rc1`` -> (1, 2))."""
+    parts: list[int] = []
+    for piece in text.split("."):
+        digits = piece[: len(piece) - len(piece.lstrip("0123456789"))]
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != piece:
+            break
+    return tuple(parts)
+
+
+class AgentStatus(BaseModel):
+    """One agent as the server knows it from its latest report and its client certificate."""
+
+    host: str
+    status: HostStatus
+    last_seen: datetime
+    version: str | None = Field(None, description="null: an agent too old to say")
+    spool_backlog: int | None = Field(None, description="reports waiting in its spool")
+    cert_not_after: datetime | None = Field(
+        None, description="its client certificate's end (from the mTLS handshake, else its own)"
+    )
+    behind: bool | None = Field(None, description="older than the server; null if unknown")
+
+
+class AgentsAnswer(BaseModel):
+    server_version: str
+    agents: list[AgentStatus]
+
+
+# --- labelled series (issue 13: GET /api/hosts/{id}/series, history with a selector) -----------
+
+
+class SeriesInfo(BaseModel):
+    """One series a host has: its metric, label values, unit and the span it has samples in."""
+
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    unit: str = ""
+    first: datetime = Field(description="its first sample (UTC)")
+    last: datetime = Field(description="its latest sample (UTC); a stopped series stays here")
+
+
+class LabelledHistory(HistorySeries):
+    """The history of the one series a selector picked: today's shape plus its labels."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class SeriesPoints(BaseModel):
+    """One series of a multi-series history answer."""
+
+    labels: dict[str, str]
+    first: datetime
+    last: datetime
+    points: list[HistoryPoint]
+
+
+class HistorySet(BaseModel):
+    """Every series a selector (or a bare labelled metric) picked, at most ``HISTORY_MAX_SERIES``
+    of them (in label order); ``total`` counts all that have samples in the range."""
+
+    host: str
+    metric: str
+    selector: str
+    unit: str = ""
+    since: datetime
+    until: datetime
+    bucket_s: float
+    tier: str = ""
+    series: list[SeriesPoints]
+    total: int
+    truncated: bool = False
+
+
+def history_answer(raw: dict[str, Any]) -> HistorySeries | HistorySet:
+    """The model of a ``GET /api/hosts/{id}/history`` answer, whichever of its shapes it is."""
+    if "series" in raw:
+        return HistorySet.model_validate(raw)
+    if "labels" in raw:
+        return LabelledHistory.model_validate(raw)
+    return HistorySeries.model_validate(raw)

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     metrics_fleet: bool = False
     """GET /metrics also carries each host's latest host-level values and its status."""
 
+    # --- labelled series queries (issue 13: docs/series.md) -----------------------------------
+    history_max_series: int = Field(50, ge=1, le=2000)
+    """Most series one history answer carries; past it the answer says truncated and the total."""
+    selector_max_regex: int = Field(256, ge=1, le=1024)
+    """Longest regex a selector's =~ or !~ matcher may carry (RE2, so matching stays linear)."""
+
     # --- ingest limits (one agent cannot hurt another: docs/security.md) ----------------------
     max_batch_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024)
     """Largest POST /api/metrics/batch body, in bytes (413 past it); the agent sends <= 2 MiB."""
@@ -221,6 +227,15 @@ class Settings(BaseSettings):
     """How long 1-hour rollups are kept."""
     replay_window_hours: float = Field(6, ge=0)
     """Raw rows stay at least this long after they arrive, so a replayed report is a duplicate."""
+    # --- labelled series engine (issue 13, docs/history.md "Labelled series") -----------------
+    max_series_per_host: int = Field(2000, ge=1, le=1_000_000)
+    """Labelled series a host may have; past it new series are dropped (the report is kept)."""
+    tsdb_chunk_span_s: int = Field(3600, ge=3600, le=86400)
+    """Window of a raw chunk, in seconds: whole hours dividing a day."""
+    tsdb_compact_interval_s: float = Field(60, gt=0)
+    """Period of the compaction job (head rows of closed windows -> chunks), in seconds."""
+    tsdb_compact_grace_s: float = Field(30, ge=0, le=3600)
+    """A window is compacted this long after it closes, so reports in flight land in the head."""
     rollup_interval_s: float = Field(10, gt=0)
     """Period of the rollup job, in seconds."""
     prune_interval_s: float = Field(3600, gt=0)
@@ -262,6 +277,16 @@ class Settings(BaseSettings):
     enroll_poll_max_s: float = Field(60.0, ge=1)
     """Longest pause between two polls of a waiting ``agent enroll`` (it backs off up to this)."""
 
+    # --- agent deploy over SSH (docs/agent.md: Deploying agents) ------------------------------
+    deploy_ssh_timeout_s: float = Field(15.0, gt=0, le=300)
+    """``agent deploy``: longest wait for an SSH connection to a host (ssh's ConnectTimeout)."""
+    deploy_step_timeout_s: float = Field(600.0, gt=0, le=7200)
+    """``agent deploy``: longest one remote step may take (pushing wheels, the install)."""
+    deploy_report_wait_s: float = Field(90.0, gt=0, le=3600)
+    """``agent deploy``: how long to wait for the server to have the host's first report."""
+    deploy_parallel: int = Field(8, ge=1, le=256)
+    """``agent deploy --all``: hosts deployed at once (the default of ``--parallel``)."""
+
     # --- clients (CLI, TUI, agent) -------------------------------------------------------------
     statusdash_server: str | None = None
     """The server URL clients use (else PUBLIC_URL, else the bind address)."""
@@ -283,6 +308,16 @@ class Settings(BaseSettings):
             bad = [n for n in names.split(",") if n and not _ROUTE_NAME.fullmatch(n)]
             if bad:
                 raise ValueError(f"{part!r}: {bad[0]!r} is not a NOTIFY_URLS name")
+        return value
+
+    @field_validator("tsdb_chunk_span_s")
+    @classmethod
+    def _whole_hours_dividing_a_day(cls, value: int) -> int:
+        if value % 3600 or 86400 % value:
+            raise ValueError(
+                f"{value} s: a chunk spans whole hours that divide a day"
+                " (3600, 7200, 10800, 14400, 21600, 28800, 43200 or 86400)"
+            )
         return value
 
     @field_validator("notify_group_by")

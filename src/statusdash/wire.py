@@ -81,6 +81,14 @@ class SystemInfo(_Wire, kw_only=True):
     cpu_count: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 1
 
 
+class AgentInfo(_Wire, kw_only=True):
+    """The agent itself: its version, what waits in its spool, when its certificate ends."""
+
+    version: ShortText
+    spool_backlog: Count = 0
+    cert_not_after: Time | None = None
+
+
 class CpuStats(_Wire, kw_only=True):
     percent: Percent  # total CPU busy
     per_core: Annotated[list[Percent], msgspec.Meta(max_length=4096)] = []
@@ -123,6 +131,7 @@ class DiskIORate(_Wire, kw_only=True):
     write_bytes_s: Rate = 0.0
     read_ops_s: Rate = 0.0
     write_ops_s: Rate = 0.0
+    busy_percent: Percent | None = None  # % of the time the device was busy (io_time delta)
 
 
 class DiskIO(_Wire, kw_only=True):
@@ -165,12 +174,35 @@ class ProcessInfo(_Wire, kw_only=True):
     cpu_percent: Annotated[float, msgspec.Meta(ge=0, le=100 * 65536)]  # % of one core, per core
     memory_percent: Percent
     rss: Bytes = 0
+    # first 8 hex chars of sha256 of the executable's path (never the command line); "" unknown
+    exe_hash: ShortText = ""
 
 
 class Processes(_Wire, kw_only=True):
     count: Count
     top_cpu: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
     top_memory: Annotated[list[ProcessInfo], msgspec.Meta(max_length=50)] = []
+
+
+class Gpu(_Wire, kw_only=True):
+    """One GPU (issue 13): NVIDIA through NVML, AMD through sysfs; unknown readings ``None``."""
+
+    id: ShortText  # the label value: "0" (NVML index), "card1" (DRM card)
+    vendor: ShortText = ""  # nvidia, amd
+    model: Text = ""
+    percent: Percent | None = None
+    memory_percent: Percent | None = None
+    temp_celsius: Celsius | None = None
+    power_watts: Annotated[float, msgspec.Meta(ge=0, le=100_000)] | None = None
+
+
+class Container(_Wire, kw_only=True):
+    """One container or systemd service, from its cgroup v2 (issue 13)."""
+
+    name: Name  # the label value
+    kind: ShortText = ""  # docker, podman, systemd, cgroup
+    cpu_percent: Annotated[float, msgspec.Meta(ge=0, le=100 * 65536)] | None = None  # of a core
+    memory_bytes: Bytes | None = None
 
 
 class HealthStatus(StrEnum):
@@ -199,6 +231,7 @@ class MetricsReport(_Wire, kw_only=True):
     collected_at: Time
     interval_s: Annotated[float, msgspec.Meta(gt=0, le=86400)]
     system: SystemInfo | None = None
+    agent: AgentInfo | None = None
     cpu: CpuStats | None = None
     load: LoadAvg | None = None
     memory: Memory | None = None
@@ -207,6 +240,8 @@ class MetricsReport(_Wire, kw_only=True):
     disk_io: DiskIO | None = None
     net: Net | None = None
     temps: Annotated[list[Temperature], msgspec.Meta(max_length=512)] = []
+    gpus: Annotated[list[Gpu], msgspec.Meta(max_length=64)] = []
+    containers: Annotated[list[Container], msgspec.Meta(max_length=512)] = []
     processes: Processes | None = None
     services: Annotated[list[ServiceCheckResult], msgspec.Meta(max_length=512)] = []
     tags: Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=tagtext.MAX_TAGS)] = {}
@@ -241,7 +276,8 @@ class WireError(Invalid):
         self.malformed = malformed  # not JSON at all (rather than JSON that breaks the contract)
 
 
-_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# msgspec names a bad dict key as "... - at `key` in `$.tags`": the path is the dict's.
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[([^\]]*)\]")
 _BATCH_INDEX = re.compile(r"^reports\.(\d+)(?:\.|$)")
@@ -260,6 +296,8 @@ def _error(exc: msgspec.ValidationError) -> WireError:
     m = _AT.match(str(exc))
     assert m is not None  # the pattern matches any text
     problem, path = m.group("problem"), _dotted(m.group("path") or "")
+    if m.group("key"):
+        problem = f"a key: {problem}"
     missing = _MISSING.search(problem)
     if missing:
         path = f"{path}.{missing.group('name')}" if path else missing.group("name")

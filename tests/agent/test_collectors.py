@@ -198,6 +198,7 @@ def test_disk_io_rates_whole_disks_only_and_no_double_count() -> None:
         "write_bytes_s": 2000.0,
         "read_ops_s": 1.0,
         "write_ops_s": 2.0,
+        "busy_percent": 0.0,  # the recorded busy_time did not move
     }
     assert section["read_bytes_s"] == 1500.0  # sda + nvme0n1, not dm-0
     assert section["write_bytes_s"] == 2000.0

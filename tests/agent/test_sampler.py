@@ -37,7 +37,7 @@ def test_primed_collector_fills_every_section_without_sleeping(
     assert r.disk_io is not None and r.disk_io.read_bytes_s is not None
     assert r.net is not None and r.net.rx_bytes_s is not None
     assert r.processes is not None and r.processes.count > 1
-    assert len(r.processes.top_memory) == 5
+    assert len(r.processes.top_memory) == min(10, r.processes.count)  # TOP_N, issue 13
 
 
 def test_unprimed_first_sample_carries_no_rates() -> None:

@@ -45,7 +45,7 @@ def test_every_route_refuses_an_anonymous_caller(live_server: Live) -> None:
             )
             assert r.status_code in (401, 403), path
         else:
-            answered = [httpx.request(m, url) for m in ("GET", "POST", "DELETE")]
+            answered = [httpx.request(m, url) for m in ("GET", "POST", "PUT", "DELETE")]
             answered = [r for r in answered if r.status_code != 405]
             assert answered, path
             for r in answered:

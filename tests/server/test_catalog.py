@@ -142,7 +142,7 @@ def test_the_api_lists_each_series_with_unit_and_description() -> None:
     listed = catalog.describe()
     assert listed["cpu.percent"] == {"unit": "%", "description": "CPU busy, %", "labels": []}
     assert listed["net.rx_bytes_s"]["unit"] == "B/s"
-    assert set(listed) == set(METRIC_COLUMNS)
+    assert set(listed) == set(METRIC_COLUMNS) | {m.name for m in catalog.LABELLED}
 
 
 def test_the_tui_charts_only_series_the_catalogue_declares() -> None:

@@ -43,7 +43,7 @@ def test_create_app_keeps_only_the_context_on_app_state(tmp_path: Path) -> None:
     assert ctx.auth.readers is ctx.readers and ctx.tls is None
     assert ctx.alerting.health.alerts is ctx.alerting.service
     assert ctx.storage.listeners == [ctx.alerting.service.on_commit]
-    assert set(ctx.jobs.scheduler.jobs) == {"rollup", "retention", "backup"}
+    assert set(ctx.jobs.scheduler.jobs) == {"rollup", "compact", "retention", "backup"}
 
 
 async def test_the_lifespan_starts_the_context_and_adds_nothing_to_app_state(

@@ -208,3 +208,25 @@ def test_a_bad_tags_value_in_the_rules_file_is_refused(tmp_path: Path) -> None:
         load_rules(path, default_rules())
     path.write_text('[rules.disk]\ntags = {role = "db"}\n')
     assert load_rules(path, default_rules()).spec("disk", "h").tags == (("role", "db"),)
+
+
+def test_the_real_agent_sends_its_tags_over_mtls(tls_server: TlsLive, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.agent.agentproc import CLI, clean_env
+
+    live = tls_server
+    args = [
+        *CLI, "--once", "--server", live.url, "--certs-dir", str(live.vault),
+        "--host-id", "db-1", "--spool-dir", str(tmp_path / "spool"), "--tag", "role=db",
+    ]  # fmt: skip
+    env = {**clean_env(), "STATUSDASH_AGENT_TAGS": "ignored=by-the-option"}
+    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    env["STATUSDASH_AGENT_TAGS"] = "role=db dc=fra"  # the environment, when no --tag is given
+    done = subprocess.run(
+        args[:-2], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert done.returncode == 0, done.stderr
+    with live.client("viewer") as v:
+        assert v.get("/api/hosts").json()[0]["tags"] == {"dc": "fra", "role": "db"}

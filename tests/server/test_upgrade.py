@@ -76,7 +76,7 @@ def test_start_up_upgrades_the_v1_database_and_serves_everything(tmp_path: Path)
     db = settings.db_path
     server = RunningServer(settings).start()
     try:
-        assert user_version(db) == migrations.VERSION == 2
+        assert user_version(db) == migrations.VERSION == 3
         assert counts(db) == MANIFEST["samples"]
         old_keys = {k["host"]: k["key"] for k in MANIFEST["keys"]}
         live = Live(server, keys=old_keys)  # the agents' keys from before the upgrade
@@ -117,8 +117,13 @@ def test_start_up_upgrades_the_v1_database_and_serves_everything(tmp_path: Path)
     with closing(sqlite3.connect(db)) as conn:
         silences = conn.execute("SELECT id, host, rule FROM alert_silences").fetchall()
         assert silences == [(s["id"], s["host"], s["rule"]) for s in MANIFEST["silences"]]
-        [(version, how)] = conn.execute("SELECT version, how FROM schema_meta").fetchall()
-        assert (version, how) == (2, "upgraded from 1")
+        steps = conn.execute("SELECT version, how FROM schema_meta ORDER BY version").fetchall()
+        assert steps == [(2, "upgraded from 1"), (3, "upgraded from 2")]
+        # version 3: each report sent after the upgrade has its labelled series (4 cores, 1 mount)
+        metrics = [m for (m,) in conn.execute("SELECT metric FROM series ORDER BY id")]
+        assert metrics.count("cpu.core.percent") == 4 * len(old_keys)
+        assert metrics.count("disk.mount.percent") == len(old_keys)
+        assert conn.execute("SELECT count(*) FROM series_head").fetchone()[0] == len(old_keys)
 
 
 def test_a_second_start_changes_nothing(tmp_path: Path) -> None:
@@ -127,16 +132,16 @@ def test_a_second_start_changes_nothing(tmp_path: Path) -> None:
     before = schema_cookie(settings.db_path)
     create_app(settings)
     result = ensure_schema(settings.db_path)
-    assert (result.before, result.after, result.changed) == (2, 2, False)
+    assert (result.before, result.after, result.changed) == (3, 3, False)
     assert schema_cookie(settings.db_path) == before
 
 
 def test_a_newer_database_is_refused_with_the_versions(tmp_path: Path) -> None:
     settings = make_settings(v1_data_dir(tmp_path))
     with closing(sqlite3.connect(settings.db_path)) as conn:
-        conn.execute("PRAGMA user_version = 3")
+        conn.execute("PRAGMA user_version = 4")
     message = (
-        f"{settings.db_path}: this database has schema version 3; this statusdash knows up to 2:"
+        f"{settings.db_path}: this database has schema version 4; this statusdash knows up to 3:"
         " upgrade statusdash"
     )
     with pytest.raises(migrations.SchemaError) as exc:
@@ -145,7 +150,7 @@ def test_a_newer_database_is_refused_with_the_versions(tmp_path: Path) -> None:
     with pytest.raises(ServerConfigError) as cfg:  # what `server run` prints as one line
         uvicorn_config(settings)
     assert str(cfg.value) == message
-    assert user_version(settings.db_path) == 3  # untouched
+    assert user_version(settings.db_path) == 4  # untouched
 
 
 def test_a_foreign_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -186,7 +191,7 @@ def test_a_declared_nullable_column_is_added_to_an_old_table(tmp_path: Path) -> 
     result = ensure_schema(db)
     # The v1 file also lacks the columns issue 11 added (hosts rm, resolve by hand).
     added = ["alerts.resolved_by", "alerts.resolved_reason", "hosts.removed_at"]
-    assert result.added == [*added, "samples_pending.procs"] and result.after == 2
+    assert result.added == [*added, "samples_pending.procs"] and result.after == 3
     with closing(sqlite3.connect(db)) as conn:
         cols = [r[1] for r in conn.execute("PRAGMA table_info(samples_pending)")]
         assert cols[-1] == "procs"
@@ -214,14 +219,14 @@ def test_restore_upgrades_an_older_backup_and_check_reports_the_version(
     ensure_schema(data_env / "statusdash.db")
     r = runner.invoke(db_app, ["restore", str(FIXTURES / "db_v1.sqlite"), "--yes"])
     assert r.exit_code == 0, r.output
-    assert "schema upgraded from version 1 to 2" in r.stdout
+    assert "schema upgraded from version 1 to 3" in r.stdout
     assert counts(data_env / "statusdash.db") == MANIFEST["samples"]
     r = runner.invoke(db_app, ["check", "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    assert (report["schema_version"], report["schema_known"]) == (2, 2)
+    assert (report["schema_version"], report["schema_known"]) == (3, 3)
     r = runner.invoke(db_app, ["check"])
-    assert "schema version 2 (current)" in r.stdout
+    assert "schema version 3 (current)" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -232,7 +237,7 @@ def test_restore_upgrades_an_older_backup_and_check_reports_the_version(
             "has trigger wipe",
         ),
         ("CREATE VIEW leak AS SELECT * FROM api_keys", "has view leak"),
-        ("PRAGMA user_version = 7", "has schema version 7; this statusdash knows up to 2"),
+        ("PRAGMA user_version = 7", "has schema version 7; this statusdash knows up to 3"),
         ("DROP TABLE samples", "is not a statusdash database (it has no samples table)"),
     ],
 )

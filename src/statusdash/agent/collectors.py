@@ -231,6 +231,15 @@ def is_whole_disk(name: str, block_devices: frozenset[str] | None) -> bool:
     return block_devices is None or name in block_devices
 
 
+def busy_percent(prev: Any, cur: Any, dt: float) -> float | None:
+    """% of ``dt`` a device was busy, from its ``busy_time`` (io_time, ms) counter; ``None``
+    where the platform has no such counter or it went backwards (a device re-created)."""
+    before, after = getattr(prev, "busy_time", None), getattr(cur, "busy_time", None)
+    if before is None or after is None or after < before or not dt > 0:
+        return None
+    return percent((after - before) / 1000.0, dt)
+
+
 def disk_io_section(
     prev: Mapping[str, Any] | None,
     cur: Mapping[str, Any],
@@ -260,6 +269,7 @@ def disk_io_section(
             "write_bytes_s": wb,
             "read_ops_s": ro,
             "write_ops_s": wo,
+            "busy_percent": busy_percent(p, c, dt),
         }
         if not name.startswith(_STACKED):
             read_total += rb

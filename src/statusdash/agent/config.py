@@ -37,6 +37,7 @@ class AgentConfig:
     spool_max_bytes: int = 100 * 1024 * 1024
     spool_max_age_s: float = 7 * 86400
     extra_mounts: tuple[str, ...] = ()
+    top_processes: int = 10  # by CPU and by memory each (procs.TOP_N; issue 13)
     timeout_s: float = 15.0  # per connect, read or write
     push_timeout_s: float = 20.0  # per request, all of it: a dribbling server cannot hold a push
     response_max_bytes: int = 64 * 1024  # an answer is a small ack: a longer one is not read

@@ -9,6 +9,7 @@ psutil throughout.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import os
 import sys
@@ -19,7 +20,22 @@ from statusdash.agent.collectors import wire_text
 from statusdash.agent.rates import percent
 
 Json = dict[str, Any]
-TOP_N = 5
+TOP_N = 10  # by CPU and by memory each; the agent's --top-processes (issue 13)
+MAX_TOP_N = 50  # the wire's cap on each list
+
+
+def exe_hash(pid: int, proc_dir: str = "/proc") -> str:
+    """The first 8 hex chars of sha256 of a process's executable path, "" when unreadable.
+
+    Tells apart two executables that share a name (``/usr/bin/python3`` against a venv's);
+    the path is hashed, never sent, and the command line is never read.
+    """
+    try:
+        path = os.readlink(f"{proc_dir}/{pid}/exe")
+    except OSError:  # a kernel thread, another user's process, or gone
+        return ""
+    path = path.removesuffix(" (deleted)")  # an upgraded binary keeps its identity
+    return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 class ProcStat(NamedTuple):
@@ -156,15 +172,20 @@ class ProcessTracker:
         reader: Callable[[], list[ProcStat]] | None = None,
         ident: Callable[[int], tuple[str, str] | None] = _ident_psutil,
         n: int = TOP_N,
+        exe: Callable[[int], str] = exe_hash,
     ) -> None:
+        if not 1 <= n <= MAX_TOP_N:
+            raise ValueError(f"top processes must be 1 to {MAX_TOP_N}, not {n}")
         if reader is None:
             reader = read_proc if sys.platform.startswith("linux") else read_psutil
         self._reader = reader
         self._ident = ident
+        self._exe = exe
         self._n = n
         self._prev: dict[int, tuple[float, float]] | None = None
         self._prev_t = 0.0
-        self._names: dict[tuple[int, float], tuple[str, str]] = {}
+        # (name, user, exe_hash) per (pid, start time): looked up once while the process lives
+        self._names: dict[tuple[int, float], tuple[str, str, str]] = {}
 
     def sample(self, now: float, mem_total: int) -> Json:
         """The ``processes`` section; ``now`` is a monotonic clock reading."""
@@ -187,9 +208,10 @@ class ProcessTracker:
         key = (st.pid, st.start)
         ident = self._names.get(key)
         if ident is None:
-            ident = self._ident(st.pid) or (st.name, "")
+            name, user = self._ident(st.pid) or (st.name, "")
+            ident = (name, user, self._exe(st.pid))
             self._names[key] = ident
-        name, user = ident
+        name, user, exe = ident
         return {
             "pid": st.pid,
             "name": wire_text(name or st.name),
@@ -197,4 +219,5 @@ class ProcessTracker:
             "cpu_percent": cpu,
             "memory_percent": percent(st.rss, mem_total),
             "rss": st.rss,
+            "exe_hash": exe,
         }

@@ -11,10 +11,11 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from statusdash import __version__
 from statusdash.agent.config import CONFIG_ENV, AgentConfig
 from statusdash.agent.diagnose import check_certificate
 from statusdash.agent.monitor import ServiceMonitor
@@ -136,10 +137,19 @@ class Agent:
         j = min(0.05 * self.cfg.interval_s, 1.0)
         return self._rng.uniform(-j, j)
 
+    def _about(self) -> dict[str, Any]:
+        """The report's ``agent`` section: version, spool backlog, certificate's end."""
+        about: dict[str, Any] = {"version": __version__, "spool_backlog": self.spool.pending}
+        if self.renewer is not None:
+            end = datetime.fromtimestamp(self.renewer.current.not_after, UTC)
+            about["cert_not_after"] = end.isoformat()
+        return about
+
     def _collect(self, collector: Collector) -> Entry | None:
         t0 = time.thread_time()  # this thread's: the check workers' CPU is theirs
         try:
             report = collector.collect()
+            report["agent"] = self._about()
             if self.monitor is not None:
                 report["services"] = self.monitor.results()
             if self.cfg.tags:
@@ -173,7 +183,9 @@ class Agent:
         self.waker.install()
         pusher: Pusher | None = None
         try:
-            collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
+            collector = Collector(
+                cfg.host_id, cfg.interval_s, cfg.extra_mounts, top_processes=cfg.top_processes
+            )
             self.monitor = self._services()
             log.info(
                 "agent %s: reporting to %s every %gs; spool %s (%d waiting)%s",
@@ -277,7 +289,9 @@ class Agent:
             return 1, str(exc)
         self.waker.install()
         try:
-            collector = Collector(cfg.host_id, cfg.interval_s, cfg.extra_mounts)
+            collector = Collector(
+                cfg.host_id, cfg.interval_s, cfg.extra_mounts, top_processes=cfg.top_processes
+            )
             self.monitor = self._services()
             sample_at = self._clock() + ONCE_SAMPLE_S
             if self.monitor is not None:

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 import psutil
 
 from statusdash.agent import collectors as c
-from statusdash.agent.procs import ProcessTracker
+from statusdash.agent.cgroups import CgroupCollector
+from statusdash.agent.gpu import GpuCollector
+from statusdash.agent.procs import TOP_N, ProcessTracker
 from statusdash.wire import SCHEMA_VERSION
 
 log = logging.getLogger("statusdash.agent")
@@ -51,12 +53,18 @@ class Collector:
         *,
         clock: Callable[[], float] = time.monotonic,
         prime: bool = True,
+        top_processes: int = TOP_N,
+        gpus: GpuCollector | None = None,
+        cgroups: CgroupCollector | None = None,
     ) -> None:
         self.host_id = host_id
         self.interval_s = float(interval_s)
         self.extra_mounts = tuple(extra_mounts)
         self._clock = clock
-        self._procs = ProcessTracker()
+        self._procs = ProcessTracker(n=top_processes)
+        # GPUs and containers (issue 13): found once; a host without them costs nothing a cycle
+        self._gpus = gpus if gpus is not None else GpuCollector()
+        self._cgroups = cgroups if cgroups is not None else CgroupCollector()
         self._prev_cpu: Any = None
         self._prev_disk: dict[str, Any] | None = None
         self._prev_net: dict[str, Any] | None = None
@@ -81,6 +89,8 @@ class Collector:
         """Take the first counters, so that the first report already carries rates."""
         self._sample_counters()
         self._procs.sample(self._clock(), 1)
+        if self._cgroups.present:
+            self._safe("containers", self._cgroups.sample, None)
 
     def _safe(self, section: str, fn: Callable[[], T], default: T) -> T:
         """Run one collector; a failure costs its section only, logged once per section."""
@@ -152,6 +162,12 @@ class Collector:
                 "processes", lambda: self._procs.sample(self._clock(), mem_total), None
             ),
             "services": [],
+            "gpus": self._safe("gpus", self._gpus.sample, nothing) if self._gpus.present else [],
+            "containers": (
+                self._safe("containers", self._cgroups.sample, nothing)
+                if self._cgroups.present
+                else []
+            ),
         }
         return report
 

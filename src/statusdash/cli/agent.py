@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from statusdash.cli.agent_deploy import deploy_command
+from statusdash.cli.agent_deploy import status as status_command
 from statusdash.cli.agent_enroll import enroll as enroll_command
 from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import ServerOpt, settings
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 
 app = group(help="Run the agent that pushes this host's metrics.")
 app.command("enroll")(enroll_command)
+app.command("deploy")(deploy_command)
+app.command("status")(status_command)
 
 NO_EXEC_ENV = "STATUSDASH_AGENT_NO_EXEC"
 DEFAULT_SERVICES = Path("/etc/statusdash/services.yaml")
@@ -191,6 +195,16 @@ def run(
             help="also report this mount point (repeatable; pseudo filesystems included)",
         ),
     ] = None,
+    top_processes: Annotated[
+        int,
+        typer.Option(
+            "--top-processes",
+            min=1,
+            max=50,
+            envvar="STATUSDASH_AGENT_TOP_PROCESSES",
+            help="how many processes to report by CPU and by memory each (10)",
+        ),
+    ] = 10,
     backoff_max: Annotated[
         float, typer.Option("--backoff-max", min=1, help="longest wait between retries, seconds")
     ] = 60.0,
@@ -250,7 +264,7 @@ def run(
     checks, checks_file = _services(services)
     tags = _tags(tag or [])
     if dry_run:
-        _dry_run(host, interval, tuple(mount or ()), checks, tags)
+        _dry_run(host, interval, tuple(mount or ()), checks, tags, top_processes)
         return
     s = settings()
     url = (server or s.server_url()).rstrip("/")
@@ -281,6 +295,7 @@ def run(
         spool_max_bytes=spool_max_mb * 1024 * 1024,
         spool_max_age_s=spool_max_age_h * 3600,
         extra_mounts=tuple(mount or ()),
+        top_processes=top_processes,
         backoff_max_s=backoff_max,
         push_timeout_s=push_timeout,
         response_max_bytes=response_max_kb * 1024,
@@ -311,6 +326,7 @@ def _dry_run(
     mounts: tuple[str, ...],
     checks: dict[str, Any] | None,
     tags: dict[str, str],
+    top_processes: int = 10,
 ) -> None:
     import json
     import time
@@ -321,7 +337,7 @@ def _dry_run(
     from statusdash.agent.runner import ONCE_SAMPLE_S
     from statusdash.agent.sampler import Collector
 
-    collector = Collector(host, interval, mounts)
+    collector = Collector(host, interval, mounts, top_processes=top_processes)
     t0 = time.monotonic()
     results = run_checks(parse_services(checks)) if checks else []
     time.sleep(max(0.0, ONCE_SAMPLE_S - (time.monotonic() - t0)))  # after the priming sample

@@ -1,4 +1,8 @@
-"""``statusdash history HOST METRIC``: one series from ``GET /api/hosts/{id}/history``.
+"""``statusdash history HOST METRIC``: series from ``GET /api/hosts/{id}/history``.
+
+METRIC is a series name or a selector (``'disk.mount.percent{mount="/"}'``, docs/series.md),
+checked here against the server's catalogue before it is sent. A selector or a labelled metric
+that picks several series prints one block per series (title line, then its chart or rows).
 
 In a terminal: a sparkline over the range with min, avg and max in the series' unit. Piped: a
 plain table, one bucket a row. ``--json``: the API's answer as it came (its ``points`` are the
@@ -17,7 +21,7 @@ from statusdash.cli.boundary import fail
 from statusdash.cli.common import Connection, JsonOpt, check_host, echo, print_json, reader
 
 if TYPE_CHECKING:
-    from statusdash.schema import HistorySeries
+    from statusdash.schema import HistorySeries, HistorySet
 
 CHART_MARGIN = 2  # columns left free at the right of the sparkline
 
@@ -27,7 +31,10 @@ def history(
     conn: Connection,
     host: Annotated[str, typer.Argument(help="host id")],
     metric: Annotated[
-        str, typer.Argument(help="series name, e.g. cpu.percent (the server lists them)")
+        str,
+        typer.Argument(
+            help='series name or selector, e.g. cpu.percent or disk.mount.percent{mount="/"}'
+        ),
     ],
     since: Annotated[
         str, typer.Option("--since", help="start: ISO-8601 time or a duration back (15m, 24h)")
@@ -42,24 +49,77 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """A metric's history: a chart in a terminal, a table when piped, the buckets with --json."""
+    from statusdash import selector
+    from statusdash.errors import Invalid
+    from statusdash.schema import HistorySet
+
     check_host(host)
+    try:
+        sel = selector.parse(metric)
+    except Invalid as exc:
+        fail(str(exc))
     chart = sys.stdout.isatty() and not as_json
     width = _chart_width() if chart else 0
     with conn.client() as client:
         known = client.history_metrics()
-        name = metric.split("{", 1)[0]
-        if name not in known:
+        if sel.metric not in known:
             fail(f"no metric {metric!r}; the server keeps: {', '.join(sorted(known))}")
+        try:
+            selector.parse(metric, {n: tuple(e.get("labels", ())) for n, e in known.items()})
+        except Invalid as exc:
+            fail(str(exc))
         wanted = points if points is not None else (width if chart else None)
         kw: dict[str, Any] = {} if wanted is None else {"points": wanted}
-        series = client.history(host, metric, since=since, until=until, **kw)
-    unit = str(known[name].get("unit", ""))
+        answer = client.select_history(host, metric, since=since, until=until, **kw)
+    unit = str(known[sel.metric].get("unit", ""))
     if as_json:
-        print_json(series.model_dump(mode="json"))
+        print_json(answer.model_dump(mode="json"))
+    elif isinstance(answer, HistorySet):
+        _blocks(answer, unit, width if chart else 0)
     elif chart:
-        _chart(series, unit, width)
+        _chart(answer, unit, width)
     else:
-        _table(series, unit)
+        _table(answer, unit)
+
+
+def _blocks(answer: HistorySet, unit: str, width: int) -> None:
+    """One block per series: a chart in a terminal (``width``), rows when piped (0)."""
+    from statusdash.schema import LabelledHistory
+
+    if not answer.series:
+        typer.echo(f"no {answer.selector} series has data in this range")
+    for i, s in enumerate(answer.series):
+        if i and width:
+            typer.echo("")
+        one = LabelledHistory(
+            host=answer.host,
+            metric=answer.metric,
+            labels=s.labels,
+            since=answer.since,
+            until=answer.until,
+            bucket_s=answer.bucket_s,
+            tier=answer.tier or "raw",
+            points=s.points,
+        )
+        if width:
+            _chart(one, unit, width)
+        else:
+            echo(f"# {_title(one)}")
+            _table(one, unit)
+    if answer.truncated:
+        typer.echo(
+            f"showing {len(answer.series)} of {answer.total} series (the server's"
+            " HISTORY_MAX_SERIES); narrow the selector to see the others"
+        )
+
+
+def _title(series: HistorySeries) -> str:
+    """``web-1 disk.mount.percent{mount="/"}``: the host and the series with its labels."""
+    from statusdash.selector import quote
+
+    labels: dict[str, str] = getattr(series, "labels", {})
+    inner = ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items()))
+    return f"{series.host} {series.metric}" + (f"{{{inner}}}" if labels else "")
 
 
 def _chart_width() -> int:
@@ -81,7 +141,7 @@ def _chart(series: HistorySeries, unit: str, width: int) -> None:
     """Title, the sparkline (gaps where no data), then min, avg and max of the range."""
     from statusdash.tui import fmt
 
-    echo(f"{series.host} {series.metric}  {_span(series)}")
+    echo(f"{_title(series)}  {_span(series)}")
     if not series.points:
         typer.echo("no data in this range")
         return

@@ -1,4 +1,4 @@
-"""``statusdash hosts ls|show|rm|tag``: the fleet from the server's read API."""
+"""``statusdash hosts ls|show|rm|tag|series``: the fleet from the server's read API."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from statusdash.cli.boundary import fail, group
 from statusdash.cli.common import (
     Connection,
     JsonOpt,
+    age,
     check_host,
     echo,
     print_json,
@@ -191,3 +192,57 @@ def rm(
     kept = "history purged" if result["purged"] else "history kept until retention"
     echo(f"removed {host} from the fleet: {alerts} resolved, {services} dropped, {kept}")
     echo(f"  its next report brings it back; `statusdash certs revoke {host}` keeps it out")
+
+
+@app.command("series")
+@reader
+def series(
+    conn: Connection,
+    host: Annotated[str, typer.Argument(help="host id")],
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help='only the series this selector picks: disk.mount.percent{mount=~"/d.*"}',
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every series the host has (labels, unit, first and latest sample); a series whose latest
+    sample is old has stopped."""
+    from statusdash import selector
+    from statusdash.errors import Invalid
+
+    check_host(host)
+    if metric:
+        try:
+            selector.parse(metric)
+        except Invalid as exc:
+            fail(str(exc))
+    with conn.client() as client:
+        rows = client.host_series(host, metric)
+
+    def table() -> None:
+        print_table(
+            ("SERIES", "UNIT", "FIRST", "LAST"),
+            (
+                (
+                    r.metric + _labels(r.labels),
+                    r.unit,
+                    f"{r.first:%Y-%m-%d %H:%M}",
+                    f"{age(r.last)} ago",
+                )
+                for r in rows
+            ),
+        )
+        typer.echo(units.count(len(rows), "series", "series"))
+
+    print_listing(rows, as_json, f"{host} has no series", table)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    from statusdash.selector import quote
+
+    if not labels:
+        return ""
+    return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items())) + "}"

@@ -32,6 +32,7 @@ class ClientCertInfo(NamedTuple):
     cn: str
     role: str | None
     serial: int
+    not_after: float | None = None  # the certificate's end, Unix time
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def parse_client_cert(data: bytes) -> ClientCertInfo:
     cn = common_name(cert)
     if not cn:
         raise ValueError("the client certificate has no common name")
-    return ClientCertInfo(cn, role_of(cert), cert.serial_number)
+    end = cert.not_valid_after_utc.timestamp()
+    return ClientCertInfo(cn, role_of(cert), cert.serial_number, end)
 
 
 def ekus(cert: x509.Certificate) -> list[x509.ObjectIdentifier]:

@@ -20,11 +20,13 @@ from statusdash.server.conns import CloseRefused
 from statusdash.server.context import ServerContext, attach, context_of
 from statusdash.server.db import Readers, ensure_schema
 from statusdash.server.jobs import build_jobs
+from statusdash.server.routes import agents as agents_routes
 from statusdash.server.routes import alerts, events, health, hosts, ingest, rules, services
 from statusdash.server.routes import auth as auth_routes
 from statusdash.server.routes import enroll as enroll_routes
 from statusdash.server.routes import maintenance as maintenance_routes
 from statusdash.server.routes import metrics as metrics_routes
+from statusdash.server.routes import series as series_routes
 from statusdash.server.routes import session as session_routes
 from statusdash.server.routes import status as status_routes
 from statusdash.server.routes import stream as stream_routes
@@ -39,6 +41,7 @@ ROUTERS = (
     session_routes.router,
     ingest.router,
     hosts.router,
+    series_routes.router,
     rules.router,  # before alerts.router, whose older GET /api/alerts/rules it shadows
     alerts.router,
     maintenance_routes.router,
@@ -46,6 +49,7 @@ ROUTERS = (
     services.router,
     stream_routes.router,
     enroll_routes.router,
+    agents_routes.router,
 )
 
 
@@ -118,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     settings.require_server_secrets()
     settings.status_data_dir.mkdir(parents=True, exist_ok=True)
     ensure_schema(settings.db_path)  # upgraded (or refused) before any reader connects
-    storage = Storage(settings.db_path, settings.db_synchronous)
+    storage = Storage(settings.db_path, settings.db_synchronous, settings.max_series_per_host)
     readers = Readers(settings.db_path)
     tags = Tags(settings.db_path, storage.cache)
     alerting = build_alerting(settings, storage, AlertingConfig.from_settings(settings))

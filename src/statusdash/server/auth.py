@@ -63,6 +63,7 @@ class Principal:
     expires_at: float | None = None
     serial: int | None = None
     auth_time: float | None = None  # a token's login time: renewals keep it (TOKEN_SESSION_MAX_S)
+    cert_not_after: float | None = None  # a certificate's end (agent status shows it)
 
 
 @dataclass
@@ -241,7 +242,10 @@ class Auth:
                 if self.is_revoked(peer.serial):
                     raise ApiError(401, f"certificate of {peer.cn} has been revoked")
                 if peer.role == "agent":
-                    return Principal("agent", peer.cn, "cert", serial=peer.serial)
+                    end = getattr(peer, "not_after", None)
+                    return Principal(
+                        "agent", peer.cn, "cert", serial=peer.serial, cert_not_after=end
+                    )
                 if peer.role == "viewer":
                     return Principal("reader", peer.cn, "cert", serial=peer.serial)
                 raise ApiError(403, f"certificate role {peer.role!r} grants nothing")

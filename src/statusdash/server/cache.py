@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from statusdash.schema import HostCounts, HostStatus, HostSummary
 from statusdash.wire import MetricsReport, worst_disk
@@ -24,6 +24,7 @@ class HostState:
     last_seen: datetime
     interval_s: float
     cpu_recent: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+    cert_not_after: datetime | None = None  # of the client certificate it last reported with
 
     def note(self, report: MetricsReport) -> None:
         """Make ``report`` the latest and remember its CPU for the sparkline."""
@@ -95,6 +96,12 @@ class LatestCache:
             old.note(state.latest)
             old.interval_s = state.interval_s
         old.last_seen = max(old.last_seen, state.last_seen)
+
+    def note_cert(self, name: str, not_after: float | None) -> None:
+        """Remember when the certificate ``name`` last reported with ends (mTLS peer)."""
+        state = self._hosts.get(name)
+        if state is not None and not_after is not None:
+            state.cert_not_after = datetime.fromtimestamp(not_after, UTC)
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (``hosts rm``); its next report makes it a new entry."""

@@ -21,12 +21,21 @@ from typing import Any
 from statusdash.errors import NotFound
 from statusdash.server import backup, rollups
 from statusdash.server.db import connect, ensure_schema
+from statusdash.server.tsdb import compact as tsdb_compact
 from statusdash.settings import Settings
 
 log = logging.getLogger(__name__)
 JobFn = Callable[[], object]
 # What ``hosts rm --purge`` deletes of a host (children first: they reference ``hosts.id``).
-PURGED_TABLES = ("samples_pending", "samples", "rollup_1m", "rollup_1h")
+PURGED_TABLES = (
+    "series_head",
+    "series_chunks",
+    "series",
+    "samples_pending",
+    "samples",
+    "rollup_1m",
+    "rollup_1h",
+)
 
 
 def remove_host_rows(conn: sqlite3.Connection, host_id: int, purge: bool, now: float) -> None:
@@ -219,9 +228,21 @@ def build_jobs(settings: Settings) -> ServerJobs:
     def rollup() -> rollups.RollupResult:
         return rollups.roll_up(conn.get(), stop=sched.stopping.is_set)
 
+    def compact() -> tsdb_compact.CompactResult:
+        return tsdb_compact.compact(
+            conn.get(),
+            settings.tsdb_chunk_span_s,
+            grace_s=settings.tsdb_compact_grace_s,
+            stop=sched.stopping.is_set,
+        )
+
     def retention_job() -> rollups.PruneResult:
         rollup()  # fold in everything first: prune never drops a row the tiers lack
-        return rollups.prune(conn.get(), retention, stop=sched.stopping.is_set)
+        compact()
+        res = rollups.prune(conn.get(), retention, stop=sched.stopping.is_set)
+        if not sched.stopping.is_set():
+            tsdb_compact.prune_chunks(conn.get(), res.cutoffs)
+        return res
 
     def backup_job() -> backup.BackupResult:
         return backup.scheduled_backup(
@@ -229,6 +250,7 @@ def build_jobs(settings: Settings) -> ServerJobs:
         )
 
     sched.register("rollup", settings.rollup_interval_s, rollup, first_delay_s=1.0)
+    sched.register("compact", settings.tsdb_compact_interval_s, compact, first_delay_s=5.0)
     sched.register("retention", settings.prune_interval_s, retention_job, first_delay_s=60.0)
     age = backup.newest_backup_age(backup_dir)
     first = 300.0 if age is None else max(300.0, backup_interval_s - age)

@@ -30,6 +30,7 @@ from statusdash.errors import Invalid
 from statusdash.server import models as _models  # noqa: F401  (registers the tables)
 from statusdash.server import rollup_models as _rollup_models  # noqa: F401
 from statusdash.server.alerts import models as _alert_models  # noqa: F401
+from statusdash.server.tsdb import tables as _tsdb_tables  # noqa: F401
 
 # Without these a file is not ours, whatever its user_version says.
 REQUIRED_TABLES = frozenset({"hosts", "samples"})
@@ -46,7 +47,23 @@ def _v2_schema_meta(conn: sqlite3.Connection) -> None:
     _create_schema_meta(conn)
 
 
-STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2_schema_meta}
+def _v3_series(conn: sqlite3.Connection) -> None:
+    """Version 3: the labelled-series engine's tables (``server/tsdb/tables.py``), empty.
+
+    The host-level history stays in ``samples`` and the rollup tables, untouched, so nothing is
+    rewritten: the step takes milliseconds on any size of database.
+    """
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    for name in ("series", "series_head", "series_chunks"):
+        table = SQLModel.metadata.tables[name]
+        if name in have:
+            continue
+        conn.execute(str(CreateTable(table).compile(dialect=_DIALECT)))
+        for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+            conn.execute(str(CreateIndex(index).compile(dialect=_DIALECT)))
+
+
+STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2_schema_meta, 3: _v3_series}
 VERSION = max(STEPS)
 
 

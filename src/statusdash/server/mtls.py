@@ -55,6 +55,7 @@ class PeerIdentity:
     cn: str
     role: str
     serial: int
+    not_after: float | None = None  # the certificate's end (agent status shows it)
 
 
 # --- the SSL context ---------------------------------------------------------------------------
@@ -191,7 +192,7 @@ def _identity_from_pem(pem: str) -> PeerIdentity | None:
         info = parse_client_cert(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         return None
-    return PeerIdentity(info.cn, info.role or "", info.serial)
+    return PeerIdentity(info.cn, info.role or "", info.serial, info.not_after)
 
 
 def peer_identity(scope: Mapping[str, Any]) -> PeerIdentity | None:

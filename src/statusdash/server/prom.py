@@ -191,6 +191,11 @@ class Scrape(Collector):
         reports.add_metric(["rate_limited"], self.rate_limited)
         yield reports
         yield _counter("storage_commits", "Storage commits (groups of reports).", storage.commits)
+        yield _counter(
+            "series_dropped_values",
+            "Labelled values dropped because their host had MAX_SERIES_PER_HOST series already.",
+            storage.series.dropped_total,
+        )
         yield _gauge(
             "storage_queue_requests",
             "Ingest requests waiting for the storage writer.",

@@ -39,6 +39,7 @@ from statusdash.server.cache import HostState, LatestCache
 from statusdash.server.db import connect, ensure_schema
 from statusdash.server.jobs import remove_host_rows
 from statusdash.server.raw import insert_rows, next_id
+from statusdash.server.tsdb import head
 from statusdash.wire import MetricsReport
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class _Job:
     limit: IngestLimit | None = None
     keys: list[Key] = field(default_factory=list)
     values: list[list[float | None]] = field(default_factory=list)
+    labelled: list[list[tuple[head.Key, int]]] = field(default_factory=list)
 
 
 @dataclass
@@ -96,8 +98,12 @@ class _Group:
 class Storage:
     """Owns the writer connection and thread; ``ingest`` is the only write path for reports."""
 
-    def __init__(self, db_path: Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, db_path: Path, synchronous: str = "FULL", max_series_per_host: int = 2000
+    ) -> None:
         self.db_path = db_path
+        self.series = head.Registry(max_series_per_host)  # labelled series ids (tsdb/head.py)
+        self._seen_written = 0.0
         self.synchronous = synchronous
         self.cache = LatestCache()
         self.listeners: list[CommitListener] = []
@@ -125,6 +131,7 @@ class Storage:
         """Create the schema, rebuild the cache from the database and start the writer."""
         ensure_schema(self.db_path)
         self._conn = connect(self.db_path, self.synchronous)
+        self.series.load(self._conn)
         rows = self._conn.execute(
             "SELECT id, name, last_seen, interval_s, latest, removed_at FROM hosts"
         ).fetchall()
@@ -231,6 +238,7 @@ class Storage:
                 (r.host, r.collected_at.timestamp(), r.report_id.bytes) for r in job.reports
             ]
             job.values = [catalog.values(r) for r in job.reports]
+            job.labelled = [head.readings(r) for r in job.reports]
         except Exception as exc:
             log.exception("reports from %s do not convert; refused", _hosts(job))
             self._call(self._fail, _Group([job]), WriteFailed(exc))
@@ -275,6 +283,9 @@ class Storage:
                 self._call(self._refuse, job, refusal)
         group.jobs = admitted
         rows: list[tuple[Any, ...]] = []
+        head_rows: list[tuple[int, int, int, bytes]] = []
+        new_series: list[tuple[int, head.Key]] = []
+        seen_ts: dict[int, tuple[float, float]] = {}
         added: list[str] = []
         newest: dict[str, tuple[MetricsReport, float]] = {}
         started = time.perf_counter()
@@ -283,7 +294,9 @@ class Storage:
             first = next_id(conn)
             for job in group.jobs:
                 accepted = dup = 0
-                for r, key, values in zip(job.reports, job.keys, job.values, strict=True):
+                for r, key, values, labelled in zip(
+                    job.reports, job.keys, job.values, job.labelled, strict=True
+                ):
                     prev = newest.get(r.host)
                     if prev is None or r.collected_at >= prev[0].collected_at:
                         newest[r.host] = (r, job.received)
@@ -296,9 +309,20 @@ class Storage:
                     accepted += 1
                     host_id = self._host_id(conn, r, job.received, added)
                     rows.append((first + len(rows), host_id, *key[1:], *values))
+                    blob = self.series.head_row(
+                        conn, host_id, key[1], labelled, new_series, seen_ts
+                    )
+                    if blob is not None:
+                        head_rows.append((host_id, round(key[1] * 1000), rows[-1][0], blob))
                 group.acks.append(IngestAck(accepted=accepted, duplicates=dup))
             insert_rows(conn, rows)
+            conn.executemany(
+                "INSERT INTO series_head (host_id, ts, id, data) VALUES (?, ?, ?, ?)", head_rows
+            )
             now = time.monotonic()
+            if now - self._seen_written >= self.persist_s:
+                self.series.write_seen(conn)  # what earlier commits saw; this one's next time
+                self._seen_written = now
             dirty = dict(self._dirty)
             written: list[str] = []
             for name, (r, received) in newest.items():
@@ -313,11 +337,13 @@ class Storage:
             conn.execute("ROLLBACK")
             for name in added:
                 self._host_ids.pop(name, None)
+            self.series.forget(new_series)
             raise
         self.commits += 1
         if self.commit_observer is not None:
             self.commit_observer(time.perf_counter() - started)
         remember(self._recent, counts)
+        self.series.merge_seen(seen_ts)
         self._dirty = dirty
         for name in written:
             self._persisted[name] = now
@@ -342,10 +368,11 @@ class Storage:
     def _flush_hosts(self) -> None:
         """Write every pending host row (when idle, and at shutdown)."""
         conn = self._conn
-        if not self._dirty or conn is None:
+        if not (self._dirty or self.series.seen) or conn is None:
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self.series.write_seen(conn)
             for name, (r, received) in self._dirty.items():
                 _write_host(conn, name, r, received)
             conn.execute("COMMIT")
@@ -396,6 +423,7 @@ class Storage:
             del self._host_ids[name]
             self._max_ts.pop(host_id, None)
             self._recent.pop(name, None)  # its window counts went with its rows
+            self.series.forget_host(host_id)
         self._call(self.cache.remove, name)  # before the caller resumes, after earlier commits
         return True
 

@@ -19,7 +19,7 @@ from statusdash.schema import (
     Sentiment,
     ServiceHealth,
 )
-from statusdash.tui import fmt
+from statusdash.tui import fmt, grouping
 from statusdash.tui.fmt import Thresholds
 
 SPARK_LEN = 20  # CPU values kept per host: as many as the server sends in ``cpu_recent``
@@ -145,10 +145,13 @@ class FleetModel:
         self.sort_key = SortKey.host
         self.reverse = False
         self.filter_text = ""
+        self._filter = grouping.Filter.parse("")
+        self.group_by: str | None = None  # a tag key: hosts in a section per value
         self.version = 0
         self.problems: list[str] = []
         self.stream_note = ""
         self._view: list[str] | None = None
+        self._lines: list[grouping.Line] | None = None
         self.rules: RulesInForce | None = None
         self.rules_at: datetime | None = None
         self.rules_error = ""
@@ -264,7 +267,7 @@ class FleetModel:
         return fmt.level(value, limit, self.thresholds.warn_margin)
 
     def _changed(self) -> None:
-        self._view = None
+        self._view = self._lines = None
         self.version += 1
 
     # --- sorting and filtering ---------------------------------------------------------------
@@ -283,24 +286,39 @@ class FleetModel:
         return self.sort_key
 
     def set_filter(self, text: str) -> None:
+        """Words in host, OS, status or tags; a ``key=value`` word matches that tag exactly."""
         self.filter_text = text.strip()
+        self._filter = grouping.Filter.parse(self.filter_text)
         self._changed()
+
+    def tag_keys(self) -> list[str]:
+        return grouping.tag_keys(r.summary for r in self.rows.values())
+
+    def cycle_group(self) -> str | None:
+        """Group by the next tag key present (none after the last one)."""
+        self.group_by = grouping.next_group(self.group_by, self.tag_keys())
+        self._changed()
+        return self.group_by
 
     def view(self) -> list[str]:
         """Host ids to show, filtered and sorted (cached until the data or the order changes)."""
         if self._view is None:
-            rows = [r for r in self.rows.values() if self._matches(r.summary)]
+            rows = [r for r in self.rows.values() if self._filter.matches(r.summary)]
             key = self._sort_value
             rows.sort(key=lambda r: r.summary.host)
             rows.sort(key=key, reverse=self.reverse)
-            self._view = [r.summary.host for r in rows]
+            hosts = [r.summary for r in rows]
+            if self.group_by is not None:
+                hosts = grouping.group_order(hosts, self.group_by)
+            self._view = [h.host for h in hosts]
+            self._lines = grouping.lines(hosts, self.group_by)
         return self._view
 
-    def _matches(self, h: HostSummary) -> bool:
-        if not self.filter_text:
-            return True
-        hay = f"{h.host} {h.os} {h.status.value}{' alert' if h.alerts_active else ''}".lower()
-        return all(word in hay for word in self.filter_text.lower().split())
+    def lines(self) -> list[grouping.Line]:
+        """The table's rows: ``view()`` with a section row before each group when grouping."""
+        self.view()
+        assert self._lines is not None
+        return self._lines
 
     def _sort_value(self, r: HostRow) -> tuple[int, float | str]:
         h = r.summary

@@ -1,31 +1,27 @@
-"""Read API over hosts: the fleet (from the cache), one host, history, overall sentiment; and
-``DELETE /api/hosts/{id}`` (``hosts rm``), which takes a host out of the fleet."""
+"""Read API over hosts: the fleet (from the cache), one host, overall sentiment; and
+``DELETE /api/hosts/{id}`` (``hosts rm``), which takes a host out of the fleet. History and
+series are in ``routes/series.py``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from statusdash import catalog, hostid, tagtext
 from statusdash.errors import Invalid, NotFound
 from statusdash.schema import (
-    HistorySeries,
     HostDetail,
     HostSummary,
     Sentiment,
     TagPublic,
     utcnow,
 )
-from statusdash.server import history
 from statusdash.server.cache import summarize
 from statusdash.server.deps import (
     CtxDep,
     ReaderDep,
-    ReadersDep,
-    StorageDep,
 )
 from statusdash.server.health_lifecycle import remove_host
 from statusdash.server.services import sentiment
@@ -132,26 +128,3 @@ async def delete_host(
     if purge:
         await ctx.tags.forget(host)
     return out
-
-
-@router.get("/hosts/{host}/history", response_model=HistorySeries)
-async def host_history(
-    storage: StorageDep,
-    readers: ReadersDep,
-    host: HostPath,
-    _: ReaderDep,
-    metric: Annotated[str, Query(max_length=64)] = "cpu.percent",
-    since: Annotated[str, Query(max_length=64)] = "1h",
-    until: Annotated[str | None, Query(max_length=64)] = None,
-    points: Annotated[int, Query()] = 120,
-) -> HistorySeries:
-    if storage.cache.get(host) is None:
-        raise NotFound(f"no host named {host!r} has reported")
-    history.column_for(metric)
-    start, end = history.resolve_range(since, until, points, utcnow())
-    host_id = storage.host_id(host)
-
-    def run() -> HistorySeries:
-        return history.query(readers.get(), host_id, host, metric, start, end, points)
-
-    return await run_in_threadpool(run)

@@ -108,6 +108,7 @@ async def _store(
         if exc.transient:
             raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
         raise ApiError(422, str(exc), "unstorable") from None
+    server.storage.cache.note_cert(agent.name, agent.cert_not_after)
     return JSONResponse(
         {"accepted": ack.accepted, "duplicates": ack.duplicates, "high_water": mark}
     )

@@ -44,6 +44,9 @@ class FleetScreen(DataScreen):
         Binding("S", "cycle_sort(-1)", "Sort back", show=False),
         Binding("r", "reverse_sort", "Reverse", show=False),
         Binding("slash", "filter", "Filter"),
+        Binding(
+            "t", "cycle_group", "Group", tooltip="Group by the next tag key (none after the last)"
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -57,11 +60,18 @@ class FleetScreen(DataScreen):
             with Vertical(id="services-panel", classes="panel"):
                 yield LinesPanel("no services reported", id="service-lines")
         yield Input(
-            placeholder="filter: words in host, OS or status; enter keeps, esc clears",
+            placeholder="filter: words in host, OS, status, tags; role=db; enter keeps, esc clears",
             id="filter",
             select_on_focus=False,
         )
         yield Footer()
+
+    _tagged = False  # some host has tags: the group-by key is offered in the footer
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cycle_group":
+            return self._tagged
+        return True
 
     def on_mount(self) -> None:
         self.query_one("#fleet-panel").border_title = "Fleet"
@@ -83,9 +93,15 @@ class FleetScreen(DataScreen):
         else:
             table.empty_message = f"no host matches “{model.filter_text}” (esc clears)"
         table.show(model, now)
+        tagged = bool(model.tag_keys())
+        if tagged != self._tagged:
+            self._tagged = tagged
+            self.refresh_bindings()
         panel = self.query_one("#fleet-panel")
         shown, total = len(table.rows_shown), len(model.rows)
         order = f"sort {SORT_LABELS[model.sort_key]} {'▼' if model.reverse else '▲'}"
+        if model.group_by is not None:
+            order = f"group {model.group_by} · {order}"
         flt = f"filter “{model.filter_text}” {shown}/{total} · " if model.filter_text else ""
         warn = f"⚠ {link.error} · " if link.error and model.rows else ""
         panel.border_subtitle = Content(one_line(warn + flt + order))  # a str would be markup
@@ -127,6 +143,11 @@ class FleetScreen(DataScreen):
     def action_reverse_sort(self) -> None:
         model = self.sd.model
         model.set_sort(model.sort_key, reverse=not model.reverse)
+        self.redraw()
+
+    def action_cycle_group(self) -> None:
+        """Group the fleet by the next tag key present (none after the last)."""
+        self.sd.model.cycle_group()
         self.redraw()
 
     def action_filter(self) -> None:

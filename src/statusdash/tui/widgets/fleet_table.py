@@ -23,6 +23,7 @@ from statusdash import units
 from statusdash.safetext import one_line
 from statusdash.schema import HostStatus
 from statusdash.tui import fmt
+from statusdash.tui.grouping import Line, Section
 from statusdash.tui.model import SPARK_LEN, FleetModel, HostRow, SortKey
 from statusdash.tui.widgets.rules_feed import RulesFeed
 
@@ -160,6 +161,7 @@ class FleetTable(RulesFeed, ScrollView, can_focus=True, inherit_bindings=False):
         super().__init__(id=id)
         self._model: FleetModel | None = None
         self._view: list[str] = []
+        self._lines: list[Line] = []  # the hosts of _view, with section rows when grouping
         self._now: datetime | None = None
         self._stale = False
         self.selected: str | None = None
@@ -173,14 +175,16 @@ class FleetTable(RulesFeed, ScrollView, can_focus=True, inherit_bindings=False):
         """Redraw from ``model`` at time ``now``; the cursor follows the selected host."""
         self._model = model
         self._view = model.view()
+        self._lines = model.lines()
         self._now = now
         self._stale = model.data_stale(now)
         if self.selected in model.rows and self.selected in self._view:
-            self.cursor = self._view.index(self.selected)
+            self.cursor = self._lines.index(self.selected)
         else:
-            self.cursor = min(self.cursor, max(len(self._view) - 1, 0))
-            self.selected = self._view[self.cursor] if self._view else None
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self._view) + 1)
+            self.cursor = self._host_near(min(self.cursor, max(len(self._lines) - 1, 0)), 1)
+            line = self._lines[self.cursor] if self._lines else None
+            self.selected = line if isinstance(line, str) else None
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._lines) + 1)
         self._scroll_cursor_into_view()
         self.refresh()
 
@@ -210,12 +214,17 @@ class FleetTable(RulesFeed, ScrollView, can_focus=True, inherit_bindings=False):
         if y == 0:
             return self._header(lay, width)
         index = int(self.scroll_offset.y) + y - 1
-        if index >= len(self._view):
+        if index >= len(self._lines):
             if index == 0 and self.empty_message:
                 text = _fit(" " + self.empty_message, width)
                 return Strip([Segment(text, self._style("fleet-table--dim"))])
             return Strip.blank(width, _PLAIN)
-        row = self._model.rows.get(self._view[index])
+        line = self._lines[index]
+        if isinstance(line, Section):
+            hosts = f"{line.count} host{'s' if line.count != 1 else ''}"
+            text = _fit(f" ▾ {line.label} · {hosts}", width)
+            return Strip([Segment(text, self._style("fleet-table--header"))])
+        row = self._model.rows.get(line)
         if row is None:
             return Strip.blank(width, _PLAIN)
         strip = self._row(row, lay, width, cursor=index == self.cursor)
@@ -320,30 +329,45 @@ class FleetTable(RulesFeed, ScrollView, can_focus=True, inherit_bindings=False):
         return Strip(segs).crop(0, width)
 
     # --- cursor and scrolling --------------------------------------------------------------
-    def _move_to(self, index: int) -> None:
+    def _host_near(self, index: int, step: int) -> int:
+        """The line of the host at ``index``, or the nearest one towards ``step`` (then back)."""
+        lines = self._lines
+        for direction in (step or 1, -(step or 1)):
+            i = index
+            while 0 <= i < len(lines):
+                if isinstance(lines[i], str):
+                    return i
+                i += direction
+        return max(0, min(index, len(lines) - 1))
+
+    def _move_to(self, index: int, step: int = 1) -> None:
         if not self._view:
             return
-        self.cursor = max(0, min(index, len(self._view) - 1))
-        self.selected = self._view[self.cursor]
+        self.cursor = self._host_near(max(0, min(index, len(self._lines) - 1)), step)
+        line = self._lines[self.cursor]
+        self.selected = line if isinstance(line, str) else None
         self._scroll_cursor_into_view()
         self.refresh()
 
     def _scroll_cursor_into_view(self) -> None:
         body = max(self.size.height - 1, 1)
         top = int(self.scroll_offset.y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        first = self.cursor
+        if first and first < len(self._lines) and isinstance(self._lines[first - 1], Section):
+            first -= 1
+        if first < top:  # a group's first host brings its section row into view with it
+            self.scroll_to(y=first, animate=False, immediate=True)
         elif self.cursor >= top + body:
             self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True)
 
     def action_cursor(self, delta: int) -> None:
-        self._move_to(self.cursor + delta)
+        self._move_to(self.cursor + delta, delta)
 
     def action_page(self, direction: int) -> None:
-        self._move_to(self.cursor + direction * max(self.size.height - 2, 1))
+        self._move_to(self.cursor + direction * max(self.size.height - 2, 1), direction)
 
     def action_jump(self, index: int) -> None:
-        self._move_to(index if index >= 0 else len(self._view) - 1)
+        self._move_to(index if index >= 0 else len(self._lines) - 1, 1 if index >= 0 else -1)
 
     def action_open(self) -> None:
         if self.selected is not None:
@@ -352,7 +376,7 @@ class FleetTable(RulesFeed, ScrollView, can_focus=True, inherit_bindings=False):
     def select_host(self, host: str) -> bool:
         """Put the cursor on ``host`` if it is shown."""
         if host in self._view:
-            self._move_to(self._view.index(host))
+            self._move_to(self._lines.index(host))
             return True
         return False
 
@@ -365,14 +389,14 @@ class FleetTable(RulesFeed, ScrollView, can_focus=True, inherit_bindings=False):
                     return
             return
         index = int(self.scroll_offset.y) + event.y - 1
-        if 0 <= index < len(self._view):
+        if 0 <= index < len(self._lines) and isinstance(self._lines[index], str):
             already = index == self.cursor
             self._move_to(index)
             if already or event.chain >= 2:
                 self.action_open()
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self._view) + 1)
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._lines) + 1)
         self.refresh()
 
 

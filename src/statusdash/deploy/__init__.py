@@ -1,0 +1,1 @@
+"""``statusdash agent deploy``: install, enroll and start agents on hosts over SSH."""

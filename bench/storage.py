@@ -15,6 +15,7 @@ query figure: one series (and 20 series) over 30 days decoded from 1-minute and 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import lzma
 import statistics
@@ -112,10 +113,10 @@ def variant(name: str) -> Iterator[None]:
             codec._deflate = lambda b: lzma.compress(b, lzma.FORMAT_RAW, filters=filters)  # type: ignore[assignment]
             codec._inflate = lambda b: lzma.decompress(b, lzma.FORMAT_RAW, filters=filters)  # type: ignore[assignment]
         if name.startswith("fixed+zstd"):
-            import zstandard  # measured only: the codec does not depend on it
-
+            # measured only, where installed: neither the codec nor the project depends on it
+            zstandard: Any = importlib.import_module("zstandard")
             c, d = zstandard.ZstdCompressor(level=19), zstandard.ZstdDecompressor()
-            codec._deflate, codec._inflate = c.compress, d.decompress  # type: ignore[assignment]
+            codec._deflate, codec._inflate = c.compress, d.decompress
         yield
     finally:
         codec._deflate, codec._inflate, codec._SHUFFLE = saved

@@ -96,6 +96,9 @@ class FleetScreen(DataScreen):
         tagged = bool(model.tag_keys())
         if tagged != self._tagged:
             self._tagged = tagged
+            # 't Group' takes the room of the '^p palette' hint, so the keys stay whole at 80
+            # columns (ctrl+p still opens the palette; the help overlay lists it)
+            self.query_one(Footer).show_command_palette = not tagged
             self.refresh_bindings()
         panel = self.query_one("#fleet-panel")
         shown, total = len(table.rows_shown), len(model.rows)

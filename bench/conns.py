@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,7 +178,11 @@ def _fd_limit(pid: int) -> str:
     return "?"
 
 
-def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(
+    data: Path, port: int, preexec: Callable[[], None] | None = None
+) -> subprocess.Popen[bytes]:
+    """The real server on ``port`` (its log appended to ``data/server.log``); ``preexec`` runs in
+    the child before it starts (bench.fleet pins it to its CPUs there)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(SRC),
@@ -188,8 +193,10 @@ def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "statusdash.cli", "server", "run", "--bind", "127.0.0.1"]
     cmd += ["--port", str(port), "--data-dir", str(data), "--certs-dir", str(data / "vault")]
     cmd += ["--log-level", "warning"]
-    log = (data / "server.log").open("wb")
-    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data)
+    log = (data / "server.log").open("ab")
+    return subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data, preexec_fn=preexec
+    )
 
 
 async def _wait_up(ca: str, port: int, proc: subprocess.Popen[bytes], limit_s: float) -> None:

@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import random
-import secrets
 import signal
 import ssl
 import subprocess
@@ -46,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import conns
 from bench.conns import _fd_limit, _free_port, _raise_nofile, _read_response, _rss_mib
 from bench.loadgen import Client
 from bench.payload import Template
@@ -53,7 +53,6 @@ from bench.serve import provision
 
 MAX_AGENTS = 20_000
 REPORT_PATH = "/api/metrics/report"
-SRC = Path(__file__).resolve().parent.parent / "src"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -183,25 +182,7 @@ def _pin(cpus: set[int]) -> None:
 
 
 def _start_server(data: Path, port: int, cpus: set[int] | None) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SRC),
-        "STATUS_ADMIN_PASSWORD": os.environ.get("BENCH_ADMIN_PASSWORD", "x"),
-        "STATUS_JWT_SECRET": os.environ.get("BENCH_JWT_SECRET", "y"),
-        "DB_SYNCHRONOUS": "NORMAL",
-    }
-    cmd = [sys.executable, "-m", "statusdash.cli", "server", "run", "--bind", "127.0.0.1"]
-    cmd += ["--port", str(port), "--data-dir", str(data), "--certs-dir", str(data / "vault")]
-    cmd += ["--log-level", "warning"]
-    log = (data / "server.log").open("ab")
-    return subprocess.Popen(
-        cmd,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=data,
-        preexec_fn=(lambda: _pin(cpus)) if cpus else None,
-    )
+    return conns._start_server(data, port, (lambda: _pin(cpus)) if cpus else None)
 
 
 async def _wait_up(ctx: ssl.SSLContext, port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -374,8 +355,6 @@ def run(
         time_limit=time_limit,
     )
     _raise_nofile()
-    os.environ.setdefault("BENCH_ADMIN_PASSWORD", secrets.token_urlsafe(18))
-    os.environ.setdefault("BENCH_JWT_SECRET", secrets.token_urlsafe(48))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         data = Path(tmp)

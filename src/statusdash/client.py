@@ -197,11 +197,7 @@ class ApiClient:
         until: str | None = None,
         points: int = 120,
     ) -> HistorySeries:
-        params: dict[str, Any] = {"metric": metric, "since": since, "points": points}
-        if until:
-            params["until"] = until
-        raw = self.request("GET", f"/api/hosts/{host}/history", params=params)
-        return HistorySeries.model_validate(raw)
+        return HistorySeries.model_validate(self._history(host, metric, since, until, points))
 
     def select_history(
         self,
@@ -213,10 +209,16 @@ class ApiClient:
     ) -> HistorySeries | HistorySet:
         """The history of a series name or selector (``disk.mount.percent{mount="/"}``): one
         series (``LabelledHistory`` when it has labels) or a ``HistorySet`` of several."""
+        return history_answer(self._history(host, metric, since, until, points))
+
+    def _history(
+        self, host: str, metric: str, since: str, until: str | None, points: int
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"metric": metric, "since": since, "points": points}
         if until:
             params["until"] = until
-        return history_answer(self.request("GET", f"/api/hosts/{host}/history", params=params))
+        raw: dict[str, Any] = self.request("GET", f"/api/hosts/{host}/history", params=params)
+        return raw
 
     def host_series(self, host: str, metric: str | None = None) -> list[SeriesInfo]:
         """Every series ``host`` has (those the ``metric`` selector picks, with one)."""
